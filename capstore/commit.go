@@ -1,0 +1,71 @@
+package capstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// Commit writes puts and deletes in transactions fenced on the leader key,
+// each of at most MaxTxnOps operations counting the compare, in SKU order:
+// first the puts, then the deletes. With nothing to write it only checks the
+// fence.
+//
+// Arguments are checked before anything is written: a record that is not
+// Valid gives an error wrapping ErrInvalidRecord, an empty SKU or leader key
+// one wrapping ErrInvalidName, and a SKU both put and deleted an error; committed is false.
+//
+// committed=true, err=nil: everything was written. committed=false, err=nil:
+// a fence compare failed, this node is not the leader; Commit stopped at that
+// transaction. err != nil: the outcome of the failing transaction is unknown
+// (it may or may not have applied). In the last two cases the transactions
+// before it were applied, so a Commit of more than MaxTxnOps-1 operations is
+// not atomic; each record stays Valid on its own, and a SKU's old and new
+// records are both safe for cap raises and trims. Deleting a SKU leaves its
+// release ids to expire with their lease.
+func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
+	if leaderKey == "" {
+		return false, fmt.Errorf("capstore: commit: %w: empty leader key", ErrInvalidName)
+	}
+	ops := make([]clientv3.Op, 0, len(puts)+len(deletes))
+	for _, sku := range slices.Sorted(maps.Keys(puts)) {
+		r := puts[sku]
+		if sku == "" {
+			return false, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
+		}
+		if !r.Valid() {
+			return false, fmt.Errorf("capstore: commit %s: %w: limit %d, cap %d", sku, ErrInvalidRecord, r.Limit, r.Cap)
+		}
+		ops = append(ops, clientv3.OpPut(s.skuKey(sku), string(encodeRecord(r))))
+	}
+	for _, sku := range slices.Compact(slices.Sorted(slices.Values(deletes))) {
+		if sku == "" {
+			return false, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
+		}
+		if _, ok := puts[sku]; ok {
+			return false, fmt.Errorf("capstore: commit %s: both put and deleted", sku)
+		}
+		ops = append(ops, clientv3.OpDelete(s.skuKey(sku)))
+	}
+
+	cmp := fence(leaderKey, leaderRev)
+	size := s.maxTxnOps() - 1
+	n := max((len(ops)+size-1)/size, 1)
+	for i := range n {
+		chunk := ops[min(i*size, len(ops)):min((i+1)*size, len(ops))]
+		resp, err := s.cli.Txn(ctx).If(cmp).Then(chunk...).Commit()
+		if err != nil {
+			return false, fmt.Errorf("capstore: commit transaction %d of %d (%d ops) fenced on %s@%d: %w",
+				i+1, n, len(chunk), leaderKey, leaderRev, err)
+		}
+		if !resp.Succeeded {
+			return false, nil
+		}
+	}
+	return true, nil
+}

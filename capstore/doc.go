@@ -1,0 +1,33 @@
+// Package capstore keeps each SKU's limit and cap in etcd and writes them
+// only in transactions fenced on the leader key.
+//
+// # Key layout
+//
+// With the default prefix "/stock" (one trailing "/" of a prefix is dropped):
+//
+//	<prefix>/sku/<sku>            {"limit":100,"cap":57}: the SKU's stock.Record
+//	<prefix>/release/<sku>/<id>   the bytes of the first reply to release request <id>,
+//	                              attached to a lease whose TTL is the dedupe horizon
+//	<prefix>/leader/              the election prefix: candidates' keys live here
+//
+// In a release key, every "%" of the id is written "%25" and every "/" is
+// written "%2F", so the id is always the last path element and two
+// (sku, id) pairs never share a key. Ids made of letters, digits, "-", "_"
+// and "." appear as they are.
+//
+// A record is JSON with exactly the two integer fields "limit" and "cap",
+// 0 <= cap <= limit <= stock.MaxLimit. Anything else under <prefix>/sku/ is
+// reported as corrupt, never read as zero.
+//
+// # Fencing and failure
+//
+// Every write is a transaction guarded by
+// Compare(CreateRevision(leaderKey), "=", leaderRev): a write that fails the
+// compare changes nothing and is reported as committed=false, which means
+// "this node is not the leader"; it is never retried. Any error from a write
+// means its outcome is unknown: it may or may not have been applied. Reads
+// are linearizable.
+//
+// A Store holds no goroutines and needs no Close; it is safe for concurrent
+// use.
+package capstore

@@ -1,0 +1,98 @@
+package capstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// Load reads every SKU at one revision: the first page is a linearizable
+// read and later pages read at its revision, PageSize keys at a time. A
+// value that does not parse, or parses to a record that is not Valid, is
+// reported in bad (an error wrapping ErrCorrupt that names the key and the
+// value) and left out of recs. err != nil means nothing usable was read (for
+// example, the revision was compacted between pages); retrying is safe.
+func (s *Store) Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error) {
+	recs, bad = map[string]stock.Record{}, map[string]error{}
+	pfx := s.skuPrefix()
+	end := clientv3.GetPrefixRangeEnd(pfx)
+	key, rev := pfx, int64(0)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize())}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("capstore: load %s at revision %d: %w", pfx, rev, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			s.put(recs, bad, kv.Key, kv.Value)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return recs, bad, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Get reads the records of skus at one revision, linearizably, in
+// transactions of at most MaxTxnOps reads. Absent SKUs are missing from
+// recs; unparsable ones are in bad, as in Load. err != nil means nothing
+// usable was read; retrying is safe.
+func (s *Store) Get(ctx context.Context, skus []string) (recs map[string]stock.Record, bad map[string]error, err error) {
+	recs, bad = map[string]stock.Record{}, map[string]error{}
+	uniq := slices.Compact(slices.Sorted(slices.Values(skus)))
+	rev := int64(0)
+	for chunk := range slices.Chunk(uniq, s.maxTxnOps()) {
+		ops := make([]clientv3.Op, len(chunk))
+		for i, sku := range chunk {
+			if rev != 0 {
+				ops[i] = clientv3.OpGet(s.skuKey(sku), clientv3.WithRev(rev))
+			} else {
+				ops[i] = clientv3.OpGet(s.skuKey(sku))
+			}
+		}
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return nil, nil, fmt.Errorf("capstore: get %d SKUs at revision %d: %w", len(chunk), rev, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().GetKvs() {
+				s.put(recs, bad, kv.Key, kv.Value)
+			}
+		}
+	}
+	return recs, bad, nil
+}
+
+// put decodes one stored record into recs, or its error into bad.
+func (s *Store) put(recs map[string]stock.Record, bad map[string]error, key, value []byte) {
+	sku := strings.TrimPrefix(string(key), s.skuPrefix())
+	r, err := decodeRecord(value)
+	if err != nil {
+		bad[sku] = fmt.Errorf("%w: key %q, value %q: %w", ErrCorrupt, key, clip(value), err)
+		return
+	}
+	recs[sku] = r
+}
+
+// clip shortens a value for an error message.
+func clip(b []byte) []byte {
+	const n = 128
+	if len(b) <= n {
+		return b
+	}
+	return append(b[:n:n], "..."...)
+}

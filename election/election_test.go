@@ -1,0 +1,496 @@
+package election_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stockstate/stock/election"
+	"github.com/stockstate/stock/internal/testenv"
+)
+
+const (
+	prefix = "/stock/leader"
+	// ttl is the lease TTL of the tests. The embedded etcd's minimum lease
+	// TTL is 1.5 election timeouts (1.5 s) rounded up, so 2 s is what it
+	// grants anyway.
+	ttl = 2 * time.Second
+	// slack is how late a timer-driven event may be and still count as on time.
+	slack = 100 * time.Millisecond
+)
+
+// newElector returns an Elector for node on its own client to endpoint,
+// closed by t.Cleanup.
+func newElector(t testing.TB, endpoint, node string) *election.Elector {
+	t.Helper()
+	e := election.New(testenv.Client(t, endpoint), prefix, node, ttl, testenv.Logger(t).With("test_node", node))
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("close %s: %v", node, err)
+		}
+	})
+	return e
+}
+
+type result struct {
+	l   *election.Leadership
+	err error
+}
+
+// campaign runs e.Campaign(ctx) in a goroutine. The goroutine ends when the
+// campaign does, at the latest when e is closed by t.Cleanup.
+func campaign(ctx context.Context, e *election.Elector) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		l, err := e.Campaign(ctx)
+		ch <- result{l, err}
+	}()
+	return ch
+}
+
+// lead campaigns and fails the test unless e leads within 10 s.
+func lead(t testing.TB, e *election.Elector) *election.Leadership {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := e.Campaign(ctx)
+	if err != nil {
+		t.Fatalf("campaign: %v", err)
+	}
+	return l
+}
+
+// within waits up to d for a result.
+func within(t testing.TB, ch <-chan result, d time.Duration) result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(d):
+		t.Fatalf("no campaign result within %v", d)
+		return result{}
+	}
+}
+
+// closedWithin fails the test unless ch is closed within d.
+func closedWithin(t testing.TB, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return
+	default:
+	}
+	select {
+	case <-ch:
+	case <-timer.C:
+		t.Fatalf("%s: not closed within %v", what, d)
+	}
+}
+
+// waitCandidates waits until n keys exist under the election prefix.
+func waitCandidates(t testing.TB, cli *clientv3.Client, n int) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		resp, err := cli.Get(context.Background(), prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return err
+		}
+		if resp.Count != int64(n) {
+			return fmt.Errorf("%d candidates, want %d", resp.Count, n)
+		}
+		return nil
+	})
+}
+
+// fenced tries a write fenced on l's key and revision, as every leader write is.
+func fenced(t testing.TB, cli *clientv3.Client, l *election.Leadership) bool {
+	t.Helper()
+	resp, err := cli.Txn(context.Background()).
+		If(clientv3.Compare(clientv3.CreateRevision(l.Key()), "=", l.Rev())).
+		Then(clientv3.OpPut("/stock/cap/sku1", "100")).
+		Commit()
+	if err != nil {
+		t.Fatalf("fenced txn: %v", err)
+	}
+	return resp.Succeeded
+}
+
+func leaderIs(t testing.TB, e *election.Elector, want string) {
+	t.Helper()
+	got, err := e.Leader(context.Background())
+	if err != nil {
+		t.Fatalf("leader: %v", err)
+	}
+	if got != want {
+		t.Fatalf("leader = %q, want %q", got, want)
+	}
+}
+
+func TestLeadership(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	e := newElector(t, ep, "a")
+	leaderIs(t, e, "")
+
+	before := time.Now()
+	l := lead(t, e)
+	if !strings.HasPrefix(l.Key(), prefix+"/") {
+		t.Errorf("key %q not under %q", l.Key(), prefix)
+	}
+	if l.Rev() <= 0 || l.LeaseID() == clientv3.NoLease {
+		t.Errorf("rev %d, lease %x", l.Rev(), l.LeaseID())
+	}
+	if !l.Valid() || l.Err() != nil {
+		t.Fatalf("new leadership: valid %v, err %v", l.Valid(), l.Err())
+	}
+	if d := l.Deadline(); !d.After(time.Now()) || d.After(before.Add(ttl)) {
+		t.Errorf("deadline %v after now, want within (now, start+ttl]", time.Until(d))
+	}
+	leaderIs(t, e, "a")
+	if !fenced(t, direct, l) {
+		t.Error("leader's fenced write failed")
+	}
+
+	// The keepalive loop moves the deadline forward, and never beyond
+	// a TTL from now.
+	first := l.Deadline()
+	testenv.Eventually(t, 2*ttl, 20*time.Millisecond, func() error {
+		if d := l.Deadline(); !d.After(first) {
+			return fmt.Errorf("deadline did not move from %v", first)
+		}
+		return nil
+	})
+	if d := l.Deadline(); d.After(time.Now().Add(ttl)) {
+		t.Errorf("deadline %v ahead, more than the TTL", time.Until(d))
+	}
+}
+
+func TestOneLeaderAtATime(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	electors := map[string]*election.Elector{"a": newElector(t, ep, "a"), "b": newElector(t, ep, "b")}
+	results := map[string]<-chan result{
+		"a": campaign(context.Background(), electors["a"]),
+		"b": campaign(context.Background(), electors["b"]),
+	}
+
+	var winner, loser string
+	var won result
+	select {
+	case won = <-results["a"]:
+		winner, loser = "a", "b"
+	case won = <-results["b"]:
+		winner, loser = "b", "a"
+	case <-time.After(10 * time.Second):
+		t.Fatal("nobody leads")
+	}
+	if won.err != nil {
+		t.Fatalf("%s: %v", winner, won.err)
+	}
+	// Both keys exist, so the loser is campaigning; it must keep waiting.
+	waitCandidates(t, direct, 2)
+	select {
+	case r := <-results[loser]:
+		t.Fatalf("%s leads too (err %v) while %s leads", loser, r.err, winner)
+	case <-time.After(300 * time.Millisecond):
+	}
+	leaderIs(t, electors["a"], winner)
+	leaderIs(t, electors["b"], winner)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resigned := time.Now()
+	if err := won.l.Resign(ctx); err != nil {
+		t.Fatalf("resign: %v", err)
+	}
+	next := within(t, results[loser], time.Second)
+	if next.err != nil {
+		t.Fatalf("%s: %v", loser, next.err)
+	}
+	t.Logf("%s took over %v after %s resigned", loser, time.Since(resigned), winner)
+	closedWithin(t, won.l.Done(), 0, "resigned leadership's Done")
+	if won.l.Valid() || !errors.Is(won.l.Err(), election.ErrResigned) {
+		t.Errorf("after resign: valid %v, err %v", won.l.Valid(), won.l.Err())
+	}
+	leaderIs(t, electors[winner], loser)
+	if fenced(t, direct, won.l) {
+		t.Error("resigned leader's fenced write succeeded")
+	}
+	if !fenced(t, direct, next.l) {
+		t.Error("new leader's fenced write failed")
+	}
+
+	if err := next.l.Resign(ctx); err != nil {
+		t.Fatalf("resign: %v", err)
+	}
+	leaderIs(t, electors[winner], "")
+}
+
+func TestLeaseRevokedFromOutside(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	a, b := newElector(t, ep, "a"), newElector(t, ep, "b")
+	la := lead(t, a)
+	standby := campaign(context.Background(), b)
+	waitCandidates(t, direct, 2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := direct.Revoke(ctx, la.LeaseID()); err != nil {
+		t.Fatal(err)
+	}
+	// The session's keepalive stream or our KeepAliveOnce learns of it at
+	// the next renewal, a third of the TTL later.
+	closedWithin(t, la.Done(), ttl/3+time.Second, "Done after revoke")
+	if la.Valid() || !errors.Is(la.Err(), election.ErrLeaseLost) {
+		t.Errorf("after revoke: valid %v, err %v", la.Valid(), la.Err())
+	}
+	lb := within(t, standby, time.Second)
+	if lb.err != nil {
+		t.Fatal(lb.err)
+	}
+	leaderIs(t, a, "b")
+	if fenced(t, direct, la) {
+		t.Error("old leader's fenced write succeeded after its lease was revoked")
+	}
+	if !fenced(t, direct, lb.l) {
+		t.Error("new leader's fenced write failed")
+	}
+	la.End()
+}
+
+func TestDeadlineWhenEtcdUnreachable(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	p := newProxy(t, ep)
+	e := newElector(t, p.addr(), "a")
+	l := lead(t, e)
+
+	// Let a keepalive succeed, so the deadline comes from the loop and not
+	// from the grant.
+	first := l.Deadline()
+	testenv.Eventually(t, 2*ttl, 10*time.Millisecond, func() error {
+		if !l.Deadline().After(first) {
+			return errors.New("no keepalive yet")
+		}
+		return nil
+	})
+
+	paused := time.Now()
+	p.pause()
+	var doneAt time.Time
+	select {
+	case <-l.Done():
+		doneAt = time.Now()
+	case <-time.After(ttl + time.Second):
+		t.Fatalf("Done not closed %v after etcd became unreachable", ttl+time.Second)
+	}
+	deadline := l.Deadline()
+	t.Logf("paused, then deadline after %v, Done after %v", deadline.Sub(paused), doneAt.Sub(paused))
+
+	// No keepalive sent after the pause can have succeeded, so the deadline
+	// lies less than a TTL after the pause. Done closes at the deadline, or
+	// earlier if the session's own keepalive gave up first (no answer for a
+	// TTL since its last answer, which may be older than our last one).
+	if !deadline.Before(paused.Add(ttl)) {
+		t.Errorf("deadline %v after pause, want < TTL %v", deadline.Sub(paused), ttl)
+	}
+	if late := doneAt.Sub(deadline); late > slack {
+		t.Errorf("Done closed %v after the deadline, want <= %v", late, slack)
+	}
+	if l.Valid() {
+		t.Error("valid after Done")
+	}
+	if err := l.Err(); !errors.Is(err, election.ErrDeadline) && !errors.Is(err, election.ErrLeaseLost) {
+		t.Errorf("err %v, want ErrDeadline or ErrLeaseLost", err)
+	}
+
+	// The deadline did not lie: etcd still holds the lease (and key) now,
+	// after the deadline has passed, so it had not expired at the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := direct.Get(ctx, l.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 {
+		t.Errorf("leader key gone at etcd %v after pause, before the local deadline told", time.Since(paused))
+	}
+	// etcd expires it by itself, since nothing reaches it any more.
+	testenv.Eventually(t, 2*ttl, 20*time.Millisecond, func() error {
+		resp, err := direct.TimeToLive(ctx, l.LeaseID())
+		if err != nil {
+			return err
+		}
+		if resp.TTL != -1 {
+			return fmt.Errorf("lease still there, ttl %d", resp.TTL)
+		}
+		return nil
+	})
+
+	// Back online, the ended leadership stays ended; a new campaign gets a
+	// new term.
+	p.resume()
+	l.End()
+	if l.Valid() {
+		t.Error("ended leadership valid again")
+	}
+	l2 := lead(t, e)
+	if l2.Key() == l.Key() || l2.Rev() <= l.Rev() {
+		t.Errorf("new term reuses key %s / rev %d (old %s / %d)", l2.Key(), l2.Rev(), l.Key(), l.Rev())
+	}
+	if fenced(t, direct, l) {
+		t.Error("old term's fenced write succeeded")
+	}
+}
+
+func TestCampaignAfterEnd(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	e := newElector(t, ep, "a")
+	l1 := lead(t, e)
+	l1.End()
+	l1.End()
+	closedWithin(t, l1.Done(), 0, "Done after End")
+	if l1.Valid() || !errors.Is(l1.Err(), election.ErrEnded) {
+		t.Errorf("after end: valid %v, err %v", l1.Valid(), l1.Err())
+	}
+
+	l2 := lead(t, e)
+	if l2.Key() == l1.Key() || l2.Rev() == l1.Rev() || l2.LeaseID() == l1.LeaseID() {
+		t.Fatalf("second term key %s rev %d lease %x, first key %s rev %d lease %x",
+			l2.Key(), l2.Rev(), l2.LeaseID(), l1.Key(), l1.Rev(), l1.LeaseID())
+	}
+	if !l2.Valid() {
+		t.Fatal("second term not valid")
+	}
+	// End revoked the first lease in the background.
+	testenv.Eventually(t, 2*time.Second, 10*time.Millisecond, func() error {
+		resp, err := direct.TimeToLive(context.Background(), l1.LeaseID())
+		if err != nil {
+			return err
+		}
+		if resp.TTL != -1 {
+			return fmt.Errorf("first lease still there, ttl %d", resp.TTL)
+		}
+		return nil
+	})
+	if fenced(t, direct, l1) {
+		t.Error("first term's fenced write succeeded")
+	}
+	if !fenced(t, direct, l2) {
+		t.Error("second term's fenced write failed")
+	}
+}
+
+func TestClose(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	a, b, c := newElector(t, ep, "a"), newElector(t, ep, "b"), newElector(t, ep, "c")
+	la := lead(t, a)
+	rb := campaign(context.Background(), b)
+	waitCandidates(t, direct, 2)
+
+	// Closing a leader ends its leadership and revokes its lease before
+	// returning; the standby takes over.
+	if err := a.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	closedWithin(t, la.Done(), 0, "Done after Close")
+	if la.Valid() || !errors.Is(la.Err(), election.ErrClosed) {
+		t.Errorf("after close: valid %v, err %v", la.Valid(), la.Err())
+	}
+	resp, err := direct.Get(context.Background(), la.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 0 {
+		t.Error("leader key still there after Close")
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	if _, err := a.Campaign(context.Background()); !errors.Is(err, election.ErrClosed) {
+		t.Errorf("campaign after close: %v, want ErrClosed", err)
+	}
+	lb := within(t, rb, time.Second)
+	if lb.err != nil {
+		t.Fatal(lb.err)
+	}
+
+	// Closing a standby ends its campaign with ErrClosed and removes its key.
+	rc := campaign(context.Background(), c)
+	waitCandidates(t, direct, 2)
+	if err := c.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if r := within(t, rc, time.Second); !errors.Is(r.err, election.ErrClosed) {
+		t.Errorf("campaign during close: %v, want ErrClosed", r.err)
+	}
+	waitCandidates(t, direct, 1)
+	if !lb.l.Valid() {
+		t.Error("b's leadership ended by c's Close")
+	}
+}
+
+func TestCampaignContext(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	lead(t, newElector(t, ep, "leader"))
+	e := newElector(t, ep, "standby")
+
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		// cancelWhileWaiting cancels once the standby's key is in etcd.
+		cancelWhileWaiting bool
+		want               error
+	}{
+		{
+			name: "canceled before",
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx, cancel
+			},
+			want: context.Canceled,
+		},
+		{
+			name:               "canceled while waiting",
+			ctx:                func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			cancelWhileWaiting: true,
+			want:               context.Canceled,
+		},
+		{
+			name: "deadline while waiting",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 500*time.Millisecond)
+			},
+			want: context.DeadlineExceeded,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			r := campaign(ctx, e)
+			if tt.cancelWhileWaiting {
+				waitCandidates(t, direct, 2)
+				cancel()
+			}
+			got := within(t, r, 5*time.Second)
+			if got.err != tt.want || got.l != nil {
+				t.Fatalf("campaign = %v, %v; want nil, %v", got.l, got.err, tt.want)
+			}
+			// The abandoned attempt's lease is revoked, so its key goes.
+			waitCandidates(t, direct, 1)
+		})
+	}
+}

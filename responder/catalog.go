@@ -1,0 +1,117 @@
+package responder
+
+import (
+	"sync"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// entry is one SKU served by this term. Its fields are guarded by mu, which
+// is held only for a few arithmetic steps, never across I/O.
+type entry struct {
+	sku string
+
+	mu      sync.Mutex
+	item    stock.Item
+	waiters []*waiter // FIFO of requests waiting for a raised cap
+	queued  bool      // in the writer's refill queue
+	gone    bool      // deleted; requests answer unknown_sku
+}
+
+// waiter is an acquire that fits the limit but not the window. It is
+// answered by the writer once a raised cap is durable, or unavailable when
+// its timer fires first.
+type waiter struct {
+	n     int64
+	reply string
+	key   string // dedupe key, "" without an id
+	timer *time.Timer
+}
+
+// need is the units all waiters ask for. Lock e.mu on entry.
+func (e *entry) needLocked() int64 {
+	var n int64
+	for _, w := range e.waiters {
+		n += w.n
+	}
+	return n
+}
+
+// removeWaiterLocked drops w if it is still waiting. Lock e.mu on entry.
+func (e *entry) removeWaiterLocked(w *waiter) bool {
+	for i, x := range e.waiters {
+		if x == w {
+			e.waiters = append(e.waiters[:i], e.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// catalog maps SKUs to entries for one term. Lookups take a read lock; only
+// the writer adds and removes SKUs.
+type catalog struct {
+	mu     sync.RWMutex
+	skus   map[string]*entry
+	broken map[string]error // stored values that did not parse
+}
+
+func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
+	c := &catalog{skus: make(map[string]*entry, len(recs)), broken: bad}
+	if c.broken == nil {
+		c.broken = map[string]error{}
+	}
+	for sku, r := range recs {
+		c.skus[sku] = &entry{sku: sku, item: stock.Resume(r)}
+	}
+	return c
+}
+
+// get returns the SKU's entry, or nil and the reason it cannot be served
+// (nil reason: no such SKU).
+func (c *catalog) get(sku string) (*entry, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e := c.skus[sku]; e != nil {
+		return e, nil
+	}
+	return nil, c.broken[sku]
+}
+
+func (c *catalog) put(e *entry) {
+	c.mu.Lock()
+	c.skus[e.sku] = e
+	c.mu.Unlock()
+}
+
+func (c *catalog) remove(sku string) {
+	c.mu.Lock()
+	delete(c.skus, sku)
+	delete(c.broken, sku)
+	c.mu.Unlock()
+}
+
+// all returns every entry, for a graceful stop.
+func (c *catalog) all() []*entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	es := make([]*entry, 0, len(c.skus))
+	for _, e := range c.skus {
+		es = append(es, e)
+	}
+	return es
+}
+
+// anyWaiters reports whether some request waits for a raised cap.
+func (c *catalog) anyWaiters() bool {
+	for _, e := range c.all() {
+		e.mu.Lock()
+		n := len(e.waiters)
+		e.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}

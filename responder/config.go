@@ -1,0 +1,92 @@
+package responder
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// Config tunes a Server. Start from DefaultConfig.
+type Config struct {
+	Prefix  string // subject prefix, "stock"
+	ID      string // node id, reported as "leader"
+	Queue   string // queue group all responders share
+	Workers int    // acquire subscriptions, each served by its own goroutine
+
+	MaxBody       int           // largest request body accepted, in bytes
+	MaxWait       time.Duration // longest a request waits for a raised cap
+	DedupeHorizon time.Duration // how long a request id is remembered
+	WriteTimeout  time.Duration // bound on one store transaction
+	DrainTimeout  time.Duration // bound on a graceful stop's drain
+
+	Policy stock.Policy // window sizing
+	// KeyBudget is the store key writes per second that refills aim to stay
+	// within: with many active SKUs each SKU's interval lengthens.
+	KeyBudget int
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of cmd/responder.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:        "stock",
+		ID:            "stock",
+		Queue:         "stock",
+		Workers:       runtime.GOMAXPROCS(0),
+		MaxBody:       1024,
+		MaxWait:       2 * time.Second,
+		DedupeHorizon: 2 * time.Minute,
+		WriteTimeout:  2 * time.Second,
+		DrainTimeout:  5 * time.Second,
+		Policy:        stock.DefaultPolicy(),
+		KeyBudget:     2000,
+		Logger:        slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Prefix == "" || !validSubjectPrefix(c.Prefix):
+		return fmt.Errorf("responder: prefix %q is not a NATS subject prefix", c.Prefix)
+	case c.ID == "":
+		return errors.New("responder: empty node id")
+	case c.Queue == "":
+		return errors.New("responder: empty queue group")
+	case c.Workers < 1:
+		return errors.New("responder: workers must be at least 1")
+	case c.MaxBody < 64:
+		return errors.New("responder: max body must be at least 64 bytes")
+	case c.MaxWait <= 0 || c.WriteTimeout <= 0 || c.DrainTimeout <= 0:
+		return errors.New("responder: timeouts must be positive")
+	case c.DedupeHorizon < time.Minute:
+		return errors.New("responder: dedupe horizon must be at least a minute")
+	case c.Policy.Interval <= 0 || c.Policy.MinWindow < 1 || c.Policy.MaxShare <= 0 || c.Policy.MaxShare > 1:
+		return errors.New("responder: bad window policy")
+	case c.KeyBudget < 1:
+		return errors.New("responder: key budget must be at least 1")
+	case c.Logger == nil:
+		return errors.New("responder: nil logger")
+	}
+	return nil
+}
+
+func validSubjectPrefix(p string) bool {
+	if p[0] == '.' || p[len(p)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
+			return false
+		case c == '.' && p[i-1] == '.':
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,165 @@
+package responder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// Limits on request fields.
+const (
+	maxSKULen = 128
+	maxIDLen  = 128
+)
+
+// validSKU reports whether s is a SKU token: 1..128 of A-Z a-z 0-9 _ - :.
+// The same token is a NATS subject token and a segment of a store key.
+func validSKU(s string) bool {
+	if len(s) == 0 || len(s) > maxSKULen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+var errSKU = fmt.Errorf("sku must be 1 to %d characters of A-Z a-z 0-9 _ - :", maxSKULen)
+
+// decodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
+// An empty body, or one without "n", means n 1. The common bodies are
+// recognised without allocating.
+func decodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
+	switch {
+	case len(body) == 0:
+		return 1, "", nil
+	case len(body) > maxBody:
+		return 0, "", fmt.Errorf("body of %d bytes is over the %d byte limit", len(body), maxBody)
+	}
+	if n, ok := fastUnits(body); ok {
+		return n, "", nil
+	}
+	var req struct {
+		N  json.RawMessage `json:"n"`
+		ID *string         `json:"id"`
+	}
+	if err := strictUnmarshal(body, &req); err != nil {
+		return 0, "", err
+	}
+	n = 1
+	if req.N != nil {
+		if n, err = parseCount(req.N, stock.MaxUnits); err != nil || n < 1 {
+			return 0, "", fmt.Errorf("n must be an integer from 1 to %d", stock.MaxUnits)
+		}
+	}
+	if req.ID != nil {
+		id = *req.ID
+		if id == "" || len(id) > maxIDLen {
+			return 0, "", fmt.Errorf("id must be 1 to %d bytes", maxIDLen)
+		}
+	}
+	return n, id, nil
+}
+
+// fastUnits recognises exactly {"n":D} for one to seven digits D.
+func fastUnits(b []byte) (int64, bool) {
+	const head = `{"n":`
+	if len(b) < len(head)+2 || len(b) > len(head)+8 || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
+		return 0, false
+	}
+	digits := b[len(head) : len(b)-1]
+	if digits[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, n <= stock.MaxUnits
+}
+
+// decodeLimit decodes an admin.set body: {"limit":100}.
+func decodeLimit(body []byte, maxBody int) (int64, error) {
+	if len(body) > maxBody {
+		return 0, fmt.Errorf("body of %d bytes is over the %d byte limit", len(body), maxBody)
+	}
+	var req struct {
+		Limit json.RawMessage `json:"limit"`
+	}
+	if err := strictUnmarshal(body, &req); err != nil {
+		return 0, err
+	}
+	if req.Limit == nil {
+		return 0, errors.New(`body must be {"limit":N}`)
+	}
+	l, err := parseCount(req.Limit, stock.MaxLimit)
+	if err != nil {
+		return 0, fmt.Errorf("limit must be an integer from 0 to %d", int64(stock.MaxLimit))
+	}
+	return l, nil
+}
+
+// decodeEmpty accepts the bodies of query and admin.delete: nothing, or {}.
+func decodeEmpty(body []byte) error {
+	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "{}" {
+		return nil
+	}
+	return errors.New("this subject takes an empty body")
+}
+
+// strictUnmarshal decodes one JSON object into v, refusing unknown fields
+// and anything after the object.
+func strictUnmarshal(body []byte, v any) error {
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		return errors.New("body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("body is not valid: %s", jsonReason(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("body has data after the JSON object")
+	}
+	return nil
+}
+
+// parseCount parses a JSON integer literal in 0..max: no sign, fraction,
+// exponent or quotes.
+func parseCount(raw json.RawMessage, max int64) (int64, error) {
+	s := string(bytes.TrimSpace(raw))
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return 0, errors.New("not a non-negative integer")
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v > max {
+		return 0, errors.New("not an integer in range")
+	}
+	return v, nil
+}
+
+// jsonReason turns a decoding error into a short reason for the client.
+func jsonReason(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return "not JSON: " + syn.Error()
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q has the wrong type", typ.Field)
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return "not JSON: unexpected end"
+	}
+	return err.Error() // e.g. `json: unknown field "x"`
+}

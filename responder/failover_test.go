@@ -1,0 +1,159 @@
+package responder_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stockstate/stock/internal/netproxy"
+	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/stock"
+)
+
+// TestFailoverAfterSessionLoss: the leader's lease is revoked under load;
+// the standby takes over; nothing is oversold and the stock lost is at most
+// the old leader's window.
+func TestFailoverAfterSessionLoss(t *testing.T) {
+	const limit = 1_000_000
+	c := newCluster(t)
+	a := c.start("node-a", "")
+	a.waitLeading(t)
+	b := c.start("node-b", "")
+	setLimit(t, c.nc, "sku1", limit)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, wait := startLoad(ctx, c.nc, "sku1", limit, 16)
+	l.waitGrants(t, 3000)
+	started := time.Now()
+	before := l.grants()
+	time.Sleep(200 * time.Millisecond)
+	rate := float64(l.grants()-before) / time.Since(started).Seconds()
+
+	lead := <-a.lead
+	cut := time.Now()
+	if _, err := testenv.Client(t, c.etcd).Revoke(context.Background(), lead.LeaseID()); err != nil {
+		t.Fatal(err)
+	}
+	b.waitLeading(t)
+	l.waitGrants(t, 3000)
+	cancel()
+	wait()
+
+	q := request(t, c.nc, "stock.query.sku1", "")
+	if q.Leader != "node-b" {
+		t.Fatalf("leader after failover: %+v", q.Reply)
+	}
+	lost := l.check(t, q.Sold)
+	// A window lasts about Interval at the observed rate, and may double
+	// after a stall; the bound allows for both and for rate noise.
+	p := stock.DefaultPolicy()
+	bound := max(int64(4*rate*p.Interval.Seconds()), 4*p.MinWindow)
+	t.Logf("rate %.0f/s, gap to first grant after revoke %v, lost %d units (bound %d), timeouts %d",
+		rate, l.firstGrantAfter(cut), lost, bound, l.timeouts)
+	if lost > bound {
+		t.Fatalf("lost %d units, more than a window (%d)", lost, bound)
+	}
+}
+
+// TestGracefulHandoffLosesNothing: the leader stops gracefully under load;
+// the standby serves, and its sold equals exactly what clients saw.
+func TestGracefulHandoffLosesNothing(t *testing.T) {
+	const limit = 1_000_000
+	c := newCluster(t)
+	a := c.start("node-a", "")
+	a.waitLeading(t)
+	b := c.start("node-b", "")
+	setLimit(t, c.nc, "sku1", limit)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, wait := startLoad(ctx, c.nc, "sku1", limit, 16)
+	l.waitGrants(t, 3000)
+	stopAt := time.Now()
+	a.stop(t)
+	b.waitLeading(t)
+	l.waitGrants(t, 3000)
+	cancel()
+	wait()
+
+	q := request(t, c.nc, "stock.query.sku1", "")
+	if q.Leader != "node-b" {
+		t.Fatalf("leader after handoff: %+v", q.Reply)
+	}
+	if l.timeouts != 0 {
+		t.Fatalf("%d requests timed out during a graceful handoff", l.timeouts)
+	}
+	lost := l.check(t, q.Sold)
+	t.Logf("gap from stop to first grant on the new leader %v, sold %d, lost %d", l.firstGrantAfter(stopAt), q.Sold, lost)
+	if lost != 0 {
+		t.Fatalf("graceful handoff lost %d units", lost)
+	}
+}
+
+// TestStaleLeaderAnswersNothing: the leader loses etcd (its connection
+// stalls, as in a pause or a partition). Past its lease deadline it stops
+// answering, before the standby starts, and it answers nothing afterwards.
+func TestStaleLeaderAnswersNothing(t *testing.T) {
+	c := newCluster(t)
+	proxy, err := netproxy.Start(c.etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.start("node-a", proxy.Addr())
+	t.Cleanup(proxy.Close) // runs before a's cleanup: a's client sees closed conns, not a stall
+	a.waitLeading(t)
+	b := c.start("node-b", "")
+	setLimit(t, c.nc, "sku1", 1000)
+	request(t, c.nc, "stock.acquire.sku1", `{"n":1}`)
+
+	overlap := make(chan string, 1)
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() { // both may never serve at once
+		defer close(watched)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			default:
+			}
+			if a.srv.Leading() && b.srv.Leading() {
+				overlap <- "both nodes served at once"
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	paused := time.Now()
+	proxy.Pause()
+	testenv.Eventually(t, 2*testTTL, time.Millisecond, func() error {
+		if a.srv.Leading() {
+			return fmt.Errorf("node-a still serves after its lease deadline")
+		}
+		return nil
+	})
+	stoppedAfter := time.Since(paused)
+	b.waitLeading(t)
+	tookOver := time.Since(paused)
+	close(stopWatch)
+	<-watched
+	select {
+	case msg := <-overlap:
+		t.Fatal(msg)
+	default:
+	}
+	t.Logf("stale leader stopped %v after the pause; standby served %v after it", stoppedAfter, tookOver)
+
+	for range 200 {
+		q := request(t, c.nc, "stock.query.sku1", "")
+		if q.Leader != "node-b" {
+			t.Fatalf("answered by %q, want node-b only: %+v", q.Leader, q.Reply)
+		}
+	}
+	r := request(t, c.nc, "stock.acquire.sku1", `{"n":1}`)
+	if r.Granted != 1 {
+		t.Fatalf("new leader acquire: %+v", r.Reply)
+	}
+}

@@ -1,0 +1,33 @@
+package responder
+
+import (
+	"context"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// Store persists limits and caps. Every write is fenced on the leader key:
+// committed=false with a nil error means the fence failed (this node does
+// not lead); a non-nil error means the outcome is unknown.
+type Store interface {
+	Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error)
+	Commit(ctx context.Context, leaderKey string, leaderRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
+	// Release writes rec and the release id in one transaction unless the id
+	// was seen within ttl; then prev is the first reply and nothing changes.
+	Release(ctx context.Context, leaderKey string, leaderRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error)
+}
+
+// Leadership is one term of leading. Done closes when the term is over for
+// any reason; Valid is false from the local lease deadline on.
+type Leadership interface {
+	Key() string
+	Rev() int64
+	Done() <-chan struct{}
+	Valid() bool
+	Resign(ctx context.Context) error
+	End()
+}
+
+// Campaign blocks until this node leads, or ctx ends.
+type Campaign func(ctx context.Context) (Leadership, error)

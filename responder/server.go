@@ -1,0 +1,97 @@
+package responder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Server campaigns for leadership and serves the stock protocol during each
+// term it wins. Create it with New and run it with Run.
+type Server struct {
+	cfg      Config
+	nc       *nats.Conn
+	store    Store
+	campaign Campaign
+	log      *slog.Logger
+	dedupe   *dedupe
+	leader   []byte // cfg.ID as a JSON string
+	subjects subjects
+	leading  atomic.Bool
+}
+
+// subjects are the subscription prefixes; each ends in "." and the SKU follows.
+type subjects struct {
+	acquire, release, query, set, del string
+}
+
+// New returns a Server that answers on nc and persists through store.
+func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if nc == nil || store == nil || campaign == nil {
+		return nil, errors.New("responder: nil connection, store or campaign")
+	}
+	p := cfg.Prefix + "."
+	return &Server{
+		cfg:      cfg,
+		nc:       nc,
+		store:    store,
+		campaign: campaign,
+		log:      cfg.Logger,
+		dedupe:   newDedupe(cfg.DedupeHorizon),
+		leader:   quote(cfg.ID),
+		subjects: subjects{
+			acquire: p + SubjectAcquire + ".",
+			release: p + SubjectRelease + ".",
+			query:   p + SubjectQuery + ".",
+			set:     p + SubjectSet + ".",
+			del:     p + SubjectDelete + ".",
+		},
+	}, nil
+}
+
+// Leading reports whether this node is serving a term now.
+func (s *Server) Leading() bool { return s.leading.Load() }
+
+// Run campaigns and serves terms until ctx ends. When it ends during a term,
+// Run stops gracefully: it stops taking requests, answers those in flight,
+// trims every cap to what was sold, and resigns. Run returns nil after a
+// graceful stop, or an error that made serving impossible.
+func (s *Server) Run(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for {
+		lead, err := s.campaign(ctx)
+		if ctx.Err() != nil {
+			if lead != nil {
+				lead.End()
+			}
+			return nil
+		}
+		if err != nil {
+			s.log.Warn("campaign failed", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		s.log.Info("leading", "id", s.cfg.ID, "key", lead.Key(), "rev", lead.Rev())
+		err = newTerm(s, lead).run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("leadership lost", "err", err)
+	}
+}
+
+func (s *Server) String() string { return fmt.Sprintf("responder %s", s.cfg.ID) }

@@ -1,0 +1,193 @@
+package responder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// errLeaseLost ends a term whose lease expired, was revoked, or whose local
+// deadline passed.
+var errLeaseLost = errors.New("responder: lease lost or past its deadline")
+
+// term is one leadership term: it owns the catalog, the writer goroutine and
+// the subscriptions, and stops them all before run returns.
+type term struct {
+	s    *Server
+	lead Leadership
+	cat  *catalog
+	w    *writer
+
+	lost     atomic.Bool // set once the term stops answering
+	failOnce sync.Once
+	failed   chan struct{} // closed by fail
+	failErr  error
+}
+
+func newTerm(s *Server, lead Leadership) *term {
+	return &term{s: s, lead: lead, failed: make(chan struct{})}
+}
+
+// serving reports whether requests may be answered from the window: the
+// term has not ended and the local lease deadline has not passed.
+func (t *term) serving() bool { return !t.lost.Load() && t.lead.Valid() }
+
+// fail ends the term after a refused or unknown write. Safe to call often.
+func (t *term) fail(err error) {
+	t.failOnce.Do(func() {
+		t.failErr = err
+		close(t.failed)
+	})
+}
+
+// run serves the term until ctx ends (graceful stop, then nil) or the term
+// is lost (then the reason). Every SKU resumes with an empty window at its
+// cap; its first request waits for a fenced raise.
+func (t *term) run(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
+	recs, bad, err := t.s.store.Load(lctx)
+	cancel()
+	if err != nil {
+		t.lead.End()
+		return fmt.Errorf("responder: load: %w", err)
+	}
+	for sku, err := range bad {
+		t.s.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
+	}
+	t.cat = newCatalog(recs, bad)
+	t.w = newWriter(t)
+	stopWriter, writerDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		t.w.run(stopWriter)
+	}()
+	subs, err := t.subscribe()
+	if err != nil {
+		t.stopLost(subs, stopWriter, writerDone)
+		return err
+	}
+	t.s.leading.Store(true)
+	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad))
+
+	select {
+	case <-ctx.Done():
+		t.stopGracefully(subs, stopWriter, writerDone)
+		return nil
+	case <-t.lead.Done():
+		err = errLeaseLost
+	case <-t.failed:
+		err = t.failErr
+	}
+	t.stopLost(subs, stopWriter, writerDone)
+	return err
+}
+
+func (t *term) subscribe() ([]*nats.Subscription, error) {
+	nc, q, p := t.s.nc, t.s.cfg.Queue, t.s.subjects
+	var subs []*nats.Subscription
+	add := func(prefix string, h nats.MsgHandler) error {
+		sub, err := nc.QueueSubscribe(prefix+">", q, h)
+		if err != nil {
+			return fmt.Errorf("responder: subscribe %s>: %w", prefix, err)
+		}
+		subs = append(subs, sub)
+		return nil
+	}
+	for range t.s.cfg.Workers {
+		if err := add(p.acquire, t.onAcquire); err != nil {
+			return subs, err
+		}
+	}
+	for _, s := range []struct {
+		prefix string
+		h      nats.MsgHandler
+	}{{p.release, t.onRelease}, {p.query, t.onQuery}, {p.set, t.onSet}, {p.del, t.onDelete}} {
+		if err := add(s.prefix, s.h); err != nil {
+			return subs, err
+		}
+	}
+	return subs, nc.Flush()
+}
+
+// stopLost stops answering at once: requests already delivered are answered
+// unavailable, waiters too, and the lease is abandoned so that a new term
+// starts from a fresh one.
+func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
+	t.lost.Store(true)
+	t.s.leading.Store(false)
+	for _, sub := range subs {
+		_ = sub.Drain() // handlers see lost and answer unavailable
+	}
+	close(stopWriter)
+	<-writerDone
+	t.failWaiters()
+	t.lead.End()
+}
+
+// stopGracefully drains the subscriptions, lets waiters finish, trims every
+// cap to what was sold, and resigns, so the next leader loses nothing.
+func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
+	t.s.log.Info("stopping: draining requests")
+	for _, sub := range subs {
+		_ = sub.Drain()
+	}
+	deadline := time.Now().Add(t.s.cfg.DrainTimeout)
+	for time.Now().Before(deadline) && (anyValid(subs) || t.cat.anyWaiters() || !t.w.idle()) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.lost.Store(true)
+	t.s.leading.Store(false)
+	close(stopWriter)
+	<-writerDone
+	t.failWaiters()
+
+	puts := map[string]stock.Record{}
+	for _, e := range t.cat.all() {
+		e.mu.Lock()
+		if e.item.Cap > e.item.Sold && !e.gone {
+			puts[e.sku] = e.item.Trim()
+		}
+		e.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)
+	defer cancel()
+	if len(puts) > 0 {
+		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.lead.Rev(), puts, nil)
+		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
+		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err)
+	}
+	if err := t.lead.Resign(ctx); err != nil {
+		t.s.log.Warn("resign failed; the lease will expire", "err", err)
+		t.lead.End()
+	}
+}
+
+// failWaiters answers every parked request unavailable.
+func (t *term) failWaiters() {
+	for _, e := range t.cat.all() {
+		e.mu.Lock()
+		ws := e.waiters
+		e.waiters = nil
+		e.mu.Unlock()
+		for _, w := range ws {
+			w.timer.Stop()
+			t.finish(w.reply, w.key, unavailable(e.sku))
+		}
+	}
+}
+
+func anyValid(subs []*nats.Subscription) bool {
+	for _, s := range subs {
+		if s.IsValid() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,43 @@
+package stock
+
+import "fmt"
+
+// PlanLimit prepares a change of the limit to l (0..MaxLimit) and returns the
+// record to persist. A limit below what is already sold stops the sale: the
+// limit becomes Sold. If the limit falls, the cap in memory falls with it at
+// once (the smaller window is always safe), so no grant made while the write
+// is in flight can exceed the new limit. The limit itself changes only when
+// the caller applies the record with Apply after the write is durable.
+func (it *Item) PlanLimit(l int64) Record {
+	l = max(l, it.Sold)
+	it.Cap = min(it.Cap, l)
+	return Record{Limit: l, Cap: it.Cap}
+}
+
+// PlanRelease prepares the return of n units (1..MaxUnits) and returns the
+// record to persist: the limit rises by n. More units than were ever sold
+// cannot come back.
+func (it *Item) PlanRelease(n int64) (Record, error) {
+	if n > it.Sold {
+		return Record{}, fmt.Errorf("%w: %d released, %d sold", ErrReleaseExceedsSold, n, it.Sold)
+	}
+	if it.Limit+n > MaxLimit {
+		return Record{}, fmt.Errorf("stock: limit would exceed %d", int64(MaxLimit))
+	}
+	return Record{Limit: it.Limit + n, Cap: it.Cap}, nil
+}
+
+// Apply records that r, planned by PlanLimit or PlanRelease, is durable.
+// Grants made since the plan stay below r.Cap, so Sold <= Cap <= Limit holds.
+// The caller must not raise the cap between the plan and Apply.
+func (it *Item) Apply(r Record) {
+	it.Limit = r.Limit
+	it.Cap = min(it.Cap, r.Cap)
+}
+
+// Trim returns the record that makes the cap exact, for a graceful stop
+// after the last grant: the next leader resumes with nothing lost. Either
+// outcome of its write is safe, so it changes nothing in memory.
+func (it *Item) Trim() Record {
+	return Record{Limit: it.Limit, Cap: it.Sold}
+}
