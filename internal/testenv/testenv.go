@@ -103,3 +103,14 @@ func Eventually(t testing.TB, total, sleep time.Duration, f func() error) {
 		time.Sleep(sleep)
 	}
 }
+
+// Connect connects to a NATS URL; the connection is closed by t.Cleanup.
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}

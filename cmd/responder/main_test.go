@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder"
+)
+
+// runMain runs the program on its embedded default, on free ports, with its
+// data in dir, until the returned stop is called.
+func runMain(t *testing.T, dir string) (m *Main, stop func()) {
+	t.Helper()
+	m = NewMain()
+	args := []string{
+		"-nats-listen", testenv.FreeAddr(t),
+		"-etcd-listen", testenv.FreeAddr(t),
+		"-etcd-peer-listen", testenv.FreeAddr(t),
+		"-data-dir", dir,
+		"-id", "node-a",
+		"-lease-ttl", "2s",
+	}
+	if err := m.ParseFlags(args, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	m.Logger = testenv.Logger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-m.Ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	testenv.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error {
+		if !m.Leading() {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	return m, stop
+}
+
+func req(t *testing.T, nc *nats.Conn, subject, body string) responder.Reply {
+	t.Helper()
+	msg, err := nc.Request(subject, []byte(body), 5*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", subject, err)
+	}
+	var r responder.Reply
+	if err := json.Unmarshal(msg.Data, &r); err != nil {
+		t.Fatalf("%s: %q: %v", subject, msg.Data, err)
+	}
+	return r
+}
+
+// TestEmbeddedDefaultSurvivesRestart runs the single binary's default, sells
+// some units, stops it as SIGTERM would, and starts it again on the same
+// data: the graceful stop trimmed the cap, so nothing was lost.
+func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, stop := runMain(t, dir)
+	nc := testenv.Connect(t, m.NATSURL())
+	if r := req(t, nc, "stock.admin.set.sku1", `{"limit":100}`); r.Limit != 100 || r.Leader != "node-a" {
+		t.Fatalf("set: %+v", r)
+	}
+	if r := req(t, nc, "stock.acquire.sku1", `{"n":1}`); r.Granted != 1 || r.Remaining != 99 {
+		t.Fatalf("acquire: %+v", r)
+	}
+	if r := req(t, nc, "stock.acquire.sku1", `{"n":6}`); r.Granted != 6 || r.Remaining != 93 {
+		t.Fatalf("acquire: %+v", r)
+	}
+	stop()
+
+	m, _ = runMain(t, dir)
+	nc = testenv.Connect(t, m.NATSURL())
+	if r := req(t, nc, "stock.query.sku1", ""); r.Limit != 100 || r.Sold != 7 || r.Remaining != 93 {
+		t.Fatalf("after restart: %+v, want limit 100 sold 7", r)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"STOCK_ID": "from-env", "STOCK_ETCD": "a:1, b:2", "STOCK_PREFIX": "shop"}
+	getenv := func(k string) string { return env[k] }
+	m := NewMain()
+	if err := m.ParseFlags([]string{"-prefix", "flag"}, getenv); err != nil {
+		t.Fatal(err)
+	}
+	o := m.Options
+	if o.ID != "from-env" || o.Prefix != "flag" || strings.Join(o.Etcd, ",") != "a:1,b:2" || o.LeaseTTL != 5*time.Second || o.NATS != "" {
+		t.Fatalf("options: %+v", o)
+	}
+	for _, args := range [][]string{
+		{"-lease-ttl", "1500ms"},
+		{"-lease-ttl", "x"},
+		{"-log-level", "loud"},
+		{"-no-such-flag"},
+		{"extra"},
+		{"-id", ""},
+	} {
+		if err := NewMain().ParseFlags(args, getenv); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
