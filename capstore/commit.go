@@ -17,17 +17,19 @@ import (
 // fence.
 //
 // Arguments are checked before anything is written: a record that is not
-// Valid gives an error wrapping ErrInvalidRecord, an empty SKU or leader key
-// one wrapping ErrInvalidName, and a SKU both put and deleted an error; committed is false.
+// Valid gives an error wrapping ErrInvalidRecord; an empty SKU or leader key
+// one wrapping ErrInvalidName; a SKU both put and deleted a plain error.
 //
 // committed=true, err=nil: everything was written. committed=false, err=nil:
-// a fence compare failed, this node is not the leader; Commit stopped at that
-// transaction. err != nil: the outcome of the failing transaction is unknown
-// (it may or may not have applied). In the last two cases the transactions
-// before it were applied, so a Commit of more than MaxTxnOps-1 operations is
-// not atomic; each record stays Valid on its own, and a SKU's old and new
-// records are both safe for cap raises and trims. Deleting a SKU leaves its
-// release ids to expire with their lease.
+// a fence compare failed, this node is not the leader; Commit stopped at
+// that transaction and wrote nothing more. err != nil: the outcome of the
+// failing transaction is unknown (it may or may not have applied). In both
+// of the last cases the earlier transactions did apply: a Commit of more than
+// MaxTxnOps-1 operations is atomic per transaction, not as a whole, so the
+// caller must treat every SKU of it as possibly old, possibly new. Each SKU
+// is one key, so each stays Valid either way.
+//
+// Deleting a SKU leaves its release ids to expire with their lease.
 func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
 	if leaderKey == "" {
 		return false, fmt.Errorf("capstore: commit: %w: empty leader key", ErrInvalidName)

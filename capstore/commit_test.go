@@ -240,5 +240,3 @@ func TestCommitCancelled(t *testing.T) {
 		t.Errorf("Commit with a cancelled context = %v, %v; want false, context.Canceled", ok, err)
 	}
 }
-
-

@@ -10,6 +10,9 @@
 //	                              attached to a lease whose TTL is the dedupe horizon
 //	<prefix>/leader/              the election prefix: candidates' keys live here
 //
+// ElectionPrefix returns "<prefix>/leader", the form concurrency.NewElection
+// takes (it appends the "/").
+//
 // In a release key, every "%" of the id is written "%25" and every "/" is
 // written "%2F", so the id is always the last path element and two
 // (sku, id) pairs never share a key. Ids made of letters, digits, "-", "_"

@@ -166,28 +166,25 @@ func TestReleaseLeaseGone(t *testing.T) {
 
 func TestReleaseInvalid(t *testing.T) {
 	cli, s := setup(t, "")
-	rev, _ := lead(t, cli, "/stock/leader/n1")
+	const leader = "/stock/leader/n1"
+	rev, _ := lead(t, cli, leader)
 	good := stock.Record{Limit: 5}
 	for _, tt := range []struct {
-		name    string
-		sku, id string
-		rec     stock.Record
-		ttl     time.Duration
-		want    error
+		name         string
+		key, sku, id string
+		rec          stock.Record
+		ttl          time.Duration
+		want         error
 	}{
-		{"cap above limit", "sku1", "id", stock.Record{Limit: 1, Cap: 2}, time.Minute, capstore.ErrInvalidRecord},
-		{"negative limit", "sku1", "id", stock.Record{Limit: -1}, time.Minute, capstore.ErrInvalidRecord},
-		{"empty SKU", "", "id", good, time.Minute, capstore.ErrInvalidName},
-		{"empty id", "sku1", "", good, time.Minute, capstore.ErrInvalidName},
-		{"empty leader key", "sku1", "id", good, time.Minute, capstore.ErrInvalidName},
-		{"no horizon", "sku1", "id", good, 0, nil},
+		{"cap above limit", leader, "sku1", "id", stock.Record{Limit: 1, Cap: 2}, time.Minute, capstore.ErrInvalidRecord},
+		{"negative limit", leader, "sku1", "id", stock.Record{Limit: -1}, time.Minute, capstore.ErrInvalidRecord},
+		{"empty SKU", leader, "", "id", good, time.Minute, capstore.ErrInvalidName},
+		{"empty id", leader, "sku1", "", good, time.Minute, capstore.ErrInvalidName},
+		{"empty leader key", "", "sku1", "id", good, time.Minute, capstore.ErrInvalidName},
+		{"no horizon", leader, "sku1", "id", good, 0, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			key := "/stock/leader/n1"
-			if tt.name == "empty leader key" {
-				key = ""
-			}
-			ok, prev, err := s.Release(ctx(t), key, rev, tt.sku, tt.rec, tt.id, []byte("r"), tt.ttl)
+			ok, prev, err := s.Release(ctx(t), tt.key, rev, tt.sku, tt.rec, tt.id, []byte("r"), tt.ttl)
 			if ok || prev != nil || err == nil {
 				t.Fatalf("Release = %v, %q, %v; want false, nil and an error", ok, prev, err)
 			}

@@ -40,6 +40,7 @@ func newElector(t testing.TB, endpoint, node string) *election.Elector {
 type result struct {
 	l   *election.Leadership
 	err error
+	at  time.Time // when Campaign returned
 }
 
 // campaign runs e.Campaign(ctx) in a goroutine. The goroutine ends when the
@@ -48,7 +49,7 @@ func campaign(ctx context.Context, e *election.Elector) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
 		l, err := e.Campaign(ctx)
-		ch <- result{l, err}
+		ch <- result{l, err, time.Now()}
 	}()
 	return ch
 }
@@ -272,6 +273,8 @@ func TestDeadlineWhenEtcdUnreachable(t *testing.T) {
 	p := newProxy(t, ep)
 	e := newElector(t, p.addr(), "a")
 	l := lead(t, e)
+	standby := campaign(context.Background(), newElector(t, ep, "b"))
+	waitCandidates(t, direct, 2)
 
 	// Let a keepalive succeed, so the deadline comes from the loop and not
 	// from the grant.
@@ -285,26 +288,19 @@ func TestDeadlineWhenEtcdUnreachable(t *testing.T) {
 
 	paused := time.Now()
 	p.pause()
-	var doneAt time.Time
-	select {
-	case <-l.Done():
-		doneAt = time.Now()
-	case <-time.After(ttl + time.Second):
-		t.Fatalf("Done not closed %v after etcd became unreachable", ttl+time.Second)
-	}
+	// No keepalive sent after the pause can succeed, so the deadline stays
+	// below a TTL after the pause. Done closes at the deadline, or earlier if
+	// the session's own keepalive gives up first (no answer for a TTL since
+	// its last answer, which may be older than our last one).
 	deadline := l.Deadline()
-	t.Logf("paused, then deadline after %v, Done after %v", deadline.Sub(paused), doneAt.Sub(paused))
-
-	// No keepalive sent after the pause can have succeeded, so the deadline
-	// lies less than a TTL after the pause. Done closes at the deadline, or
-	// earlier if the session's own keepalive gave up first (no answer for a
-	// TTL since its last answer, which may be older than our last one).
 	if !deadline.Before(paused.Add(ttl)) {
 		t.Errorf("deadline %v after pause, want < TTL %v", deadline.Sub(paused), ttl)
 	}
-	if late := doneAt.Sub(deadline); late > slack {
-		t.Errorf("Done closed %v after the deadline, want <= %v", late, slack)
+	doneAt := election.WaitOnTime(t, l.Done(), deadline, slack)
+	if l.Deadline() != deadline {
+		t.Errorf("deadline moved by %v while etcd was unreachable", l.Deadline().Sub(deadline))
 	}
+	t.Logf("paused, then deadline after %v, Done after %v", deadline.Sub(paused), doneAt.Sub(paused))
 	if l.Valid() {
 		t.Error("valid after Done")
 	}
@@ -312,28 +308,24 @@ func TestDeadlineWhenEtcdUnreachable(t *testing.T) {
 		t.Errorf("err %v, want ErrDeadline or ErrLeaseLost", err)
 	}
 
-	// The deadline did not lie: etcd still holds the lease (and key) now,
-	// after the deadline has passed, so it had not expired at the deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := direct.Get(ctx, l.Key())
+	// The deadline did not lie: the standby, which reaches etcd directly,
+	// wins only once etcd has expired the old lease, and by then the old
+	// leader's deadline had passed. Leaderships never overlap.
+	r := within(t, standby, 2*ttl)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !deadline.Before(r.at) {
+		t.Errorf("standby led %v before the old leader's deadline", deadline.Sub(r.at))
+	}
+	t.Logf("standby led %v after the old leader's deadline", r.at.Sub(deadline))
+	resp, err := direct.TimeToLive(context.Background(), l.LeaseID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Kvs) != 1 {
-		t.Errorf("leader key gone at etcd %v after pause, before the local deadline told", time.Since(paused))
+	if resp.TTL != -1 {
+		t.Errorf("old lease still at etcd (ttl %d) while the standby leads", resp.TTL)
 	}
-	// etcd expires it by itself, since nothing reaches it any more.
-	testenv.Eventually(t, 2*ttl, 20*time.Millisecond, func() error {
-		resp, err := direct.TimeToLive(ctx, l.LeaseID())
-		if err != nil {
-			return err
-		}
-		if resp.TTL != -1 {
-			return fmt.Errorf("lease still there, ttl %d", resp.TTL)
-		}
-		return nil
-	})
 
 	// Back online, the ended leadership stays ended; a new campaign gets a
 	// new term.
@@ -342,12 +334,18 @@ func TestDeadlineWhenEtcdUnreachable(t *testing.T) {
 	if l.Valid() {
 		t.Error("ended leadership valid again")
 	}
+	if fenced(t, direct, l) {
+		t.Error("old term's fenced write succeeded")
+	}
+	if !fenced(t, direct, r.l) {
+		t.Error("new leader's fenced write failed")
+	}
+	if err := r.l.Resign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	l2 := lead(t, e)
 	if l2.Key() == l.Key() || l2.Rev() <= l.Rev() {
 		t.Errorf("new term reuses key %s / rev %d (old %s / %d)", l2.Key(), l2.Rev(), l.Key(), l.Rev())
-	}
-	if fenced(t, direct, l) {
-		t.Error("old term's fenced write succeeded")
 	}
 }
 

@@ -146,7 +146,8 @@ func (e *Elector) attempt(ctx context.Context) (*Leadership, error) {
 }
 
 // grant grants a lease and starts its keepalives. The request is bounded by
-// the TTL so that a stuck connection shows up as a logged, retried attempt.
+// the TTL: the deadline counts from when the request was sent, so a lease
+// granted any later would be born expired; the attempt is logged and retried.
 func (e *Elector) grant(ctx context.Context) (*Leadership, error) {
 	gctx, cancel := context.WithTimeout(ctx, time.Duration(e.ttlSecs)*time.Second)
 	sent := time.Now()

@@ -24,10 +24,11 @@ const maxRevokeTimeout = time.Second
 // (an atomic load and a clock read) and meant to be called per request.
 //
 // It ends, closing Done, when any of these happens first: etcd reports the
-// lease gone (KeepAliveOnce answers lease-not-found, or the session's
-// keepalive channel closes), the local deadline passes without a successful
-// keepalive (etcd unreachable or this process paused), Resign or End is called,
-// or the Elector is closed. Err says which.
+// lease gone (KeepAliveOnce answers lease-not-found), the session's
+// keepalive channel closes (lease gone, or no answer for a TTL since the last
+// one), the local deadline passes without a successful keepalive (etcd
+// unreachable or this process paused), Resign or End is called, or the
+// Elector is closed. Err says which.
 type Leadership struct {
 	e       *Elector
 	key     string

@@ -257,3 +257,44 @@ func TestTrim(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyNeverRaisesCap: a record planned earlier carries the cap of its
+// plan; applying it must not undo a lower cap planned since, as when two
+// limit writes are in flight one after the other.
+func TestApplyNeverRaisesCap(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plans func(it *stock.Item) (first, second stock.Record)
+		mid   lsc // after applying first
+		end   lsc // after applying second
+	}{
+		{name: "two lowerings", plans: func(it *stock.Item) (stock.Record, stock.Record) {
+			return it.PlanLimit(15), it.PlanLimit(12)
+		}, mid: lsc{15, 10, 12}, end: lsc{12, 10, 12}},
+		{name: "release then lowering", plans: func(it *stock.Item) (stock.Record, stock.Record) {
+			r, err := it.PlanRelease(5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r, it.PlanLimit(15)
+		}, mid: lsc{105, 10, 15}, end: lsc{15, 10, 15}},
+		{name: "lowering then raise", plans: func(it *stock.Item) (stock.Record, stock.Record) {
+			return it.PlanLimit(12), it.PlanLimit(200)
+		}, mid: lsc{12, 10, 12}, end: lsc{200, 10, 12}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			it := stock.Item{Limit: 100, Sold: 10, Cap: 20}
+			first, second := tc.plans(&it)
+			it.Apply(first)
+			checkItem(t, &it)
+			if stateOf(&it) != tc.mid {
+				t.Fatalf("after Apply(%+v): %+v, want %+v", first, stateOf(&it), tc.mid)
+			}
+			it.Apply(second)
+			checkItem(t, &it)
+			if stateOf(&it) != tc.end {
+				t.Fatalf("after Apply(%+v): %+v, want %+v", second, stateOf(&it), tc.end)
+			}
+		})
+	}
+}

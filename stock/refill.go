@@ -57,7 +57,7 @@ func (it *Item) PlanRefill(now time.Time, p Policy, need int64) (target int64, o
 	}
 	// Clamp before converting: a float64 beyond int64 converts to an
 	// implementation-defined value (math.MinInt64 on amd64).
-	w := int64(it.rate * p.Interval.Seconds())
+	w := int64(min(it.rate*p.Interval.Seconds(), float64(rem)))
 	if it.stalled && w < 2*it.window {
 		w = 2 * it.window
 	}
