@@ -17,8 +17,8 @@ import (
 func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 	const limit = 1000
 	c := newCluster(t)
-	c.start("node-a", "").waitLeading(t)
-	setLimit(t, c.nc, "sku1", limit)
+	c.Start("node-a", "").WaitLeading(t)
+	setLimit(t, c.NC, "sku1", limit)
 
 	var granted atomic.Int64
 	var mu sync.Mutex
@@ -31,7 +31,7 @@ func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			for {
 				n := 1 + rng.IntN(5)
-				r, err := tryRequest(c.nc, "stock.acquire.sku1", fmt.Sprintf(`{"n":%d}`, n), 5*time.Second)
+				r, err := tryRequest(c.NC, "stock.acquire.sku1", fmt.Sprintf(`{"n":%d}`, n), 5*time.Second)
 				if err != nil {
 					t.Error(err)
 					return
@@ -71,11 +71,11 @@ func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 			t.Fatalf("unit %d was granted %d times", u, k)
 		}
 	}
-	r := request(t, c.nc, "stock.acquire.sku1", `{"n":1}`)
+	r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
 	if r.Error != responder.ErrSoldOut || r.code != 409 {
 		t.Fatalf("after sell-out: %+v", r.Reply)
 	}
-	q := request(t, c.nc, "stock.query.sku1", "")
+	q := request(t, c.NC, "stock.query.sku1", "")
 	if q.Sold != limit || q.Remaining != 0 {
 		t.Fatalf("query after sell-out: %+v", q.Reply)
 	}
@@ -85,11 +85,11 @@ func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 // takes its units once, also when the copies arrive together.
 func TestRepeatedIDIsGrantedOnce(t *testing.T) {
 	c := newCluster(t)
-	c.start("node-a", "").waitLeading(t)
-	setLimit(t, c.nc, "sku1", 100)
+	c.Start("node-a", "").WaitLeading(t)
+	setLimit(t, c.NC, "sku1", 100)
 
-	first := request(t, c.nc, "stock.acquire.sku1", `{"n":3,"id":"order-1"}`)
-	second := request(t, c.nc, "stock.acquire.sku1", `{"n":3,"id":"order-1"}`)
+	first := request(t, c.NC, "stock.acquire.sku1", `{"n":3,"id":"order-1"}`)
+	second := request(t, c.NC, "stock.acquire.sku1", `{"n":3,"id":"order-1"}`)
 	if first.Reply != second.Reply || first.Granted != 3 {
 		t.Fatalf("first %+v, second %+v", first.Reply, second.Reply)
 	}
@@ -100,7 +100,7 @@ func TestRepeatedIDIsGrantedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			replies[i] = request(t, c.nc, "stock.acquire.sku1", `{"n":5,"id":"order-2"}`)
+			replies[i] = request(t, c.NC, "stock.acquire.sku1", `{"n":5,"id":"order-2"}`)
 		}()
 	}
 	wg.Wait()
@@ -109,12 +109,12 @@ func TestRepeatedIDIsGrantedOnce(t *testing.T) {
 			t.Fatalf("copies got different replies: %+v and %+v", replies[0].Reply, r.Reply)
 		}
 	}
-	rel1 := request(t, c.nc, "stock.release.sku1", `{"n":2,"id":"cancel-1"}`)
-	rel2 := request(t, c.nc, "stock.release.sku1", `{"n":2,"id":"cancel-1"}`)
+	rel1 := request(t, c.NC, "stock.release.sku1", `{"n":2,"id":"cancel-1"}`)
+	rel2 := request(t, c.NC, "stock.release.sku1", `{"n":2,"id":"cancel-1"}`)
 	if rel1.Reply != rel2.Reply || rel1.Released != 2 {
 		t.Fatalf("release first %+v, second %+v", rel1.Reply, rel2.Reply)
 	}
-	q := request(t, c.nc, "stock.query.sku1", "")
+	q := request(t, c.NC, "stock.query.sku1", "")
 	if q.Sold != 8 || q.Limit != 102 {
 		t.Fatalf("want sold 8 (3+5) and limit 102 (100+2): %+v", q.Reply)
 	}

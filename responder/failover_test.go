@@ -17,31 +17,31 @@ import (
 func TestFailoverAfterSessionLoss(t *testing.T) {
 	const limit = 1_000_000
 	c := newCluster(t)
-	a := c.start("node-a", "")
-	a.waitLeading(t)
-	b := c.start("node-b", "")
-	setLimit(t, c.nc, "sku1", limit)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	setLimit(t, c.NC, "sku1", limit)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, wait := startLoad(ctx, c.nc, "sku1", limit, 16)
+	l, wait := startLoad(ctx, c.NC, "sku1", limit, 16)
 	l.waitGrants(t, 3000)
 	started := time.Now()
 	before := l.grants()
 	time.Sleep(200 * time.Millisecond)
 	rate := float64(l.grants()-before) / time.Since(started).Seconds()
 
-	lead := <-a.lead
+	lead := <-a.Leads
 	cut := time.Now()
-	if _, err := testenv.Client(t, c.etcd).Revoke(context.Background(), lead.LeaseID()); err != nil {
+	if _, err := testenv.Client(t, c.Etcd).Revoke(context.Background(), lead.LeaseID()); err != nil {
 		t.Fatal(err)
 	}
-	b.waitLeading(t)
+	b.WaitLeading(t)
 	l.waitGrants(t, 3000)
 	cancel()
 	wait()
 
-	q := request(t, c.nc, "stock.query.sku1", "")
+	q := request(t, c.NC, "stock.query.sku1", "")
 	if q.Leader != "node-b" {
 		t.Fatalf("leader after failover: %+v", q.Reply)
 	}
@@ -62,23 +62,23 @@ func TestFailoverAfterSessionLoss(t *testing.T) {
 func TestGracefulHandoffLosesNothing(t *testing.T) {
 	const limit = 1_000_000
 	c := newCluster(t)
-	a := c.start("node-a", "")
-	a.waitLeading(t)
-	b := c.start("node-b", "")
-	setLimit(t, c.nc, "sku1", limit)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	setLimit(t, c.NC, "sku1", limit)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, wait := startLoad(ctx, c.nc, "sku1", limit, 16)
+	l, wait := startLoad(ctx, c.NC, "sku1", limit, 16)
 	l.waitGrants(t, 3000)
 	stopAt := time.Now()
-	a.stop(t)
-	b.waitLeading(t)
+	a.Stop(t)
+	b.WaitLeading(t)
 	l.waitGrants(t, 3000)
 	cancel()
 	wait()
 
-	q := request(t, c.nc, "stock.query.sku1", "")
+	q := request(t, c.NC, "stock.query.sku1", "")
 	if q.Leader != "node-b" {
 		t.Fatalf("leader after handoff: %+v", q.Reply)
 	}
@@ -97,16 +97,16 @@ func TestGracefulHandoffLosesNothing(t *testing.T) {
 // answering, before the standby starts, and it answers nothing afterwards.
 func TestStaleLeaderAnswersNothing(t *testing.T) {
 	c := newCluster(t)
-	proxy, err := netproxy.Start(c.etcd)
+	proxy, err := netproxy.Start(c.Etcd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := c.start("node-a", proxy.Addr())
+	a := c.Start("node-a", proxy.Addr())
 	t.Cleanup(proxy.Close) // runs before a's cleanup: a's client sees closed conns, not a stall
-	a.waitLeading(t)
-	b := c.start("node-b", "")
-	setLimit(t, c.nc, "sku1", 1000)
-	request(t, c.nc, "stock.acquire.sku1", `{"n":1}`)
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	setLimit(t, c.NC, "sku1", 1000)
+	request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
 
 	overlap := make(chan string, 1)
 	stopWatch := make(chan struct{})
@@ -119,7 +119,7 @@ func TestStaleLeaderAnswersNothing(t *testing.T) {
 				return
 			default:
 			}
-			if a.srv.Leading() && b.srv.Leading() {
+			if a.Server.Leading() && b.Server.Leading() {
 				overlap <- "both nodes served at once"
 				return
 			}
@@ -129,13 +129,13 @@ func TestStaleLeaderAnswersNothing(t *testing.T) {
 	paused := time.Now()
 	proxy.Pause()
 	testenv.Eventually(t, 2*testTTL, time.Millisecond, func() error {
-		if a.srv.Leading() {
+		if a.Server.Leading() {
 			return fmt.Errorf("node-a still serves after its lease deadline")
 		}
 		return nil
 	})
 	stoppedAfter := time.Since(paused)
-	b.waitLeading(t)
+	b.WaitLeading(t)
 	tookOver := time.Since(paused)
 	close(stopWatch)
 	<-watched
@@ -147,12 +147,12 @@ func TestStaleLeaderAnswersNothing(t *testing.T) {
 	t.Logf("stale leader stopped %v after the pause; standby served %v after it", stoppedAfter, tookOver)
 
 	for range 200 {
-		q := request(t, c.nc, "stock.query.sku1", "")
+		q := request(t, c.NC, "stock.query.sku1", "")
 		if q.Leader != "node-b" {
 			t.Fatalf("answered by %q, want node-b only: %+v", q.Leader, q.Reply)
 		}
 	}
-	r := request(t, c.nc, "stock.acquire.sku1", `{"n":1}`)
+	r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
 	if r.Granted != 1 {
 		t.Fatalf("new leader acquire: %+v", r.Reply)
 	}

@@ -11,9 +11,9 @@ import (
 // `nats req`.
 func TestProtocolRoundTrips(t *testing.T) {
 	c := newCluster(t)
-	a := c.start("node-a", "")
-	a.waitLeading(t)
-	nc := c.nc
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	nc := c.NC
 
 	r := setLimit(t, nc, "sku1", 100)
 	want := responder.Reply{SKU: "sku1", Limit: 100, Sold: 0, Remaining: 100, Leader: "node-a"}
@@ -81,9 +81,9 @@ func TestProtocolRoundTrips(t *testing.T) {
 // gets its 4xx with a reason, and that the SKU is unchanged afterwards.
 func TestBadInputChangesNothing(t *testing.T) {
 	c := newCluster(t)
-	a := c.start("node-a", "")
-	a.waitLeading(t)
-	nc := c.nc
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	nc := c.NC
 	setLimit(t, nc, "sku1", 100)
 	request(t, nc, "stock.acquire.sku1", `{"n":3}`)
 	before := request(t, nc, "stock.query.sku1", "")
