@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// adminPatience bounds how long loadgen waits for the responder to answer a
+// set or query while it fails over (no responders, unavailable).
+const adminPatience = 15 * time.Second
+
+// errReply is an error reply from the responder.
+type errReply struct {
+	Subject string
+	Reply   responder.Reply
+}
+
+func (e *errReply) Error() string {
+	msg := e.Reply.Error
+	if e.Reply.Message != "" {
+		msg += ": " + e.Reply.Message
+	}
+	return fmt.Sprintf("loadgen: %s: %s", e.Subject, msg)
+}
+
+// adminRequest sends body to subject and decodes the reply, retrying while
+// nobody answers or the responder is unavailable (a failover), for up to
+// adminPatience.
+func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (responder.Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminPatience)
+	defer cancel()
+	for {
+		r, err := adminRequestOnce(ctx, nc, subject, body, timeout)
+		var er *errReply
+		retry := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+			(errors.As(err, &er) && er.Reply.Error == responder.ErrUnavailable)
+		if !retry {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("%w (gave up after %v)", err, adminPatience)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (responder.Reply, error) {
+	var r responder.Reply
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := nc.RequestWithContext(rctx, subject, body)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nats.ErrTimeout
+	}
+	if err != nil {
+		return r, fmt.Errorf("loadgen: %s: %w", subject, err)
+	}
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return r, fmt.Errorf("loadgen: %s: reply %q: %w", subject, m.Data, err)
+	}
+	if r.Error != "" || (m.Header != nil && m.Header.Get(responder.HeaderErrorCode) != "") {
+		if r.Error == "" {
+			r.Error = m.Header.Get(responder.HeaderErrorCode) + " " + m.Header.Get(responder.HeaderError)
+		}
+		return r, &errReply{Subject: subject, Reply: r}
+	}
+	return r, nil
+}
+
+// setupSKUs creates the SKUs with the given limit (admin.set), or, with
+// existing, reads them (query), and returns their states.
+func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit int64, existing bool, timeout time.Duration) ([]SKUState, error) {
+	body, err := json.Marshal(responder.SetRequest{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	states := make([]SKUState, len(names))
+	for i, name := range names {
+		var r responder.Reply
+		if existing {
+			r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
+		} else {
+			r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectSet+"."+name, body, timeout)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := checkState(name, r); err != nil {
+			return nil, err
+		}
+		states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+	}
+	return states, nil
+}
+
+// queryStates reads the SKUs' states (after a run).
+func queryStates(ctx context.Context, nc *nats.Conn, prefix string, names []string, timeout time.Duration) ([]SKUState, error) {
+	states := make([]SKUState, len(names))
+	for i, name := range names {
+		r, err := adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkState(name, r); err != nil {
+			return nil, err
+		}
+		states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+	}
+	return states, nil
+}
+
+func checkState(name string, r responder.Reply) error {
+	if r.SKU != name {
+		return fmt.Errorf("loadgen: asked about SKU %q, reply is about %q", name, r.SKU)
+	}
+	if r.Sold < 0 || r.Limit < 0 {
+		return fmt.Errorf("loadgen: SKU %s: reply with limit %d, sold %d", name, r.Limit, r.Sold)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+var replySeeds = []string{
+	`{"sku":"sku1","granted":2,"remaining":41}`,
+	`{"sku":"sku1","granted":0,"remaining":3,"error":"insufficient","message":"only 3 left"}`,
+	` { "sku" : "a" , "remaining" : 0 , "error" : "sold_out" } `,
+	`{"sku":"sku1","limit":100,"sold":57,"remaining":43,"leader":"node-a"}`,
+	`{"sku":"sku1","deleted":true,"remaining":0}`,
+	`{"sku":"x","granted":1,"remaining":1,"extra":[1,2]}`,
+	`{"sku":"x","granted":1,"remaining":1,"extra":{"a":1}}`,
+	`{"sku":"x","granted":1,"remaining":1,"extra":-1.5e+3,"more":null,"flag":false}`,
+	`{"SKU":"x","Granted":1}`,
+	`{"sku":"x\u0041","granted":1}`,
+	`{"sku":"x","granted":1.0}`,
+	`{"sku":"x","granted":1e2}`,
+	`{"sku":"x","granted":"1"}`,
+	`{"sku":1}`,
+	`{"sku":null,"granted":null}`,
+	`{"sku":"a","sku":"b"}`,
+	`{"granted":9223372036854775807}`,
+	`{"granted":9223372036854775808}`,
+	`{"granted":-9223372036854775808}`,
+	`{"granted":01}`,
+	`{"granted":-0}`,
+	`{"deleted":"yes"}`,
+	`{"sku":"x",}`,
+	`{"sku":"x"} x`,
+	`{}`,
+	`null`,
+	``,
+	`[]`,
+	`{"sku":"é","granted":1}`,
+}
+
+func TestDecodeReply(t *testing.T) {
+	tests := []struct {
+		body      string
+		ok        bool
+		sku, err  string
+		granted   int64
+		remaining int64
+	}{
+		{`{"sku":"sku1","granted":2,"remaining":41}`, true, "sku1", "", 2, 41},
+		{`{"sku":"s","granted":0,"remaining":3,"error":"insufficient","message":"m"}`, true, "s", "insufficient", 0, 3},
+		{`{"SKU":"x","Granted":1}`, true, "x", "", 1, 0},
+		{`{"sku":"x\u0041","granted":1}`, true, "xA", "", 1, 0},
+		{`{"sku":"x","granted":1.5}`, false, "", "", 0, 0},
+		{`{"sku":"x","granted":"1"}`, false, "", "", 0, 0},
+		{`not json`, false, "", "", 0, 0},
+		{``, false, "", "", 0, 0},
+	}
+	for _, tt := range tests {
+		var v replyView
+		ok := decodeReply([]byte(tt.body), &v)
+		if ok != tt.ok || string(v.sku) != tt.sku || string(v.errKind) != tt.err || v.granted != tt.granted || v.remaining != tt.remaining {
+			t.Errorf("decodeReply(%s) = %v %q %q %d %d, want %v %q %q %d %d", tt.body,
+				ok, v.sku, v.errKind, v.granted, v.remaining, tt.ok, tt.sku, tt.err, tt.granted, tt.remaining)
+		}
+	}
+}
+
+// TestReplyFields pins the field types scanReply relies on to the wire type.
+func TestReplyFields(t *testing.T) {
+	want := map[string]fieldType{"sku": fieldString, "error": fieldString, "granted": fieldInt, "remaining": fieldInt}
+	for name, ft := range want {
+		if got, ok := replyFields[name]; !ok || got != ft {
+			t.Errorf("responder.Reply field %q: type %v (present %v), want %v", name, got, ok, ft)
+		}
+	}
+}
+
+// TestScanReplyAllocs keeps the hot path free of allocations.
+func TestScanReplyAllocs(t *testing.T) {
+	body := []byte(`{"sku":"sku1","granted":2,"remaining":41}`)
+	var v replyView
+	if n := testing.AllocsPerRun(100, func() { decodeReply(body, &v) }); n != 0 {
+		t.Fatalf("decodeReply allocates %v times", n)
+	}
+}
+
+// FuzzScanReply checks that the hand-written scanner never accepts what
+// encoding/json rejects, and agrees with it on what it accepts.
+func FuzzScanReply(f *testing.F) {
+	for _, s := range replySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v replyView
+		if !scanReply(data, &v) {
+			return
+		}
+		var r responder.Reply
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatalf("scanner accepted %q, encoding/json: %v", data, err)
+		}
+		if string(v.sku) != r.SKU || string(v.errKind) != r.Error || v.granted != r.Granted || v.remaining != r.Remaining {
+			t.Fatalf("%q: scanner %q %q %d %d, encoding/json %q %q %d %d", data,
+				v.sku, v.errKind, v.granted, v.remaining, r.SKU, r.Error, r.Granted, r.Remaining)
+		}
+	})
+}
+
+func TestClassify(t *testing.T) {
+	hdr := func(kv ...string) nats.Header {
+		h := nats.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name string
+		msg  *nats.Msg
+		want Kind
+	}{
+		{"grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":1,"remaining":0}`)}, KindGranted},
+		{"no responders", &nats.Msg{Header: hdr("Status", "503")}, KindNoResponders},
+		{"sold out", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "409"), Data: []byte(`{"sku":"a","remaining":0,"error":"sold_out"}`)}, KindSoldOut},
+		{"insufficient", &nats.Msg{Data: []byte(`{"sku":"a","remaining":1,"error":"insufficient"}`)}, KindInsufficient},
+		{"unavailable", &nats.Msg{Data: []byte(`{"error":"unavailable"}`)}, KindUnavailable},
+		{"bad request", &nats.Msg{Data: []byte(`{"error":"bad_request"}`)}, KindBadRequest},
+		{"unknown sku", &nats.Msg{Data: []byte(`{"error":"unknown_sku"}`)}, KindUnknownSKU},
+		{"internal", &nats.Msg{Data: []byte(`{"error":"internal"}`)}, KindInternal},
+		{"header only 503", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "503"), Data: []byte(`oops`)}, KindUnavailable},
+		{"header only 409 remaining", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "409"), Data: []byte(`{"remaining":2}`)}, KindInsufficient},
+		{"unknown error kind", &nats.Msg{Data: []byte(`{"error":"weird"}`)}, KindInvalid},
+		{"zero grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":0}`)}, KindInvalid},
+		{"empty", &nats.Msg{}, KindInvalid},
+		{"other status", &nats.Msg{Header: hdr("Status", "408")}, KindInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v replyView
+			if got := classify(tt.msg, &v); got != tt.want {
+				t.Fatalf("classify = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// fakeFaults makes the in-test responder misbehave in a chosen way.
+type fakeFaults struct {
+	oversell   int64 // grant up to limit+oversell units
+	dupEvery   int   // every dupEvery-th grant does not advance sold: it names the same units as the next
+	dropEvery  int   // every dropEvery-th grant is made but its reply never sent
+	delayEvery int   // every delayEvery-th grant reply is sent after delay
+	delay      time.Duration
+	noAcquire  bool // never subscribe to acquire: every acquire meets no responders
+}
+
+// fakeResponder follows the wire protocol of DESIGN.md with one leader's
+// ordered view of each SKU, in memory, over plain queue subscriptions.
+type fakeResponder struct {
+	t      testing.TB
+	nc     *nats.Conn
+	prefix string
+	faults fakeFaults
+
+	mu      sync.Mutex
+	skus    map[string]*fakeSKU
+	grants  int
+	acquire *nats.Subscription
+	timers  sync.WaitGroup
+}
+
+type fakeSKU struct{ limit, sold int64 }
+
+func startFake(t testing.TB, url string, faults fakeFaults) *fakeResponder {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name("fake-responder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeResponder{t: t, nc: nc, prefix: "stock", faults: faults, skus: make(map[string]*fakeSKU)}
+	t.Cleanup(func() {
+		f.timers.Wait()
+		nc.Close()
+	})
+	for _, s := range []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{responder.SubjectQuery, f.onQuery},
+		{responder.SubjectSet, f.onSet},
+	} {
+		if _, err := nc.QueueSubscribe(f.prefix+"."+s.subject+".*", "stock", s.h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !faults.noAcquire {
+		f.subscribeAcquire()
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fakeResponder) subscribeAcquire() {
+	sub, err := f.nc.QueueSubscribe(f.prefix+"."+responder.SubjectAcquire+".*", "stock", f.onAcquire)
+	if err != nil {
+		f.t.Error(err)
+		return
+	}
+	if err := f.nc.Flush(); err != nil {
+		f.t.Error(err)
+	}
+	f.mu.Lock()
+	f.acquire = sub
+	f.mu.Unlock()
+}
+
+// failover takes the acquire subscription away for d, as a leader change
+// does: requests meanwhile get "no responders".
+func (f *fakeResponder) failover(d time.Duration) {
+	f.mu.Lock()
+	sub := f.acquire
+	f.mu.Unlock()
+	if err := sub.Unsubscribe(); err != nil {
+		f.t.Error(err)
+	}
+	if err := f.nc.Flush(); err != nil {
+		f.t.Error(err)
+	}
+	time.Sleep(d)
+	f.subscribeAcquire()
+}
+
+func (f *fakeResponder) grantCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.grants
+}
+
+func skuOf(subject string) string { return subject[strings.LastIndexByte(subject, '.')+1:] }
+
+func (f *fakeResponder) reply(m *nats.Msg, r responder.Reply, code int) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		f.t.Error(err)
+		return
+	}
+	out := &nats.Msg{Subject: m.Reply, Data: body}
+	if r.Error != "" {
+		out.Header = nats.Header{}
+		out.Header.Set(responder.HeaderErrorCode, strconv.Itoa(code))
+		out.Header.Set(responder.HeaderError, r.Message)
+	}
+	_ = f.nc.PublishMsg(out)
+}
+
+func (f *fakeResponder) fail(m *nats.Msg, sku, kind string, code int, remaining int64, msg string) {
+	f.reply(m, responder.Reply{SKU: sku, Remaining: remaining, Error: kind, Message: msg}, code)
+}
+
+func (f *fakeResponder) onAcquire(m *nats.Msg) {
+	name := skuOf(m.Subject)
+	req := responder.Request{N: 1}
+	if len(m.Data) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(m.Data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || req.N < 1 {
+			f.fail(m, name, responder.ErrBadRequest, 400, 0, "bad request")
+			return
+		}
+	}
+	f.mu.Lock()
+	s, ok := f.skus[name]
+	if !ok {
+		f.mu.Unlock()
+		f.fail(m, name, responder.ErrUnknownSKU, 404, 0, "no such SKU")
+		return
+	}
+	remaining := s.limit + f.faults.oversell - s.sold
+	switch {
+	case remaining <= 0:
+		f.mu.Unlock()
+		f.fail(m, name, responder.ErrSoldOut, 409, 0, "sold out")
+		return
+	case remaining < req.N:
+		f.mu.Unlock()
+		f.fail(m, name, responder.ErrInsufficient, 409, remaining, "not enough left")
+		return
+	}
+	f.grants++
+	k := f.grants
+	if f.faults.dupEvery == 0 || k%f.faults.dupEvery != 0 {
+		s.sold += req.N
+	}
+	r := responder.Reply{SKU: name, Granted: req.N, Remaining: max(0, s.limit-s.sold)}
+	f.mu.Unlock()
+	switch {
+	case f.faults.dropEvery > 0 && k%f.faults.dropEvery == 0:
+	case f.faults.delayEvery > 0 && k%f.faults.delayEvery == 0:
+		f.timers.Add(1)
+		time.AfterFunc(f.faults.delay, func() {
+			defer f.timers.Done()
+			f.reply(m, r, 0)
+		})
+	default:
+		f.reply(m, r, 0)
+	}
+}
+
+func (f *fakeResponder) state(name string) (responder.Reply, bool) {
+	s, ok := f.skus[name]
+	if !ok {
+		return responder.Reply{}, false
+	}
+	return responder.Reply{SKU: name, Limit: s.limit, Sold: s.sold, Remaining: max(0, s.limit-s.sold), Leader: "fake"}, true
+}
+
+func (f *fakeResponder) onQuery(m *nats.Msg) {
+	name := skuOf(m.Subject)
+	f.mu.Lock()
+	r, ok := f.state(name)
+	f.mu.Unlock()
+	if !ok {
+		f.fail(m, name, responder.ErrUnknownSKU, 404, 0, "no such SKU")
+		return
+	}
+	f.reply(m, r, 0)
+}
+
+func (f *fakeResponder) onSet(m *nats.Msg) {
+	name := skuOf(m.Subject)
+	var req responder.SetRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.Limit < 0 {
+		f.fail(m, name, responder.ErrBadRequest, 400, 0, "bad request")
+		return
+	}
+	f.mu.Lock()
+	s, ok := f.skus[name]
+	if !ok {
+		s = &fakeSKU{}
+		f.skus[name] = s
+	}
+	s.limit = req.Limit
+	r, _ := f.state(name)
+	f.mu.Unlock()
+	f.reply(m, r, 0)
+}

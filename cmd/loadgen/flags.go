@@ -1,0 +1,248 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is everything the flags set.
+type Config struct {
+	URL    string // -nats, $STOCK_NATS
+	Prefix string // -prefix, $STOCK_PREFIX
+
+	SKUs      int    // -skus
+	Stock     int64  // -stock: limit of each SKU loadgen creates
+	SKUPrefix string // -sku-prefix: SKU i is SKUPrefix+i
+	Existing  bool   // -existing: query the SKUs instead of creating them
+
+	C              int           // -c: requests in flight (closed loop)
+	Conns          int           // -conns
+	Rate           float64       // -rate: requests per second (open loop); 0 means closed loop
+	MaxOutstanding int           // -max-outstanding: open-loop cap on requests in flight
+	Timeout        time.Duration // -timeout: per attempt
+	Backoff        time.Duration // -backoff: closed-loop wait before retrying after no responders
+
+	Duration time.Duration // -d: 0 means no time bound
+	Requests int64         // -requests: 0 means no count bound
+	N        int64         // -n: units per request
+	Dist     string        // -dist: uniform or zipf
+	ZipfS    float64       // -zipf-s
+	Seed     uint64        // -seed: 0 picks one
+
+	JSON     bool          // -json
+	Progress time.Duration // -progress: 0 turns the progress lines off
+
+	Null        bool   // -null: measure the built-in null responder first
+	OnlyNull    bool   // -only-null: measure only the null responder
+	NullSubject string // -null-subject: the null responder listens on NullSubject.<sku>
+	NullSubs    int    // -null-subs: subscriptions of the null responder
+
+	CPUProfile string // -cpuprofile: write loadgen's own CPU profile here
+}
+
+// closedLoop reports whether the run keeps C requests in flight (rather than
+// sending at a fixed rate).
+func (c *Config) closedLoop() bool { return c.Rate == 0 }
+
+// nullSubject returns the subject prefix of the null responder.
+func (c *Config) nullSubject() string {
+	if c.NullSubject != "" {
+		return c.NullSubject
+	}
+	return c.Prefix + ".loadgen-null"
+}
+
+const usageText = `usage: loadgen [flags]
+
+Loadgen drives a stock deployment over NATS with acquire requests, reports
+throughput, latency percentiles and reply counts, and verifies at the end that
+no unit was granted twice and no SKU oversold.
+
+Closed loop (default): -c requests stay in flight, pipelined over -conns
+connections; a request that meets "no responders" (a failover) is retried
+after -backoff. Open loop (-rate R): requests are sent on a fixed schedule
+and latency is measured from the scheduled time, so stalls show.
+
+With -null, a null responder inside loadgen (a plain queue subscriber that
+replies fixed bytes, on its own connection) is measured first for the same
+duration, then the real responder, and the ratio real/null is reported.
+
+Flags (-nats and -prefix default to $STOCK_NATS and $STOCK_PREFIX):
+`
+
+// ParseFlags parses args (without the program name) into m.Config. Defaults
+// of -nats and -prefix come from m.Getenv.
+func (m *Main) ParseFlags(args []string) error {
+	getenv := m.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &m.Config
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	out := m.Stderr
+	if out == nil {
+		out = io.Discard
+	}
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.URL, "nats", envOr("STOCK_NATS", "nats://127.0.0.1:4222"), "NATS server `URL`s, comma separated")
+	fs.StringVar(&c.Prefix, "prefix", envOr("STOCK_PREFIX", "stock"), "subject `prefix` of the responder")
+	fs.IntVar(&c.SKUs, "skus", 1, "number of SKUs")
+	fs.Int64Var(&c.Stock, "stock", 1_000_000, "limit of each SKU loadgen creates")
+	fs.StringVar(&c.SKUPrefix, "sku-prefix", "load", "SKU names are this `prefix` followed by 0..skus-1")
+	fs.BoolVar(&c.Existing, "existing", false, "use existing SKUs (read their limits) instead of creating them")
+	fs.IntVar(&c.C, "c", 256, "requests in flight (closed loop)")
+	fs.IntVar(&c.Conns, "conns", 4, "NATS connections to send over")
+	fs.Float64Var(&c.Rate, "rate", 0, "requests per second in total: open loop (0: closed loop)")
+	fs.IntVar(&c.MaxOutstanding, "max-outstanding", 16384, "open loop: most requests in flight; scheduled requests beyond it are counted as unsent")
+	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "time to wait for each reply")
+	fs.DurationVar(&c.Backoff, "backoff", 20*time.Millisecond, "closed loop: wait before retrying after no responders")
+	fs.DurationVar(&c.Duration, "d", 10*time.Second, "duration of each phase (default 10s unless -requests is given)")
+	fs.Int64Var(&c.Requests, "requests", 0, "requests per phase (0: bounded by -d only)")
+	fs.Int64Var(&c.N, "n", 1, "units per request")
+	fs.StringVar(&c.Dist, "dist", "uniform", "SKU choice: uniform or zipf (SKU 0 hottest)")
+	fs.Float64Var(&c.ZipfS, "zipf-s", 1.1, "exponent s > 1 of -dist zipf")
+	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the SKU choice (0: random)")
+	fs.BoolVar(&c.JSON, "json", false, "print a JSON summary instead of the text report")
+	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of progress lines on stderr (0: none)")
+	fs.BoolVar(&c.Null, "null", false, "also measure the built-in null responder, before the real one")
+	fs.BoolVar(&c.OnlyNull, "only-null", false, "measure only the built-in null responder (no SKUs, no verification)")
+	fs.StringVar(&c.NullSubject, "null-subject", "", "subject prefix of the null responder (default <prefix>.loadgen-null)")
+	fs.IntVar(&c.NullSubs, "null-subs", runtime.NumCPU(), "subscriptions of the null responder")
+
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write loadgen's CPU profile to `file`")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("loadgen: unexpected argument %q", fs.Arg(0))
+	}
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "d" })
+	if c.Requests > 0 && !durationSet {
+		c.Duration = 0
+	}
+	return c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("loadgen: "+format, args...))
+	}
+	if strings.TrimSpace(c.URL) == "" {
+		bad("-nats is empty")
+	}
+	if err := checkSubject(c.Prefix); err != nil {
+		bad("-prefix %q: %v", c.Prefix, err)
+	}
+	if c.NullSubject != "" {
+		if err := checkSubject(c.NullSubject); err != nil {
+			bad("-null-subject %q: %v", c.NullSubject, err)
+		}
+	}
+	if c.SKUs < 1 {
+		bad("-skus must be at least 1, got %d", c.SKUs)
+	}
+	if c.Stock < 0 {
+		bad("-stock must not be negative, got %d", c.Stock)
+	}
+	if err := checkToken(c.SKUPrefix + "0"); err != nil {
+		bad("-sku-prefix %q: %v", c.SKUPrefix, err)
+	}
+	if c.C < 1 {
+		bad("-c must be at least 1, got %d", c.C)
+	}
+	if c.Conns < 1 {
+		bad("-conns must be at least 1, got %d", c.Conns)
+	}
+	if c.closedLoop() && c.C >= 1 && c.Conns > c.C {
+		bad("-conns (%d) must not exceed -c (%d)", c.Conns, c.C)
+	}
+	if c.Rate < 0 {
+		bad("-rate must not be negative, got %g", c.Rate)
+	}
+	if c.MaxOutstanding < 1 {
+		bad("-max-outstanding must be at least 1, got %d", c.MaxOutstanding)
+	}
+	if c.Timeout <= 0 {
+		bad("-timeout must be positive, got %v", c.Timeout)
+	}
+	if c.Backoff < 0 {
+		bad("-backoff must not be negative, got %v", c.Backoff)
+	}
+	if c.Duration < 0 {
+		bad("-d must not be negative, got %v", c.Duration)
+	}
+	if c.Requests < 0 {
+		bad("-requests must not be negative, got %d", c.Requests)
+	}
+	if c.Duration == 0 && c.Requests == 0 {
+		bad("give -d or -requests a positive value: the run would never end")
+	}
+	if c.N < 1 {
+		bad("-n must be at least 1, got %d", c.N)
+	}
+	switch c.Dist {
+	case "uniform":
+	case "zipf":
+		if !(c.ZipfS > 1) {
+			bad("-zipf-s must be greater than 1, got %g", c.ZipfS)
+		}
+	default:
+		bad("-dist must be uniform or zipf, got %q", c.Dist)
+	}
+	if c.Progress < 0 {
+		bad("-progress must not be negative, got %v", c.Progress)
+	}
+	if c.NullSubs < 1 {
+		bad("-null-subs must be at least 1, got %d", c.NullSubs)
+	}
+	if c.OnlyNull && c.Existing {
+		bad("-existing makes no sense with -only-null, which touches no SKU")
+	}
+	return errors.Join(errs...)
+}
+
+// checkSubject accepts a literal subject: dot-separated tokens without
+// wildcards or whitespace.
+func checkSubject(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if err := checkToken(tok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkToken accepts a single subject token.
+func checkToken(t string) error {
+	if t == "" {
+		return errors.New("empty subject token")
+	}
+	if strings.ContainsAny(t, ".*> \t\r\n") {
+		return fmt.Errorf("token %q contains one of . * > or whitespace", t)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// Kind is the outcome of one request attempt. Every attempt that was sent
+// ends in exactly one Kind, so the per-kind counts of a phase add up to the
+// number of attempts sent.
+type Kind int
+
+const (
+	KindGranted Kind = iota
+	KindSoldOut
+	KindInsufficient
+	KindUnavailable
+	KindBadRequest
+	KindUnknownSKU
+	KindInternal
+	KindInvalid      // a reply loadgen does not understand (bad JSON, unknown error kind, wrong SKU)
+	KindNoResponders // NATS answered 503 "no responders": nobody subscribes to the subject now
+	KindTimeout      // no reply within -timeout
+	KindSendError    // the publish itself failed
+	numKinds
+)
+
+var kindNames = [numKinds]string{
+	KindGranted:      "granted",
+	KindSoldOut:      responder.ErrSoldOut,
+	KindInsufficient: responder.ErrInsufficient,
+	KindUnavailable:  responder.ErrUnavailable,
+	KindBadRequest:   responder.ErrBadRequest,
+	KindUnknownSKU:   responder.ErrUnknownSKU,
+	KindInternal:     responder.ErrInternal,
+	KindInvalid:      "invalid",
+	KindNoResponders: "no_responders",
+	KindTimeout:      "timeout",
+	KindSendError:    "send_error",
+}
+
+func (k Kind) String() string {
+	if k < 0 || k >= numKinds {
+		return "kind?"
+	}
+	return kindNames[k]
+}
+
+// isReply reports whether k is an answer from a responder (as opposed to
+// NATS saying nobody listens, a timeout, or a failed publish).
+func (k Kind) isReply() bool { return k <= KindInvalid }
+
+// kindOfError maps the "error" field of a reply to a Kind.
+func kindOfError(e []byte) Kind {
+	switch string(e) {
+	case responder.ErrSoldOut:
+		return KindSoldOut
+	case responder.ErrInsufficient:
+		return KindInsufficient
+	case responder.ErrUnavailable:
+		return KindUnavailable
+	case responder.ErrBadRequest:
+		return KindBadRequest
+	case responder.ErrUnknownSKU:
+		return KindUnknownSKU
+	case responder.ErrInternal:
+		return KindInternal
+	}
+	return KindInvalid
+}
+
+// kindOfCode maps a Nats-Service-Error-Code header to a Kind, for error
+// replies whose body does not name the error.
+func kindOfCode(code string, remaining int64) Kind {
+	switch strings.TrimSpace(code) {
+	case "400":
+		return KindBadRequest
+	case "404":
+		return KindUnknownSKU
+	case "409":
+		if remaining > 0 {
+			return KindInsufficient
+		}
+		return KindSoldOut
+	case "500":
+		return KindInternal
+	case "503":
+		return KindUnavailable
+	}
+	return KindInvalid
+}
+
+// isNoResponders reports whether m is the status message the NATS server
+// sends back when a request's subject has no subscribers (the client must
+// support headers, which nats.go does by default).
+func isNoResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header != nil && m.Header.Get("Status") == "503"
+}
+
+// classify decides the outcome of a reply message and decodes its body into v.
+// The SKU in the body is checked by the caller, which knows what it asked for.
+func classify(m *nats.Msg, v *replyView) Kind {
+	if isNoResponders(m) {
+		return KindNoResponders
+	}
+	ok := decodeReply(m.Data, v)
+	var code string
+	if m.Header != nil {
+		code = m.Header.Get(responder.HeaderErrorCode)
+	}
+	switch {
+	case ok && len(v.errKind) > 0:
+		return kindOfError(v.errKind)
+	case code != "":
+		return kindOfCode(code, v.remaining)
+	case !ok:
+		return KindInvalid
+	case v.granted > 0:
+		return KindGranted
+	}
+	return KindInvalid
+}

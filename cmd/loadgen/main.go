@@ -1,0 +1,236 @@
+// Command loadgen drives a stock deployment over NATS with acquire requests,
+// measures throughput and latency (against a built-in null responder when
+// asked), and verifies from the grants it saw that nothing was oversold.
+//
+//	loadgen -nats nats://127.0.0.1:4222 -c 256 -d 10s -null
+//	loadgen -rate 50000 -d 30s -skus 100 -dist zipf
+//	loadgen -only-null -d 3s
+//
+// Phases: with -null, the null responder is measured first, for the same
+// duration or number of requests, then the real responder; the SKUs are
+// created (or read, with -existing) before either, and queried again after
+// the real phase to verify. See flags.go for every flag.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program, as a value that tests drive: ParseFlags, then Run.
+type Main struct {
+	Config Config
+	Stdout io.Writer           // the report
+	Stderr io.Writer           // progress lines and usage
+	Getenv func(string) string // defaults of -nats and -prefix
+
+	// Summary is the report of the last Run, also when Run returns an error
+	// after measuring.
+	Summary *Summary
+}
+
+// NewMain returns a Main on the process's stdout, stderr and environment.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Run connects, sets up the SKUs, runs the phases, verifies and writes the
+// report. It returns an error wrapping errVerify when verification fails, and
+// stops early (still reporting) when ctx is cancelled.
+func (m *Main) Run(ctx context.Context) error {
+	c := &m.Config
+	stdout, stderr := m.Stdout, m.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	conns, err := connect(c, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+
+	names := make([]string, c.SKUs)
+	for i := range names {
+		names[i] = c.SKUPrefix + strconv.Itoa(i)
+	}
+	var before []SKUState
+	if !c.OnlyNull {
+		if before, err = setupSKUs(ctx, conns[0], c.Prefix, names, c.Stock, c.Existing, c.Timeout); err != nil {
+			return err
+		}
+		for _, s := range before {
+			if !c.Existing && s.Sold > 0 {
+				fmt.Fprintf(stderr, "note: SKU %s had %d units sold already; use another -sku-prefix for a fresh start\n", s.Name, s.Sold)
+			}
+		}
+	}
+
+	s := &Summary{
+		Mode: "closed", C: c.C, Conns: c.Conns, N: c.N, SKUs: c.SKUs, Dist: c.Dist,
+		TimeoutMS: c.Timeout.Milliseconds(),
+	}
+	if !c.closedLoop() {
+		s.Mode, s.C, s.Rate = "open", 0, c.Rate
+	}
+	m.Summary = s
+	body, err := json.Marshal(responder.Request{N: c.N})
+	if err != nil {
+		return err
+	}
+	seed := c.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	newPhase := func(name, subject string, ledger *Ledger) *phase {
+		subjects := make([]string, len(names))
+		for i, n := range names {
+			subjects[i] = subject + "." + n
+		}
+		return &phase{
+			name: name, closed: c.closedLoop(), names: names, subjects: subjects, body: body, n: c.N,
+			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
+			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
+			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
+		}
+	}
+	var progress io.Writer
+	if c.Progress > 0 {
+		progress = stderr
+	}
+
+	var runErr error
+	if c.Null || c.OnlyNull {
+		nr, err := StartNull(c.URL, c.nullSubject(), names, c.N, c.NullSubs)
+		if err != nil {
+			return err
+		}
+		res, err := runPhase(ctx, newPhase("null", c.nullSubject(), nil), conns, progress, c.Progress)
+		nr.Close()
+		if res != nil {
+			s.Null = summarizePhase(res)
+		}
+		runErr = err
+	}
+	if !c.OnlyNull && runErr == nil {
+		ph := newPhase("real", c.Prefix+"."+responder.SubjectAcquire, NewLedger(before))
+		res, err := runPhase(ctx, ph, conns, progress, c.Progress)
+		if res != nil {
+			s.Real = summarizePhase(res)
+			s.Ratio = ratioOf(s.Real, s.Null)
+			// Verify also after an interruption: what was seen must still add up.
+			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, names, c.Timeout)
+			if qerr != nil {
+				s.VerifyNote = "could not query the SKUs after the run: " + qerr.Error()
+				err = errors.Join(err, qerr)
+			} else {
+				v := res.Ledger.Verify(after)
+				s.Verify = &v
+				if c.Existing {
+					s.VerifyNote = "with -existing, units other clients bought during the run count as lost to failovers"
+				}
+			}
+		}
+		runErr = err
+	}
+	if c.OnlyNull {
+		s.VerifyNote = "skipped: -only-null touches no SKU"
+	}
+	s.Interrupted = ctx.Err() != nil
+
+	var werr error
+	if c.JSON {
+		werr = s.WriteJSON(stdout)
+		if s.Verify != nil { // stdout is JSON only; the verdict line goes to stderr too
+			fmt.Fprintln(stderr, s.Verify.line())
+		}
+	} else {
+		werr = s.WriteText(stdout)
+	}
+	errs := []error{runErr, werr}
+	if s.Verify != nil && !s.Verify.OK {
+		errs = append(errs, fmt.Errorf("%w: %d failures", errVerify, len(s.Verify.Failures)))
+	}
+	return errors.Join(errs...)
+}
+
+// errVerify is wrapped by Run's error when the grants seen do not add up.
+var errVerify = errors.New("loadgen: verification failed")
+
+// connect opens the load connections.
+// Asynchronous errors (a slow consumer, a lost connection) go to stderr.
+func connect(c *Config, stderr io.Writer) ([]*nats.Conn, error) {
+	var mu sync.Mutex
+	onErr := func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "loadgen: %s: %v\n", nc.Opts.Name, err)
+	}
+	conns := make([]*nats.Conn, 0, c.Conns)
+	for i := range c.Conns {
+		nc, err := nats.Connect(c.URL,
+			nats.Name("loadgen-"+strconv.Itoa(i)),
+			nats.MaxReconnects(-1),
+			nats.ErrorHandler(onErr),
+		)
+		if err != nil {
+			for _, nc := range conns {
+				nc.Close()
+			}
+			return nil, fmt.Errorf("loadgen: connect to %s: %w", c.URL, err)
+		}
+		conns = append(conns, nc)
+	}
+	return conns, nil
+}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/nats-io/nats.go"
+)
+
+// phase is what the workers of one measurement phase share. All fields but
+// the atomics and the halt channel are read-only once the workers start.
+type phase struct {
+	name     string
+	closed   bool     // closed loop (slots) or open loop (schedule)
+	names    []string // SKU names
+	subjects []string // request subject per SKU
+	body     []byte   // request body, the same for every request
+	n        int64    // units per request
+	timeout  time.Duration
+	backoff  time.Duration
+	dur      time.Duration // 0: no time bound
+	budget   int64         // 0: no bound on requests
+	rate     float64       // open loop, requests per second over all workers
+	maxOut   int           // open loop, most requests in flight over all workers
+	c        int           // closed loop, requests in flight over all workers
+	ledger   *Ledger       // template of the workers' ledgers; nil: grants are not recorded
+	dist     string
+	zipfS    float64
+	seed     uint64
+
+	start    time.Time
+	issued   atomic.Int64 // requests started (retries excluded), against budget
+	halted   atomic.Bool
+	haltc    chan struct{}
+	haltOnce sync.Once
+}
+
+// since is the time since the phase started; all times of a phase are kept
+// this way, on the monotonic clock.
+func (p *phase) since() time.Duration { return time.Since(p.start) }
+
+// halt stops the issuing of requests; requests in flight still end normally.
+func (p *phase) halt() {
+	p.haltOnce.Do(func() {
+		p.halted.Store(true)
+		close(p.haltc)
+	})
+}
+
+// over reports whether no new request may start at now.
+func (p *phase) over(now time.Duration) bool {
+	return p.halted.Load() || (p.dur > 0 && now >= p.dur)
+}
+
+// takeBudget reserves one new request against -requests.
+func (p *phase) takeBudget() bool {
+	return p.budget <= 0 || p.issued.Add(1) <= p.budget
+}
+
+// request is one logical request in flight (or waiting to be retried).
+type request struct {
+	seq   uint64
+	sku   int32
+	first time.Duration // latency is measured from here: the scheduled time (open loop) or the first attempt (closed loop)
+	sent  time.Duration // this attempt
+	due   time.Duration // retry time, while in the retry queue
+}
+
+type sentRef struct {
+	seq  uint64
+	sent time.Duration
+}
+
+// worker pipelines requests over one connection. It subscribes once to a
+// wildcard inbox, "<inbox>.*", and sends each attempt with its own reply
+// subject "<inbox>.<seq>"; a reply's last token finds its entry in the
+// in-flight table. Attempts are also queued in send order, so the sweeper
+// finds timed-out ones at the front without scanning the table.
+//
+// onReply runs on the subscription's goroutine, the sweeper and (open loop)
+// the scheduler on their own; all state below mu is shared by them. Publishes
+// happen outside mu.
+type worker struct {
+	ph     *phase
+	nc     *nats.Conn
+	sub    *nats.Subscription
+	inbox  string // reply subject prefix, with the trailing dot
+	maxOut int    // open loop: most requests in flight on this worker
+	done   chan struct{}
+
+	mu         sync.Mutex
+	seq        uint64
+	inflight   map[uint64]request
+	order      []sentRef // attempts in send order; front entries may have ended already
+	head       int       // order[:head] is consumed
+	retryq     []request // closed loop: requests waiting to be re-sent
+	stopping   bool      // no new requests; done closes when nothing is in flight
+	doneClosed bool
+	counts     Counts
+	hist       *hdr.Histogram
+	ledger     *Ledger
+	lastReply  time.Duration
+	sendErr    error // first publish error
+	rng        *rand.Rand
+	zipf       *rand.Zipf
+}
+
+func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
+	w := &worker{
+		ph:       ph,
+		nc:       nc,
+		inbox:    nc.NewInbox() + ".",
+		maxOut:   (ph.maxOut + nworkers - 1) / nworkers,
+		done:     make(chan struct{}),
+		inflight: make(map[uint64]request),
+		hist:     newHist(),
+		rng:      rand.New(rand.NewPCG(ph.seed, uint64(idx))),
+	}
+	if ph.ledger != nil {
+		w.ledger = ph.ledger.fork()
+	}
+	if ph.dist == "zipf" && len(ph.names) > 1 {
+		w.zipf = rand.NewZipf(w.rng, ph.zipfS, 1, uint64(len(ph.names)-1))
+	}
+	sub, err := nc.Subscribe(w.inbox+"*", w.onReply)
+	if err != nil {
+		return nil, err
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	w.sub = sub
+	return w, nil
+}
+
+// pickLocked chooses the SKU of a new request.
+func (w *worker) pickLocked() int32 {
+	switch {
+	case len(w.ph.names) == 1:
+		return 0
+	case w.zipf != nil:
+		return int32(w.zipf.Uint64())
+	}
+	return int32(w.rng.IntN(len(w.ph.names)))
+}
+
+// startLocked registers an attempt of r sent at now and returns it, to be
+// published once mu is released.
+func (w *worker) startLocked(r request, now time.Duration) request {
+	w.seq++
+	r.seq, r.sent = w.seq, now
+	w.inflight[r.seq] = r
+	w.order = append(w.order, sentRef{r.seq, now})
+	w.counts.Sent++
+	return r
+}
+
+// nextLocked starts a new closed-loop request, unless the phase is over.
+func (w *worker) nextLocked(now time.Duration) (request, bool) {
+	if w.stopping {
+		return request{}, false
+	}
+	if w.ph.over(now) || !w.ph.takeBudget() {
+		w.stopping = true
+		return request{}, false
+	}
+	return w.startLocked(request{sku: w.pickLocked(), first: now}, now), true
+}
+
+// publish sends an attempt started by startLocked.
+func (w *worker) publish(r request) {
+	reply := w.inbox + strconv.FormatUint(r.seq, 10)
+	if err := w.nc.PublishRequest(w.ph.subjects[r.sku], reply, w.ph.body); err != nil {
+		w.sendFailed(r.seq, err)
+	}
+}
+
+func (w *worker) sendFailed(seq uint64, err error) {
+	w.mu.Lock()
+	if w.sendErr == nil {
+		w.sendErr = err
+	}
+	r, ok := w.inflight[seq]
+	if !ok {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.inflight, seq)
+	w.counts.Kinds[KindSendError]++
+	var next request
+	var send bool
+	if w.ph.closed {
+		next, send = w.retryLocked(r, w.ph.since())
+	}
+	w.maybeDoneLocked()
+	w.mu.Unlock()
+	if send {
+		w.publish(next)
+	}
+}
+
+// retryLocked handles a closed-loop request that reached no responder: it is
+// queued to be sent again after the backoff (with jitter, so that retries
+// after a failover do not arrive in lockstep), unless that would take it past
+// -timeout since its first attempt; then it is abandoned and the slot starts
+// its next request, which is returned to be published. When the phase is
+// over, nothing is retried.
+func (w *worker) retryLocked(r request, now time.Duration) (request, bool) {
+	if w.ph.over(now) {
+		w.stopping = true
+		return request{}, false
+	}
+	b := w.ph.backoff
+	if b > 0 {
+		b = b/2 + time.Duration(w.rng.Int64N(int64(b)))
+	}
+	if now+b-r.first >= w.ph.timeout {
+		w.counts.Abandoned++
+		return w.nextLocked(now)
+	}
+	r.due = now + b
+	w.retryq = append(w.retryq, r)
+	return request{}, false
+}
+
+// onReply handles a message on the inbox: a reply, or a no-responders status.
+func (w *worker) onReply(m *nats.Msg) {
+	now := w.ph.since()
+	var v replyView
+	kind := classify(m, &v)
+	seq, seqOK := uint64(0), len(m.Subject) > len(w.inbox)
+	if seqOK {
+		var err error
+		seq, err = strconv.ParseUint(m.Subject[len(w.inbox):], 10, 64)
+		seqOK = err == nil
+	}
+
+	w.mu.Lock()
+	r, ok := w.inflight[seq]
+	if !seqOK || !ok {
+		w.lateLocked(kind, &v)
+		w.mu.Unlock()
+		return
+	}
+	delete(w.inflight, seq)
+	var next request
+	var send bool
+	if kind == KindNoResponders {
+		w.counts.Kinds[kind]++
+		if w.ph.closed {
+			next, send = w.retryLocked(r, now)
+		}
+	} else {
+		w.recordLocked(kind, r, &v, now)
+		if w.ph.closed {
+			next, send = w.nextLocked(now)
+		}
+	}
+	w.maybeDoneLocked()
+	w.mu.Unlock()
+	if send {
+		w.publish(next)
+	}
+}
+
+// recordLocked counts a reply that came in time.
+func (w *worker) recordLocked(kind Kind, r request, v *replyView, now time.Duration) {
+	name := w.ph.names[r.sku]
+	if (kind == KindGranted || len(v.sku) > 0) && string(v.sku) != name {
+		kind = KindInvalid // a reply about another SKU
+	}
+	w.counts.Kinds[kind]++
+	w.lastReply = now
+	recordLatency(w.hist, now-r.first)
+	if kind != KindGranted {
+		return
+	}
+	w.counts.Units += v.granted
+	if v.granted != w.ph.n {
+		w.counts.Partial++
+	}
+	if w.ledger != nil {
+		w.ledger.Grant(int(r.sku), w.ph.n, v.granted, v.remaining)
+	}
+}
+
+// lateLocked counts a reply whose attempt has already timed out. A grant
+// still names units, so it goes to the ledger.
+func (w *worker) lateLocked(kind Kind, v *replyView) {
+	if kind == KindNoResponders {
+		return
+	}
+	w.counts.Late++
+	if kind == KindGranted {
+		w.counts.LateUnits += v.granted
+		if w.ledger != nil {
+			w.ledger.GrantByName(v.sku, w.ph.n, v.granted, v.remaining)
+		}
+	}
+}
+
+func (w *worker) maybeDoneLocked() {
+	if w.stopping && !w.doneClosed && len(w.inflight) == 0 && len(w.retryq) == 0 {
+		w.doneClosed = true
+		close(w.done)
+	}
+}
+
+// sweepInterval is how often the sweeper looks for timeouts and due retries.
+func (p *phase) sweepInterval() time.Duration {
+	t := p.timeout / 20
+	if p.closed && p.backoff > 0 {
+		t = min(t, p.backoff/2)
+	}
+	return min(max(t, time.Millisecond), 100*time.Millisecond)
+}
+
+// sweepLoop expires attempts that got no reply within the timeout, re-sends
+// due retries, and notices the end of the phase, until quit closes.
+func (w *worker) sweepLoop(quit <-chan struct{}) {
+	t := time.NewTicker(w.ph.sweepInterval())
+	defer t.Stop()
+	var batch []request
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		batch = w.sweep(w.ph.since(), batch[:0])
+		for _, r := range batch {
+			w.publish(r)
+		}
+	}
+}
+
+// sweep does one round of sweepLoop at now and returns the attempts to send.
+func (w *worker) sweep(now time.Duration, batch []request) []request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ph.closed && w.ph.over(now) {
+		w.stopping = true
+		w.retryq = w.retryq[:0] // the phase is over: no more retries
+	}
+	for w.head < len(w.order) {
+		ref := w.order[w.head]
+		if r, ok := w.inflight[ref.seq]; ok {
+			if now-ref.sent < w.ph.timeout {
+				break
+			}
+			delete(w.inflight, r.seq)
+			w.counts.Kinds[KindTimeout]++
+			if w.ph.closed {
+				if next, ok := w.nextLocked(now); ok {
+					batch = append(batch, next)
+				}
+			}
+		}
+		w.head++
+	}
+	if w.head > 1024 && w.head*2 > len(w.order) {
+		n := copy(w.order, w.order[w.head:])
+		w.order = w.order[:n]
+		w.head = 0
+	}
+	kept := w.retryq[:0]
+	for _, r := range w.retryq {
+		if r.due > now {
+			kept = append(kept, r)
+			continue
+		}
+		w.counts.Retries++
+		batch = append(batch, w.startLocked(r, now))
+	}
+	w.retryq = kept
+	w.maybeDoneLocked()
+	return batch
+}
+
+// expireAll ends every attempt in flight as a timeout and stops the worker;
+// it is the last resort when the phase does not drain in time.
+func (w *worker) expireAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for seq := range w.inflight {
+		delete(w.inflight, seq)
+		w.counts.Kinds[KindTimeout]++
+	}
+	w.retryq = w.retryq[:0]
+	w.stopping = true
+	w.maybeDoneLocked()
+}
+
+// snapshot adds the worker's counts to c and its latencies to h.
+func (w *worker) snapshot(c *Counts, h *hdr.Histogram) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c.add(&w.counts)
+	if h != nil {
+		h.Merge(w.hist)
+	}
+}
