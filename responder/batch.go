@@ -3,6 +3,7 @@ package responder
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/stockstate/stock/stock"
 )
@@ -22,13 +23,14 @@ type change struct {
 	op      *op
 	e       *entry
 	rec     stock.Record
+	raise   int64 // for sets: the cap of the window opened with the change, or 0
 	created bool
 	ans     answer // for releases, computed when planned
 }
 
 type reply struct {
-	to, key string
-	ans     answer
+	req request
+	ans answer
 }
 
 func newBatch() *batch {
@@ -36,13 +38,13 @@ func newBatch() *batch {
 }
 
 func (b *batch) answer(o *op, a answer) {
-	b.replies = append(b.replies, reply{to: o.reply, key: o.key, ans: a})
+	b.replies = append(b.replies, reply{req: o.req, ans: a})
 }
 
 // send delivers the answers gathered in the round.
 func (b *batch) send(t *term) {
 	for _, r := range b.replies {
-		t.finish(r.to, r.key, r.ans)
+		t.finish(r.req, r.ans)
 	}
 }
 
@@ -58,7 +60,7 @@ func (b *batch) fail(t *term) {
 // plan adds o to the batch, or answers it at once if it needs no write. A
 // release with an id is written at once in its own transaction, which also
 // records the id. An error ends the term.
-func (w *writer) plan(b *batch, o *op) error {
+func (w *writer) plan(b *batch, o *op, now time.Time, policy stock.Policy) error {
 	t := w.t
 	e, broken := t.cat.get(o.sku)
 	b.touched[o.sku] = true
@@ -76,6 +78,15 @@ func (w *writer) plan(b *batch, o *op) error {
 			e.mu.Lock()
 			c.rec = e.item.PlanLimit(o.limit)
 			e.mu.Unlock()
+		}
+		// The same write opens a window at the new limit, so the first
+		// request after it does not wait for a refill.
+		c.e.mu.Lock()
+		next := c.e.item
+		c.e.mu.Unlock()
+		next.Limit, next.Cap = c.rec.Limit, c.rec.Cap
+		if target, ok := next.PlanRefill(now, policy, 0); ok {
+			c.raise, c.rec.Cap = target, target
 		}
 		b.puts[o.sku] = c.rec
 		b.changes = append(b.changes, c)
@@ -112,9 +123,11 @@ func (w *writer) plan(b *batch, o *op) error {
 		committed, prev, err := t.s.store.Release(ctx, t.lead.Key(), t.lead.Rev(), o.sku, rec, o.id, c.ans.body, t.s.cfg.DedupeHorizon)
 		switch {
 		case err != nil:
+			t.s.counters.unknown.Add(1)
 			b.changes = append(b.changes, c)
 			return fmt.Errorf("responder: release of %s, outcome unknown: %w", o.sku, err)
 		case !committed:
+			t.s.counters.fenced.Add(1)
 			b.changes = append(b.changes, c)
 			return errFenced
 		case prev != nil:
@@ -149,6 +162,7 @@ func (w *writer) apply(b *batch) {
 			} else {
 				e.item.Apply(c.rec)
 			}
+			e.item.Raise(c.raise)
 			limit, sold := e.item.Limit, e.item.Sold
 			w.serveWaitersLocked(b, e)
 			e.mu.Unlock()
@@ -163,7 +177,7 @@ func (w *writer) apply(b *batch) {
 				e.gone = true
 				for _, wt := range e.waiters {
 					wt.timer.Stop()
-					b.replies = append(b.replies, reply{to: wt.reply, key: wt.key, ans: missing(e.sku, nil)})
+					b.replies = append(b.replies, reply{req: wt.req, ans: missing(e.sku, nil)})
 				}
 				e.waiters = nil
 				e.mu.Unlock()
@@ -191,13 +205,14 @@ func (w *writer) serveWaitersLocked(b *batch, e *entry) {
 		}
 		wt.timer.Stop()
 		e.waiters = e.waiters[1:]
-		b.replies = append(b.replies, reply{to: wt.reply, key: wt.key, ans: acquireAnswer(e.sku, wt.n, rem, o)})
+		b.replies = append(b.replies, reply{req: wt.req, ans: w.t.acquireAnswer(e.sku, wt.n, rem, o)})
 	}
-	if !e.queued && (len(e.waiters) > 0 || e.item.NeedsRefill()) {
+	switch {
+	case len(e.waiters) > 0:
 		e.queued = true
-		w.mu.Lock()
-		w.refills = append(w.refills, e)
-		w.mu.Unlock()
-		w.wake()
+		w.queueWaiting(e)
+	case !e.queued && e.item.NeedsRefill():
+		e.queued = true
+		w.queueRefill(e)
 	}
 }

@@ -1,10 +1,14 @@
 package responder
 
-import "time"
+import (
+	"time"
 
-// keyBudget lengthens the refill interval when refills write more store keys
-// per second than the budget allows, so that many active SKUs get longer
-// windows instead of flooding the store. Used by the writer goroutine only.
+	"github.com/stockstate/stock/stock"
+)
+
+// keyBudget lengthens windows when refills write more store keys per second
+// than the budget allows, so that many active SKUs get longer windows
+// instead of flooding the store. Used by the writer goroutine only.
 type keyBudget struct {
 	perSecond int
 
@@ -27,12 +31,17 @@ func (k *keyBudget) spend(keys int, now time.Time) {
 	k.spent += keys
 }
 
-// interval scales base by how far the last second's writes exceeded the budget.
-func (k *keyBudget) interval(base time.Duration, now time.Time) time.Duration {
+// policy returns base with its interval and minimum window scaled by how
+// far the last second's writes exceeded the budget: each SKU then refills
+// less often, so the total falls back within the budget.
+func (k *keyBudget) policy(base stock.Policy, now time.Time) stock.Policy {
 	k.roll(now)
 	used := max(k.spent, k.lastSpent)
 	if used <= k.perSecond {
 		return base
 	}
-	return base * time.Duration(used) / time.Duration(k.perSecond)
+	scale := float64(used) / float64(k.perSecond)
+	base.Interval = time.Duration(float64(base.Interval) * scale)
+	base.MinWindow = int64(float64(base.MinWindow) * scale)
+	return base
 }

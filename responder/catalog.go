@@ -24,9 +24,17 @@ type entry struct {
 // its timer fires first.
 type waiter struct {
 	n     int64
-	reply string
-	key   string // dedupe key, "" without an id
+	req   request
 	timer *time.Timer
+}
+
+// request is what answering a request needs: where to, its dedupe key ("" if
+// it has no id), and for the counters its endpoint and arrival time.
+type request struct {
+	reply string
+	key   string
+	ep    int
+	start time.Time
 }
 
 // need is the units all waiters ask for. Lock e.mu on entry.

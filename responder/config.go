@@ -25,8 +25,15 @@ type Config struct {
 
 	Policy stock.Policy // window sizing
 	// KeyBudget is the store key writes per second that refills aim to stay
-	// within: with many active SKUs each SKU's interval lengthens.
+	// within: with many active SKUs each SKU's window grows.
 	KeyBudget int
+	// Coalesce is the least time between two rounds of refills ahead of
+	// demand, so that SKUs that need one about together share a write.
+	// A request that waits, or an admin op, starts a round at once.
+	Coalesce time.Duration
+	// MaxRoundKeys bounds the SKUs one round of refills writes, so that a
+	// round that waiting requests need stays short.
+	MaxRoundKeys int
 
 	Logger *slog.Logger
 }
@@ -45,6 +52,8 @@ func DefaultConfig() Config {
 		DrainTimeout:  5 * time.Second,
 		Policy:        stock.DefaultPolicy(),
 		KeyBudget:     2000,
+		Coalesce:      10 * time.Millisecond,
+		MaxRoundKeys:  512,
 		Logger:        slog.New(slog.DiscardHandler),
 	}
 }
@@ -70,6 +79,10 @@ func (c Config) Validate() error {
 		return errors.New("responder: bad window policy")
 	case c.KeyBudget < 1:
 		return errors.New("responder: key budget must be at least 1")
+	case c.Coalesce < 0 || c.Coalesce > c.Policy.Interval/2:
+		return errors.New("responder: coalesce must be between 0 and half the refill interval")
+	case c.MaxRoundKeys < 1:
+		return errors.New("responder: max round keys must be at least 1")
 	case c.Logger == nil:
 		return errors.New("responder: nil logger")
 	}

@@ -13,6 +13,7 @@ import (
 type answer struct {
 	body []byte
 	code int    // 0 for success
+	kind int    // index in kindNames, for errors
 	desc string // Nats-Service-Error
 }
 
@@ -105,7 +106,7 @@ func errorAnswer(sku string, remaining int64, kind, message string) answer {
 	b = append(b, `","message":`...)
 	b = append(b, quote(message)...)
 	b = append(b, '}')
-	return answer{body: b, code: errorCodes[kind], desc: message}
+	return answer{body: b, code: errorCodes[kind], kind: kindIndex(kind), desc: message}
 }
 
 // quote returns s as a JSON string.

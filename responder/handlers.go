@@ -18,42 +18,42 @@ func (t *term) onAcquire(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	rq := request{reply: m.Reply, ep: epAcquire, start: time.Now()}
 	sku := m.Subject[len(t.s.subjects.acquire):]
 	if !validSKU(sku) {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
 		return
 	}
 	n, id, err := decodeUnits(m.Data, t.s.cfg.MaxBody)
 	if err != nil {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
-		t.respond(m.Reply, unavailable(sku))
+		t.finish(rq, unavailable(sku))
 		return
 	}
-	var key string
 	if id != "" {
-		key = "acquire\x00" + sku + "\x00" + id
-		if !t.begin(key, m.Reply) {
+		rq.key = "acquire\x00" + sku + "\x00" + id
+		if !t.begin(rq) {
 			return
 		}
 	}
-	t.acquire(sku, n, m.Reply, key)
+	t.acquire(sku, n, rq)
 }
 
 // acquire serves n units of sku, or parks the request until a raised cap is
-// durable. key is the dedupe key or "".
-func (t *term) acquire(sku string, n int64, reply, key string) {
+// durable.
+func (t *term) acquire(sku string, n int64, rq request) {
 	e, err := t.cat.get(sku)
 	if e == nil {
-		t.finish(reply, key, missing(sku, err))
+		t.finish(rq, missing(sku, err))
 		return
 	}
 	e.mu.Lock()
 	if e.gone {
 		e.mu.Unlock()
-		t.finish(reply, key, missing(sku, nil))
+		t.finish(rq, missing(sku, nil))
 		return
 	}
 	if len(e.waiters) == 0 {
@@ -65,19 +65,17 @@ func (t *term) acquire(sku string, n int64, reply, key string) {
 			if refill {
 				t.w.queueRefill(e)
 			}
-			t.finish(reply, key, acquireAnswer(sku, n, rem, o))
+			t.finish(rq, t.acquireAnswer(sku, n, rem, o))
 			return
 		}
 	}
-	w := &waiter{n: n, reply: reply, key: key}
+	w := &waiter{n: n, req: rq}
 	e.waiters = append(e.waiters, w)
-	refill := !e.queued
 	e.queued = true
 	w.timer = time.AfterFunc(t.s.cfg.MaxWait, func() { t.expire(e, w) })
 	e.mu.Unlock()
-	if refill {
-		t.w.queueRefill(e)
-	}
+	t.s.counters.stalls.Add(1)
+	t.w.queueWaiting(e)
 }
 
 // expire answers a waiter whose cap did not arrive within MaxWait.
@@ -86,7 +84,8 @@ func (t *term) expire(e *entry, w *waiter) {
 	found := e.removeWaiterLocked(w)
 	e.mu.Unlock()
 	if found {
-		t.finish(w.reply, w.key, errorAnswer(e.sku, 0, ErrUnavailable,
+		t.s.counters.waitTimeouts.Add(1)
+		t.finish(w.req, errorAnswer(e.sku, 0, ErrUnavailable,
 			fmt.Sprintf("no stock window became durable within %v", t.s.cfg.MaxWait)))
 	}
 }
@@ -95,119 +94,125 @@ func (t *term) onRelease(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	rq := request{reply: m.Reply, ep: epRelease, start: time.Now()}
 	sku := m.Subject[len(t.s.subjects.release):]
 	if !validSKU(sku) {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
 		return
 	}
 	n, id, err := decodeUnits(m.Data, t.s.cfg.MaxBody)
 	if err != nil {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
-		t.respond(m.Reply, unavailable(sku))
+		t.finish(rq, unavailable(sku))
 		return
 	}
-	var key string
 	if id != "" {
-		key = "release\x00" + sku + "\x00" + id
-		if !t.begin(key, m.Reply) {
+		rq.key = "release\x00" + sku + "\x00" + id
+		if !t.begin(rq) {
 			return
 		}
 	}
-	t.w.submit(&op{kind: opRelease, sku: sku, n: n, id: id, reply: m.Reply, key: key})
+	t.w.submit(&op{kind: opRelease, sku: sku, n: n, id: id, req: rq})
 }
 
 func (t *term) onQuery(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	rq := request{reply: m.Reply, ep: epQuery, start: time.Now()}
 	sku := m.Subject[len(t.s.subjects.query):]
 	if !validSKU(sku) {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
 		return
 	}
 	if err := decodeEmpty(m.Data); err != nil {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
-		t.respond(m.Reply, unavailable(sku))
+		t.finish(rq, unavailable(sku))
 		return
 	}
 	e, err := t.cat.get(sku)
 	if e == nil {
-		t.respond(m.Reply, missing(sku, err))
+		t.finish(rq, missing(sku, err))
 		return
 	}
 	e.mu.Lock()
 	limit, sold, gone := e.item.Limit, e.item.Sold, e.gone
 	e.mu.Unlock()
 	if gone {
-		t.respond(m.Reply, missing(sku, nil))
+		t.finish(rq, missing(sku, nil))
 		return
 	}
-	t.respond(m.Reply, queryAnswer(sku, limit, sold, t.s.leader))
+	t.finish(rq, queryAnswer(sku, limit, sold, t.s.leader))
 }
 
 func (t *term) onSet(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	rq := request{reply: m.Reply, ep: epSet, start: time.Now()}
 	sku := m.Subject[len(t.s.subjects.set):]
 	if !validSKU(sku) {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
 		return
 	}
 	limit, err := decodeLimit(m.Data, t.s.cfg.MaxBody)
 	if err != nil {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
-		t.respond(m.Reply, unavailable(sku))
+		t.finish(rq, unavailable(sku))
 		return
 	}
-	t.w.submit(&op{kind: opSet, sku: sku, limit: limit, reply: m.Reply})
+	t.w.submit(&op{kind: opSet, sku: sku, limit: limit, req: rq})
 }
 
 func (t *term) onDelete(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	rq := request{reply: m.Reply, ep: epDelete, start: time.Now()}
 	sku := m.Subject[len(t.s.subjects.del):]
 	if !validSKU(sku) {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
 		return
 	}
 	if err := decodeEmpty(m.Data); err != nil {
-		t.respond(m.Reply, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
-		t.respond(m.Reply, unavailable(sku))
+		t.finish(rq, unavailable(sku))
 		return
 	}
-	t.w.submit(&op{kind: opDelete, sku: sku, reply: m.Reply})
+	t.w.submit(&op{kind: opDelete, sku: sku, req: rq})
 }
 
 // begin registers a request that carries an id. It returns false if the
 // request is a repeat, which is then answered (now, or when the first copy
 // is) from the dedupe cache.
-func (t *term) begin(key, reply string) bool {
-	first, ans, done := t.s.dedupe.begin(key, reply)
+func (t *term) begin(rq request) bool {
+	first, ans, done := t.s.dedupe.begin(rq.key, rq.reply)
 	if done {
-		t.respond(reply, ans)
+		t.respond(rq.reply, ans)
+		t.s.counters.done(rq.ep, rq.start, ans)
 	}
 	return first
 }
 
-// finish sends the answer to reply and to every repeat of key waiting for it.
-func (t *term) finish(reply, key string, a answer) {
-	t.respond(reply, a)
-	if key != "" {
-		for _, r := range t.s.dedupe.finish(key, a) {
+// finish sends the answer to the request and to every repeat of it waiting
+// for it, and counts it.
+func (t *term) finish(rq request, a answer) {
+	t.respond(rq.reply, a)
+	t.s.counters.done(rq.ep, rq.start, a)
+	if rq.key != "" {
+		for _, r := range t.s.dedupe.finish(rq.key, a) {
 			t.respond(r, a)
 		}
 	}
@@ -225,9 +230,12 @@ func (t *term) respond(reply string, a answer) {
 	}
 }
 
-func acquireAnswer(sku string, n, rem int64, o stock.Outcome) answer {
+// acquireAnswer answers an acquire whose outcome is known, and counts the
+// units it grants.
+func (t *term) acquireAnswer(sku string, n, rem int64, o stock.Outcome) answer {
 	switch o {
 	case stock.Granted:
+		t.s.counters.units.Add(uint64(n))
 		return grantAnswer(sku, n, rem)
 	case stock.SoldOut:
 		return errorAnswer(sku, 0, ErrSoldOut, "sold out")

@@ -23,6 +23,8 @@ type Server struct {
 	leader   []byte // cfg.ID as a JSON string
 	subjects subjects
 	leading  atomic.Bool
+	term     atomic.Pointer[term] // the term being served, or nil
+	counters counters
 }
 
 // subjects are the subscription prefixes; each ends in "." and the SKU follows.
@@ -86,7 +88,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		backoff = 50 * time.Millisecond
 		s.log.Info("leading", "id", s.cfg.ID, "key", lead.Key(), "rev", lead.Rev())
-		err = newTerm(s, lead).run(ctx)
+		t := newTerm(s, lead)
+		s.term.Store(t)
+		err = t.run(ctx)
+		s.term.Store(nil)
 		if ctx.Err() != nil {
 			return nil
 		}

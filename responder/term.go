@@ -74,6 +74,7 @@ func (t *term) run(ctx context.Context) error {
 		return err
 	}
 	t.s.leading.Store(true)
+	t.s.counters.terms.Add(1)
 	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad))
 
 	select {
@@ -178,7 +179,7 @@ func (t *term) failWaiters() {
 		e.mu.Unlock()
 		for _, w := range ws {
 			w.timer.Stop()
-			t.finish(w.reply, w.key, unavailable(e.sku))
+			t.finish(w.req, unavailable(e.sku))
 		}
 	}
 }

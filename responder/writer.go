@@ -29,15 +29,15 @@ type op struct {
 	limit int64  // opSet
 	n     int64  // opRelease
 	id    string // opRelease
-	reply string
-	key   string // dedupe key or ""
+	req   request
 }
 
 // writer is the only goroutine of a term that writes to the store, so its
 // writes are ordered, and the only one that changes limits and raises caps.
-// Each round batches every queued refill and at most one op per SKU into
-// fenced transactions; refills are planned off the request path and
-// requests never wait for the store unless their window is empty.
+// Each round batches queued refills and at most one op per SKU into fenced
+// transactions. Requests never wait for the store unless their window is
+// empty: refills ahead of demand are coalesced (at most one such round per
+// Config.Coalesce), while a waiting request or an op starts a round at once.
 //
 // A write the fence refused, or whose outcome is unknown, ends the term:
 // nothing more is written or granted, and the node campaigns again with a
@@ -47,8 +47,10 @@ type writer struct {
 	kick chan struct{} // capacity 1: work is queued
 
 	mu      sync.Mutex
-	refills []*entry
+	urgent  []*entry // refills that requests wait for
+	ahead   []*entry // refills ahead of demand
 	ops     []*op
+	hurried bool // a request or op waits: do not coalesce
 	closed  bool // no more ops are accepted
 
 	budget keyBudget // writer goroutine only
@@ -58,10 +60,20 @@ func newWriter(t *term) *writer {
 	return &writer{t: t, kick: make(chan struct{}, 1), budget: keyBudget{perSecond: t.s.cfg.KeyBudget}}
 }
 
-// queueRefill asks for e's cap to be raised. The caller set e.queued.
+// queueRefill asks for e's cap to be raised ahead of demand. The caller set
+// e.queued.
 func (w *writer) queueRefill(e *entry) {
 	w.mu.Lock()
-	w.refills = append(w.refills, e)
+	w.ahead = append(w.ahead, e)
+	w.mu.Unlock()
+	w.wake()
+}
+
+// queueWaiting asks for e's cap to be raised now: a request waits for it.
+func (w *writer) queueWaiting(e *entry) {
+	w.mu.Lock()
+	w.urgent = append(w.urgent, e)
+	w.hurried = true
 	w.mu.Unlock()
 	w.wake()
 }
@@ -72,10 +84,11 @@ func (w *writer) submit(o *op) {
 	closed := w.closed
 	if !closed {
 		w.ops = append(w.ops, o)
+		w.hurried = true
 	}
 	w.mu.Unlock()
 	if closed {
-		w.t.finish(o.reply, o.key, unavailable(o.sku))
+		w.t.finish(o.req, unavailable(o.sku))
 		return
 	}
 	w.wake()
@@ -95,19 +108,39 @@ func (w *writer) idle() bool {
 	return len(w.ops) == 0
 }
 
+func (w *writer) inHurry() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.hurried
+}
+
 // run writes until stop closes or a write ends the term (then it calls
 // t.fail). Ops still queued when it returns are answered unavailable.
 func (w *writer) run(stop <-chan struct{}) {
 	defer w.close()
+	coalesce := time.NewTimer(time.Hour)
+	coalesce.Stop()
+	defer coalesce.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-w.kick:
+		case <-coalesce.C:
 		}
-		if err := w.round(); err != nil {
+		if wait := w.t.s.cfg.Coalesce - time.Since(last); wait > 0 && !w.inHurry() {
+			coalesce.Reset(wait)
+			continue
+		}
+		last = time.Now()
+		more, err := w.round()
+		if err != nil {
 			w.t.fail(err)
 			return
+		}
+		if more {
+			w.wake()
 		}
 	}
 }
@@ -119,45 +152,59 @@ func (w *writer) close() {
 	w.ops = nil
 	w.mu.Unlock()
 	for _, o := range ops {
-		w.t.finish(o.reply, o.key, unavailable(o.sku))
+		w.t.finish(o.req, unavailable(o.sku))
 	}
 }
 
-// round performs one batch of writes.
-func (w *writer) round() error {
+// take removes from the queues what one round writes: every op, and up to
+// Config.MaxRoundKeys refills, those that requests wait for first. more
+// reports refills left for the next round.
+func (w *writer) take() (refills []*entry, ops []*op, more bool) {
 	w.mu.Lock()
-	refills, ops := w.refills, w.ops
-	w.refills, w.ops = nil, nil
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	limit := w.t.s.cfg.MaxRoundKeys
+	n := min(len(w.urgent), limit)
+	refills = append(refills, w.urgent[:n]...)
+	w.urgent = w.urgent[n:]
+	m := min(len(w.ahead), limit-n)
+	refills = append(refills, w.ahead[:m]...)
+	w.ahead = w.ahead[m:]
+	ops, w.ops = w.ops, nil
+	more = len(w.urgent)+len(w.ahead) > 0
+	w.hurried = len(w.urgent) > 0
+	return refills, ops, more
+}
+
+// round performs one batch of writes and reports whether refills remain.
+func (w *writer) round() (more bool, err error) {
+	refills, ops, more := w.take()
 
 	b := newBatch()
+	now := time.Now()
+	policy := w.budget.policy(w.t.s.cfg.Policy, now)
 	var later []*op
 	for _, o := range ops {
 		if b.touched[o.sku] {
 			later = append(later, o) // one op per SKU per round keeps plans exact
 			continue
 		}
-		if err := w.plan(b, o); err != nil {
+		if err := w.plan(b, o, now, policy); err != nil {
 			w.requeue(later)
 			b.fail(w.t)
-			return err
+			return false, err
 		}
 	}
 	w.requeue(later)
 
-	now := time.Now()
-	policy := w.t.s.cfg.Policy
-	policy.Interval = w.budget.interval(policy.Interval, now)
-	var skipped []*entry
 	for _, e := range refills {
 		e.mu.Lock()
-		if e.gone || b.touched[e.sku] {
-			if !e.gone {
-				skipped = append(skipped, e) // planned next round
-			} else {
-				e.queued = false
-			}
+		if e.gone || !e.queued { // deleted, or queued twice and planned once
 			e.mu.Unlock()
+			continue
+		}
+		if b.touched[e.sku] {
+			e.mu.Unlock()
+			w.queueWaiting(e) // planned next round, after the op
 			continue
 		}
 		e.queued = false
@@ -169,29 +216,35 @@ func (w *writer) round() error {
 			b.raises[e] = target
 		}
 	}
-	for _, e := range skipped {
-		w.queueRefill(e)
-	}
 	if len(b.puts) == 0 && len(b.deletes) == 0 {
 		b.send(w.t)
-		return nil
+		return more, nil
 	}
 	w.budget.spend(len(b.puts)+len(b.deletes), now)
 
 	ctx, cancel := context.WithTimeout(context.Background(), w.t.s.cfg.WriteTimeout)
 	defer cancel()
+	start := time.Now()
 	committed, err := w.t.s.store.Commit(ctx, w.t.lead.Key(), w.t.lead.Rev(), b.puts, b.deletes)
+	c := &w.t.s.counters
 	switch {
 	case err != nil:
+		c.unknown.Add(1)
 		b.fail(w.t)
-		return fmt.Errorf("responder: write of %d records, outcome unknown: %w", len(b.puts)+len(b.deletes), err)
+		return false, fmt.Errorf("responder: write of %d records, outcome unknown: %w", len(b.puts)+len(b.deletes), err)
 	case !committed:
+		c.fenced.Add(1)
 		b.fail(w.t)
-		return errFenced
+		return false, errFenced
+	}
+	if len(b.raises) > 0 {
+		c.refills.Add(1)
+		c.refillKeys.Add(uint64(len(b.raises)))
+		c.refillNS.Add(int64(time.Since(start)))
 	}
 	w.apply(b)
 	b.send(w.t)
-	return nil
+	return more, nil
 }
 
 func (w *writer) requeue(ops []*op) {

@@ -25,6 +25,7 @@ type Options struct {
 	EtcdPrefix string        // -etcd-prefix, STOCK_ETCD_PREFIX
 	LeaseTTL   time.Duration // -lease-ttl, STOCK_LEASE_TTL
 	LogLevel   slog.Level    // -log-level, STOCK_LOG_LEVEL
+	HTTP       string        // -http, STOCK_HTTP
 }
 
 func defaultID() string {
@@ -57,6 +58,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&o.Prefix, "prefix", env("STOCK_PREFIX", "stock"), "NATS subject prefix (STOCK_PREFIX)")
 	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", env("STOCK_ETCD_PREFIX", "/stock"), "etcd key prefix (STOCK_ETCD_PREFIX)")
 	fs.StringVar(&ttl, "lease-ttl", env("STOCK_LEASE_TTL", "5s"), "leader lease TTL, whole seconds (STOCK_LEASE_TTL)")
+	fs.StringVar(&o.HTTP, "http", env("STOCK_HTTP", "127.0.0.1:9464"), "address of /metrics, /healthz, /readyz and /debug/pprof; empty disables (STOCK_HTTP)")
 	fs.StringVar(&level, "log-level", env("STOCK_LOG_LEVEL", "info"), "debug, info, warn or error (STOCK_LOG_LEVEL)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {

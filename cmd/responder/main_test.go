@@ -25,6 +25,7 @@ func runMain(t *testing.T, dir string) (m *Main, stop func()) {
 		"-data-dir", dir,
 		"-id", "node-a",
 		"-lease-ttl", "2s",
+		"-http", "127.0.0.1:0",
 	}
 	if err := m.ParseFlags(args, func(string) string { return "" }); err != nil {
 		t.Fatal(err)

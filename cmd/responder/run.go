@@ -40,6 +40,8 @@ type Main struct {
 	closed   atomic.Bool
 	natsURL  string
 	etcdURLs []string
+	httpAddr string
+	log      *slog.Logger
 }
 
 // NewMain returns a Main with default options.
@@ -58,6 +60,7 @@ func (m *Main) Run(ctx context.Context) error {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.LogLevel}))
 	}
 	log = log.With("node", o.ID)
+	m.log = log
 
 	m.natsURL = o.NATS
 	if m.natsURL == "" {
@@ -121,6 +124,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.resp.Store(resp)
+	if o.HTTP != "" {
+		stop, err := m.serveHTTP(ctx, o.HTTP, nil)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("http listening", "addr", m.httpAddr)
+	}
 	close(m.Ready)
 	log.Info("responder running", "nats", m.natsURL, "etcd", strings.Join(m.etcdURLs, ","), "prefix", o.Prefix)
 	err = resp.Run(ctx)
@@ -133,6 +144,9 @@ func (m *Main) Leading() bool {
 	r := m.resp.Load()
 	return r != nil && r.Leading()
 }
+
+// HTTPAddr is where the HTTP server listens, once Ready.
+func (m *Main) HTTPAddr() string { return m.httpAddr }
 
 // NATSURL and EtcdEndpoints are where Run connected, embedded or not.
 func (m *Main) NATSURL() string         { return m.natsURL }

@@ -1,0 +1,122 @@
+package responder
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Endpoint names, in the order of Stats.Endpoints.
+var endpointNames = [...]string{"acquire", "release", "query", "admin_set", "admin_delete"}
+
+const (
+	epAcquire = iota
+	epRelease
+	epQuery
+	epSet
+	epDelete
+	numEndpoints
+)
+
+// EndpointStats counts one endpoint's requests since the server started.
+type EndpointStats struct {
+	Name           string
+	Requests       uint64
+	Errors         uint64 // answered with an error of any code
+	ProcessingTime time.Duration
+}
+
+// Stats are the server's counters since it started. Reading them is cheap
+// and safe at any time.
+type Stats struct {
+	Endpoints [numEndpoints]EndpointStats
+	// Errors counts error replies by kind (ErrSoldOut, ...).
+	Errors map[string]uint64
+
+	Units        uint64 // units granted
+	Stalls       uint64 // acquires that had to wait for a raised cap
+	WaitTimeouts uint64 // waits that ended unavailable after MaxWait
+	Refills      uint64 // store writes that raised caps
+	RefillKeys   uint64 // SKU records those writes carried
+	RefillTime   time.Duration
+	Fenced       uint64 // writes the fence refused (leadership lost)
+	Unknown      uint64 // writes whose outcome was unknown
+	Terms        uint64 // leadership terms served
+	Leading      bool
+	SKUs         int   // SKUs of the current term (0 when standing by)
+	WindowUnits  int64 // sum of the windows of the current term's SKUs
+}
+
+// counters are updated with atomic adds on the request path.
+type counters struct {
+	requests [numEndpoints]atomic.Uint64
+	errors   [numEndpoints]atomic.Uint64
+	procNS   [numEndpoints]atomic.Int64
+	kinds    [numKinds]atomic.Uint64
+
+	units, stalls, waitTimeouts atomic.Uint64
+	refills, refillKeys         atomic.Uint64
+	refillNS                    atomic.Int64
+	fenced, unknown, terms      atomic.Uint64
+}
+
+// Error kinds in counter order.
+var kindNames = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
+
+const numKinds = len(kindNames)
+
+func kindIndex(kind string) int {
+	for i, k := range kindNames {
+		if k == kind {
+			return i
+		}
+	}
+	return len(kindNames) - 1
+}
+
+// done records one request of endpoint ep that started at start.
+func (c *counters) done(ep int, start time.Time, a answer) {
+	c.requests[ep].Add(1)
+	c.procNS[ep].Add(int64(time.Since(start)))
+	if !a.ok() {
+		c.errors[ep].Add(1)
+		c.kinds[a.kind].Add(1)
+	}
+}
+
+// Stats returns the counters, and what the current term serves.
+func (s *Server) Stats() Stats {
+	c := &s.counters
+	st := Stats{
+		Errors:       make(map[string]uint64, numKinds),
+		Units:        c.units.Load(),
+		Stalls:       c.stalls.Load(),
+		WaitTimeouts: c.waitTimeouts.Load(),
+		Refills:      c.refills.Load(),
+		RefillKeys:   c.refillKeys.Load(),
+		RefillTime:   time.Duration(c.refillNS.Load()),
+		Fenced:       c.fenced.Load(),
+		Unknown:      c.unknown.Load(),
+		Terms:        c.terms.Load(),
+		Leading:      s.leading.Load(),
+	}
+	for i := range st.Endpoints {
+		st.Endpoints[i] = EndpointStats{
+			Name:           endpointNames[i],
+			Requests:       c.requests[i].Load(),
+			Errors:         c.errors[i].Load(),
+			ProcessingTime: time.Duration(c.procNS[i].Load()),
+		}
+	}
+	for i, k := range kindNames {
+		st.Errors[k] = c.kinds[i].Load()
+	}
+	if t := s.term.Load(); t != nil && st.Leading {
+		for _, e := range t.cat.all() {
+			e.mu.Lock()
+			st.WindowUnits += e.item.Window()
+			e.mu.Unlock()
+			st.SKUs++
+		}
+	}
+	return st
+}
