@@ -57,21 +57,23 @@ func (e *entry) removeWaiterLocked(w *waiter) bool {
 	return false
 }
 
-// catalog maps SKUs to entries for one term. Lookups take a read lock; only
-// the writer adds and removes SKUs.
+// catalog maps SKUs to entries for one term. Lookups on the request path
+// take no lock (sync.Map, whose keys are stable once stored); only the
+// writer adds and removes SKUs.
 type catalog struct {
-	mu     sync.RWMutex
-	skus   map[string]*entry
+	skus sync.Map // string -> *entry
+
+	mu     sync.Mutex
 	broken map[string]error // stored values that did not parse
 }
 
 func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
-	c := &catalog{skus: make(map[string]*entry, len(recs)), broken: bad}
+	c := &catalog{broken: bad}
 	if c.broken == nil {
 		c.broken = map[string]error{}
 	}
 	for sku, r := range recs {
-		c.skus[sku] = &entry{sku: sku, item: stock.Resume(r)}
+		c.skus.Store(sku, &entry{sku: sku, item: stock.Resume(r)})
 	}
 	return c
 }
@@ -79,35 +81,30 @@ func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
 // get returns the SKU's entry, or nil and the reason it cannot be served
 // (nil reason: no such SKU).
 func (c *catalog) get(sku string) (*entry, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if e := c.skus[sku]; e != nil {
-		return e, nil
+	if e, ok := c.skus.Load(sku); ok {
+		return e.(*entry), nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return nil, c.broken[sku]
 }
 
-func (c *catalog) put(e *entry) {
-	c.mu.Lock()
-	c.skus[e.sku] = e
-	c.mu.Unlock()
-}
+func (c *catalog) put(e *entry) { c.skus.Store(e.sku, e) }
 
 func (c *catalog) remove(sku string) {
+	c.skus.Delete(sku)
 	c.mu.Lock()
-	delete(c.skus, sku)
 	delete(c.broken, sku)
 	c.mu.Unlock()
 }
 
-// all returns every entry, for a graceful stop.
+// all returns every entry, for a graceful stop and for statistics.
 func (c *catalog) all() []*entry {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	es := make([]*entry, 0, len(c.skus))
-	for _, e := range c.skus {
-		es = append(es, e)
-	}
+	var es []*entry
+	c.skus.Range(func(_, v any) bool {
+		es = append(es, v.(*entry))
+		return true
+	})
 	return es
 }
 

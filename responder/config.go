@@ -35,7 +35,8 @@ type Config struct {
 	// round that waiting requests need stays short.
 	MaxRoundKeys int
 
-	Logger *slog.Logger
+	Logger   *slog.Logger
+	Observer Observer // nil: none
 }
 
 // DefaultConfig returns the defaults of cmd/responder.

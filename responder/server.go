@@ -40,6 +40,9 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 	if nc == nil || store == nil || campaign == nil {
 		return nil, errors.New("responder: nil connection, store or campaign")
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	p := cfg.Prefix + "."
 	return &Server{
 		cfg:      cfg,

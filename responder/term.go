@@ -75,6 +75,7 @@ func (t *term) run(ctx context.Context) error {
 	}
 	t.s.leading.Store(true)
 	t.s.counters.terms.Add(1)
+	t.s.cfg.Observer.Leading(true)
 	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad))
 
 	select {
@@ -121,8 +122,10 @@ func (t *term) subscribe() ([]*nats.Subscription, error) {
 // unavailable, waiters too, and the lease is abandoned so that a new term
 // starts from a fresh one.
 func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
+	if t.s.leading.Swap(false) {
+		t.s.cfg.Observer.Leading(false)
+	}
 	t.lost.Store(true)
-	t.s.leading.Store(false)
 	for _, sub := range subs {
 		_ = sub.Drain() // handlers see lost and answer unavailable
 	}
@@ -145,6 +148,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone 
 	}
 	t.lost.Store(true)
 	t.s.leading.Store(false)
+	t.s.cfg.Observer.Leading(false)
 	close(stopWriter)
 	<-writerDone
 	t.failWaiters()

@@ -226,6 +226,7 @@ func (w *writer) round() (more bool, err error) {
 	defer cancel()
 	start := time.Now()
 	committed, err := w.t.s.store.Commit(ctx, w.t.lead.Key(), w.t.lead.Rev(), b.puts, b.deletes)
+	w.t.s.cfg.Observer.StoreWrite(time.Since(start), len(b.puts)+len(b.deletes), outcome(committed, err))
 	c := &w.t.s.counters
 	switch {
 	case err != nil:
