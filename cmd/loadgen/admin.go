@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,27 +77,53 @@ func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body [
 }
 
 // setupSKUs creates the SKUs with the given limit (admin.set), or, with
-// existing, reads them (query), and returns their states.
+// existing, reads them (query), and returns their states. Up to
+// setupInFlight requests are in flight at once, so that the responder can
+// batch the writes of many SKUs.
 func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit int64, existing bool, timeout time.Duration) ([]SKUState, error) {
+	const setupInFlight = 64
 	body, err := json.Marshal(responder.SetRequest{Limit: limit})
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx) // the first error stops the rest
+	defer cancel()
 	states := make([]SKUState, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, setupInFlight)
+	var wg sync.WaitGroup
 	for i, name := range names {
-		var r responder.Reply
-		if existing {
-			r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
-		} else {
-			r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectSet+"."+name, body, timeout)
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			break
 		}
-		if err != nil {
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var r responder.Reply
+			var err error
+			if existing {
+				r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
+			} else {
+				r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectSet+"."+name, body, timeout)
+			}
+			if err == nil {
+				err = checkState(name, r)
+			}
+			if err != nil {
+				cancel()
+			}
+			errs[i] = err
+			states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, err
 		}
-		if err := checkState(name, r); err != nil {
-			return nil, err
-		}
-		states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return states, nil
 }

@@ -1,0 +1,157 @@
+// Command naive is the baseline that BENCHMARKS.md compares against: a
+// responder in which every acquire is its own etcd transaction (read the
+// SKU's sold count, then compare-and-swap it), with no window and no
+// leader. It speaks enough of the protocol for loadgen: acquire, query and
+// admin.set, on the same subjects and with the same reply shapes.
+//
+//	naive -nats nats://127.0.0.1:4222 -etcd 127.0.0.1:2379
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/stockstate/stock/responder"
+)
+
+type state struct {
+	Limit int64 `json:"limit"`
+	Sold  int64 `json:"sold"`
+}
+
+func main() {
+	natsURL := flag.String("nats", nats.DefaultURL, "NATS URL")
+	etcd := flag.String("etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated")
+	prefix := flag.String("prefix", "stock", "subject prefix")
+	workers := flag.Int("workers", 64, "requests served at once")
+	flag.Parse()
+
+	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*etcd, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	nc, err := nats.Connect(*natsURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+
+	jobs := make(chan *nats.Msg, 4096)
+	for range *workers {
+		go func() {
+			for m := range jobs {
+				serve(cli, *prefix, m)
+			}
+		}()
+	}
+	if _, err := nc.QueueSubscribe(*prefix+".>", "naive", func(m *nats.Msg) { jobs <- m }); err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+}
+
+func serve(cli *clientv3.Client, prefix string, m *nats.Msg) {
+	rest := strings.TrimPrefix(m.Subject, prefix+".")
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 || m.Reply == "" {
+		return
+	}
+	kind, sku := rest[:i], rest[i+1:]
+	key := "/naive/" + sku
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	switch kind {
+	case responder.SubjectSet:
+		var req responder.SetRequest
+		if json.Unmarshal(m.Data, &req) != nil {
+			reply(m, 400, responder.Reply{SKU: sku, Error: responder.ErrBadRequest})
+			return
+		}
+		st := state{Limit: req.Limit}
+		b, _ := json.Marshal(st)
+		if _, err := cli.Put(ctx, key, string(b)); err != nil {
+			reply(m, 503, responder.Reply{SKU: sku, Error: responder.ErrUnavailable})
+			return
+		}
+		queryReply(m, sku, st)
+	case responder.SubjectQuery:
+		st, _, err := load(ctx, cli, key)
+		if err != nil {
+			reply(m, 404, responder.Reply{SKU: sku, Error: responder.ErrUnknownSKU})
+			return
+		}
+		queryReply(m, sku, st)
+	case responder.SubjectAcquire:
+		n := int64(1)
+		var req responder.Request
+		if len(m.Data) > 0 && json.Unmarshal(m.Data, &req) == nil && req.N > 0 {
+			n = req.N
+		}
+		for {
+			st, rev, err := load(ctx, cli, key)
+			if err != nil {
+				reply(m, 404, responder.Reply{SKU: sku, Error: responder.ErrUnknownSKU})
+				return
+			}
+			if st.Limit-st.Sold < n {
+				reply(m, 409, responder.Reply{SKU: sku, Remaining: st.Limit - st.Sold, Error: responder.ErrSoldOut})
+				return
+			}
+			st.Sold += n
+			b, _ := json.Marshal(st)
+			resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+				Then(clientv3.OpPut(key, string(b))).Commit()
+			if err != nil {
+				reply(m, 503, responder.Reply{SKU: sku, Error: responder.ErrUnavailable})
+				return
+			}
+			if resp.Succeeded {
+				data := []byte(fmt.Sprintf(`{"sku":%q,"granted":%d,"remaining":%d}`, sku, n, st.Limit-st.Sold))
+				_ = m.Respond(data)
+				return
+			}
+		}
+	}
+}
+
+func load(ctx context.Context, cli *clientv3.Client, key string) (state, int64, error) {
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		return state{}, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return state{}, 0, fmt.Errorf("no such sku")
+	}
+	var st state
+	err = json.Unmarshal(resp.Kvs[0].Value, &st)
+	return st, resp.Kvs[0].ModRevision, err
+}
+
+func queryReply(m *nats.Msg, sku string, st state) {
+	reply(m, 0, responder.Reply{SKU: sku, Limit: st.Limit, Sold: st.Sold, Remaining: st.Limit - st.Sold, Leader: "naive"})
+}
+
+func reply(m *nats.Msg, code int, r responder.Reply) {
+	b, _ := json.Marshal(r)
+	msg := &nats.Msg{Subject: m.Reply, Data: b}
+	if code != 0 {
+		msg.Header = nats.Header{responder.HeaderErrorCode: []string{strconv.Itoa(code)}, responder.HeaderError: []string{r.Error}}
+	}
+	_ = m.RespondMsg(msg)
+}
