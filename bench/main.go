@@ -1,0 +1,413 @@
+// Command bench reproduces the table of BENCHMARKS.md from a fresh clone. It
+// builds nats-server, etcd, the responder, the naive baseline and loadgen,
+// starts them as separate processes on 127.0.0.1, runs every scenario as
+// pairs of (null responder, real responder) measured by loadgen in the same
+// run, and prints the medians as a Markdown table.
+//
+//	go run ./bench                    # 5 runs of 10 s per scenario
+//	go run ./bench -runs 3 -d 5s      # quicker
+//	go run ./bench -stall-grants 10000000   # also count refill stalls over 10M grants at a constant rate
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	runs        int
+	duration    time.Duration
+	scenarios   string
+	stallGrants int64
+	stallRate   int
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 5, "runs per scenario; the table shows medians")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each phase of each run")
+	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive", "comma-separated: one (1 SKU), zipf (10,000 SKUs), naive (every acquire an etcd transaction)")
+	flag.Int64Var(&o.stallGrants, "stall-grants", 0, "if > 0, also grant this many units at a constant rate and count refill stalls")
+	flag.IntVar(&o.stallRate, "stall-rate", 100000, "requests per second of the stall run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, data, logs)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// scenario is one row of the table.
+type scenario struct {
+	name, title string
+	naive       bool
+	args        []string // loadgen flags beyond the common ones
+}
+
+var scenarios = []scenario{
+	{name: "one", title: "1 SKU", args: []string{"-skus", "1", "-stock", "1000000000000"}},
+	{name: "zipf", title: "10,000 SKUs, zipf", args: []string{"-skus", "10000", "-dist", "zipf", "-stock", "1000000000"}},
+	{name: "naive", title: "1 SKU, naive (etcd txn per acquire)", naive: true, args: []string{"-skus", "1", "-stock", "1000000000000"}},
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "stock-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "work directory:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	bin := func(name string) string { return filepath.Join(dir, name) }
+	for _, b := range []struct{ out, pkg string }{
+		{"nats-server", "github.com/nats-io/nats-server/v2"},
+		{"etcd", "go.etcd.io/etcd/server/v3"},
+		{"responder", "./cmd/responder"},
+		{"naive", "./bench/naive"},
+		{"loadgen", "./cmd/loadgen"},
+	} {
+		fmt.Fprintf(os.Stderr, "building %s\n", b.out)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin(b.out), b.pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.pkg, err)
+		}
+	}
+
+	p := &procs{dir: dir}
+	defer p.stopAll()
+	natsAddr := freeAddr()
+	if err := p.start(ctx, "nats-server", bin("nats-server"), "-a", "127.0.0.1", "-p", port(natsAddr)); err != nil {
+		return err
+	}
+	natsURL := "nats://" + natsAddr
+	if err := waitTCP(natsAddr, 10*time.Second); err != nil {
+		return err
+	}
+
+	var rows []row
+	for _, sc := range scenarios {
+		if !slices.Contains(strings.Split(o.scenarios, ","), sc.name) {
+			continue
+		}
+		r, err := p.scenario(ctx, o, sc, bin, natsURL)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		rows = append(rows, r)
+	}
+	var stall *stallResult
+	if o.stallGrants > 0 {
+		if stall, err = p.stalls(ctx, o, bin, natsURL); err != nil {
+			return fmt.Errorf("stall run: %w", err)
+		}
+	}
+	printTable(os.Stdout, o, rows, stall)
+	return nil
+}
+
+// scenario starts the server side of sc, runs the pairs and stops it again.
+func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(string) string, natsURL string) (row, error) {
+	httpAddr := freeAddr()
+	var stop func()
+	var err error
+	if sc.naive {
+		etcdAddr := freeAddr()
+		if err = p.start(ctx, "etcd", bin("etcd"), "--data-dir", filepath.Join(p.dir, "naive-etcd"),
+			"--listen-client-urls", "http://"+etcdAddr, "--advertise-client-urls", "http://"+etcdAddr,
+			"--listen-peer-urls", "http://"+freeAddr(), "--log-level", "error"); err != nil {
+			return row{}, err
+		}
+		if err := waitTCP(etcdAddr, 20*time.Second); err != nil {
+			return row{}, err
+		}
+		if err = p.start(ctx, "naive", bin("naive"), "-nats", natsURL, "-etcd", etcdAddr); err != nil {
+			return row{}, err
+		}
+		stop = func() { p.stop("naive"); p.stop("etcd") }
+	} else {
+		err = p.start(ctx, "responder", bin("responder"), "-nats", natsURL,
+			"-data-dir", filepath.Join(p.dir, "data-"+sc.name), "-etcd-listen", freeAddr(), "-etcd-peer-listen", freeAddr(),
+			"-http", httpAddr, "-id", "bench", "-log-level", "warn")
+		if err != nil {
+			return row{}, err
+		}
+		stop = func() { p.stop("responder") }
+	}
+	defer stop()
+
+	r := row{title: sc.title}
+	for i := range o.runs {
+		args := []string{"-nats", natsURL, "-null", "-json", "-progress", "0", "-d", o.duration.String(), "-sku-prefix", "b" + sc.name}
+		if i > 0 {
+			args = append(args, "-existing")
+		}
+		args = append(args, sc.args...)
+		s, err := loadgen(ctx, bin("loadgen"), args...)
+		if err != nil {
+			return r, err
+		}
+		fmt.Fprintf(os.Stderr, "%s run %d: null %.0f/s, real %.0f/s, ratio %.3f, p99 %dus/%dus, verify %v\n",
+			sc.name, i+1, s.Null.Throughput, s.Real.Throughput, s.Ratio.Throughput, s.Null.Latency.P99, s.Real.Latency.P99, s.Verify.OK)
+		r.runs = append(r.runs, s)
+	}
+	return r, nil
+}
+
+// stallResult is the refill stalls counted over a constant-rate run.
+type stallResult struct {
+	grants, stalls, refills int64
+	rate                    float64
+	verified                bool
+}
+
+func (p *procs) stalls(ctx context.Context, o options, bin func(string) string, natsURL string) (*stallResult, error) {
+	httpAddr := freeAddr()
+	if err := p.start(ctx, "responder", bin("responder"), "-nats", natsURL,
+		"-data-dir", filepath.Join(p.dir, "data-stall"), "-etcd-listen", freeAddr(), "-etcd-peer-listen", freeAddr(),
+		"-http", httpAddr, "-id", "bench", "-log-level", "warn"); err != nil {
+		return nil, err
+	}
+	defer p.stop("responder")
+	// Create the SKU and let its window adapt to the rate before counting.
+	warm := []string{"-nats", natsURL, "-json", "-progress", "0", "-sku-prefix", "stall", "-skus", "1", "-stock", "1000000000000",
+		"-rate", fmt.Sprint(o.stallRate), "-d", "3s"}
+	if _, err := loadgen(ctx, bin("loadgen"), warm...); err != nil {
+		return nil, err
+	}
+	before, err := stats(httpAddr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := loadgen(ctx, bin("loadgen"), "-nats", natsURL, "-json", "-progress", "0", "-sku-prefix", "stall", "-skus", "1",
+		"-existing", "-rate", fmt.Sprint(o.stallRate), "-requests", fmt.Sprint(o.stallGrants))
+	if err != nil {
+		return nil, err
+	}
+	after, err := stats(httpAddr)
+	if err != nil {
+		return nil, err
+	}
+	return &stallResult{
+		grants:   s.Real.Units,
+		stalls:   after.Stalls - before.Stalls,
+		refills:  after.Refills - before.Refills,
+		rate:     s.Real.Throughput,
+		verified: s.Verify.OK,
+	}, nil
+}
+
+// summary is the part of loadgen's -json report the table uses.
+type summary struct {
+	Null, Real *struct {
+		Throughput float64 `json:"throughput"`
+		Units      int64   `json:"granted_units"`
+		Latency    struct {
+			P50, P99 int64
+		} `json:"latency_us"`
+	}
+	Ratio *struct {
+		Throughput float64 `json:"throughput"`
+		P99        float64 `json:"p99"`
+	}
+	Verify *struct {
+		OK bool `json:"ok"`
+	}
+}
+
+func loadgen(ctx context.Context, path string, args ...string) (*summary, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	var s summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Real == nil || s.Verify == nil {
+		return nil, fmt.Errorf("loadgen %s: %v %v\n%s", strings.Join(args, " "), runErr, err, errb.String())
+	}
+	if !s.Verify.OK {
+		return nil, fmt.Errorf("loadgen %s: VERIFY FAILED\n%s", strings.Join(args, " "), errb.String())
+	}
+	if s.Null != nil && s.Ratio == nil {
+		return nil, fmt.Errorf("loadgen: no ratio in the report")
+	}
+	return &s, nil
+}
+
+type serverStats struct {
+	Stalls  int64
+	Refills int64
+}
+
+func stats(addr string) (serverStats, error) {
+	var st serverStats
+	resp, err := http.Get("http://" + addr + "/debug/stats")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// row is one scenario's runs.
+type row struct {
+	title string
+	runs  []*summary
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (r row) medians() (null, real, ratio, nullP99, realP99, p99Ratio float64) {
+	var a, b, c, d, e, f []float64
+	for _, s := range r.runs {
+		a = append(a, s.Null.Throughput)
+		b = append(b, s.Real.Throughput)
+		c = append(c, s.Ratio.Throughput)
+		d = append(d, float64(s.Null.Latency.P99))
+		e = append(e, float64(s.Real.Latency.P99))
+		f = append(f, s.Ratio.P99)
+	}
+	return median(a), median(b), median(c), median(d), median(e), median(f)
+}
+
+func printTable(w io.Writer, o options, rows []row, stall *stallResult) {
+	fmt.Fprintf(w, "Medians of %d runs of %v per phase; closed loop, c=256 over 4 connections, n=1; %d CPUs; %s.\n\n",
+		o.runs, o.duration, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintln(w, "| scenario | null req/s | real req/s | ratio | null p99 | real p99 | p99 ratio | verify |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		null, real, ratio, np, rp, pr := r.medians()
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.3f | %.2f ms | %.2f ms | %.2f | OK ×%d |\n",
+			r.title, null, real, ratio, np/1000, rp/1000, pr, len(r.runs))
+	}
+	if stall != nil {
+		fmt.Fprintf(w, "\nConstant rate: %d units granted at %.0f req/s: %d refill stalls, %d refill writes, verify %v.\n",
+			stall.grants, stall.rate, stall.stalls, stall.refills, stall.verified)
+	}
+}
+
+// procs are the processes the benchmark started.
+type procs struct {
+	dir  string
+	cmds map[string]*exec.Cmd
+}
+
+func (p *procs) start(ctx context.Context, name, path string, args ...string) error {
+	if p.cmds == nil {
+		p.cmds = map[string]*exec.Cmd{}
+	}
+	log, err := os.Create(filepath.Join(p.dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p.cmds[name] = cmd
+	if name == "responder" {
+		return p.waitReady(ctx, args)
+	}
+	return nil
+}
+
+// waitReady waits until the responder's /readyz says it leads.
+func (p *procs) waitReady(ctx context.Context, args []string) error {
+	addr := args[slices.Index(args, "-http")+1]
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.HasPrefix(string(b), "leading") {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("responder did not lead within 60s (see %s)", filepath.Join(p.dir, "responder.log"))
+}
+
+// stop ends a process with SIGTERM (then SIGKILL) and waits for it.
+func (p *procs) stop(name string) {
+	cmd := p.cmds[name]
+	if cmd == nil {
+		return
+	}
+	delete(p.cmds, name)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func (p *procs) stopAll() {
+	for name := range p.cmds {
+		p.stop(name)
+	}
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+func waitTCP(addr string, total time.Duration) error {
+	deadline := time.Now().Add(total)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening after %v: %w", addr, total, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

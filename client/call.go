@@ -1,0 +1,120 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// transport sends one attempt of a request and waits for its reply, or for
+// ctx to end. The retry loop (do) sits above it; a batcher that coalesces
+// concurrent acquires into one request would sit between the two, or behind
+// this seam.
+type transport interface {
+	request(ctx context.Context, subject string, body []byte) (*nats.Msg, error)
+}
+
+// natsTransport is a plain NATS request.
+type natsTransport struct{ nc *nats.Conn }
+
+func (t natsTransport) request(ctx context.Context, subject string, body []byte) (*nats.Msg, error) {
+	return t.nc.RequestWithContext(ctx, subject, body)
+}
+
+// call is one request of the protocol: every attempt sends the same body,
+// and so the same id.
+type call struct {
+	op      string // "acquire", for error messages
+	sku     string
+	id      string // request id, "" if the subject takes none
+	subject string
+	body    []byte
+}
+
+func (k call) String() string {
+	if k.id == "" {
+		return k.op + " " + k.sku
+	}
+	return k.op + " " + k.sku + " (id " + k.id + ")"
+}
+
+// do makes attempts of k until one gets a final reply (success or an error
+// other than unavailable), an attempt fails in a way a retry cannot mend,
+// or ctx (bounded by CallTimeout) ends. In the last case the error wraps
+// both ctx's error and the last attempt's.
+func (c *Client) do(ctx context.Context, k call) (responder.Reply, error) {
+	if c.cfg.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
+		defer cancel()
+	}
+	var last error // why the previous attempt is being retried
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		m, err := c.t.request(actx, k.subject, k.body)
+		cancel()
+		switch {
+		case err == nil:
+			r, err := decodeReply(m, k.sku)
+			var e *Error
+			if !errors.As(err, &e) || !e.retryable() {
+				return r, err
+			}
+			last = err
+		case ctx.Err() != nil:
+			return responder.Reply{}, gaveUp(k, attempt, ctx.Err(), last)
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+			// This attempt's deadline, not the caller's.
+			last = fmt.Errorf("%w: no reply within %v", nats.ErrTimeout, c.cfg.Timeout)
+		case errors.Is(err, nats.ErrNoResponders):
+			last = err
+		default:
+			return responder.Reply{}, fmt.Errorf("client: %v: %w", k, err)
+		}
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return responder.Reply{}, gaveUp(k, attempt, err, last)
+		}
+	}
+}
+
+// gaveUp is the error of a call whose context ended: it wraps the context's
+// error and, if an attempt failed before, that failure.
+func gaveUp(k call, attempts int, ctxErr, last error) error {
+	if last == nil {
+		return fmt.Errorf("client: %v: %w", k, ctxErr)
+	}
+	return fmt.Errorf("client: %v: gave up after %d attempts: %w; last attempt: %w", k, attempts, ctxErr, last)
+}
+
+// backoff is the wait before retry n (from 1): uniform in [0, ceiling),
+// where the ceiling doubles from BackoffMin up to BackoffMax.
+func (c *Client) backoff(n int) time.Duration {
+	ceiling := c.cfg.BackoffMin
+	for i := 1; i < n && ceiling < c.cfg.BackoffMax; i++ {
+		if ceiling > c.cfg.BackoffMax/2 {
+			ceiling = c.cfg.BackoffMax
+			break
+		}
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, c.cfg.BackoffMax)
+	return rand.N(ceiling)
+}
+
+// sleep waits d, or until ctx ends and returns its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

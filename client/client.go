@@ -1,0 +1,225 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// Client calls the responders over one NATS connection. It is safe for
+// concurrent use; see the package documentation for what a retry means.
+type Client struct {
+	cfg      Config
+	t        transport
+	subjects subjects
+}
+
+// subjects are the request subjects without their SKU; each ends in ".".
+type subjects struct {
+	acquire, release, query, set, del string
+}
+
+// New returns a Client that sends requests on nc. The connection stays the
+// caller's: Client has nothing to close.
+func New(nc *nats.Conn, cfg Config) (*Client, error) {
+	if nc == nil {
+		return nil, errors.New("client: nil connection")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := cfg.Prefix + "."
+	return &Client{
+		cfg: cfg,
+		t:   natsTransport{nc},
+		subjects: subjects{
+			acquire: p + responder.SubjectAcquire + ".",
+			release: p + responder.SubjectRelease + ".",
+			query:   p + responder.SubjectQuery + ".",
+			set:     p + responder.SubjectSet + ".",
+			del:     p + responder.SubjectDelete + ".",
+		},
+	}, nil
+}
+
+// Grant is the reply to an acquire: Granted units (all that were asked
+// for) and what remained right after them. The grant names its units:
+// [limit-Remaining-Granted, limit-Remaining).
+type Grant struct {
+	SKU       string
+	Granted   int64
+	Remaining int64
+}
+
+// Release is the reply to a release: Released units came back, raising the
+// limit, and Remaining were left right after.
+type Release struct {
+	SKU       string
+	Released  int64
+	Remaining int64
+}
+
+// Stock is a SKU's state as the leader named Leader knows it.
+type Stock struct {
+	SKU       string
+	Limit     int64
+	Sold      int64
+	Remaining int64
+	Leader    string
+}
+
+// CallOption changes one Acquire or Release call.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	id string
+}
+
+// WithID sets the request id (1 to 128 bytes) that every attempt of the
+// call carries. Without it each call gets a random id of its own. Pass an
+// id of your own (an order id, say) to be able to repeat a call that gave
+// up without knowing whether it was served: within the dedupe horizon the
+// repeat gets the first reply again and changes nothing. An empty id means
+// a random one.
+func WithID(id string) CallOption {
+	return func(o *callOptions) { o.id = id }
+}
+
+// requestID is the id set by opts, or a new random one: 128 bits from
+// crypto/rand, in base32.
+func requestID(opts []CallOption) string {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.id == "" {
+		return rand.Text()
+	}
+	return o.id
+}
+
+// Acquire asks for n units of sku, all or none. It returns ErrSoldOut when
+// nothing remains and ErrInsufficient (with Error.Remaining) when less than
+// n remains; while no node serves it retries with the same id until ctx
+// ends (see the package documentation). The leader validates n; n < 1
+// returns ErrBadRequest.
+func (c *Client) Acquire(ctx context.Context, sku string, n int64, opts ...CallOption) (Grant, error) {
+	if err := checkSKU(sku); err != nil {
+		return Grant{}, err
+	}
+	id := requestID(opts)
+	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, subject: c.subjects.acquire + sku, body: unitsBody(n, id)})
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{SKU: r.SKU, Granted: r.Granted, Remaining: r.Remaining}, nil
+}
+
+// Release gives n units of sku back (an order was cancelled): the limit
+// rises by n. Its id is stored with the change, so a retry, even one that a
+// later leader serves, never returns the units twice. Releasing more than
+// was sold returns ErrBadRequest.
+func (c *Client) Release(ctx context.Context, sku string, n int64, opts ...CallOption) (Release, error) {
+	if err := checkSKU(sku); err != nil {
+		return Release{}, err
+	}
+	id := requestID(opts)
+	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, subject: c.subjects.release + sku, body: unitsBody(n, id)})
+	if err != nil {
+		return Release{}, err
+	}
+	return Release{SKU: r.SKU, Released: r.Released, Remaining: r.Remaining}, nil
+}
+
+// Query returns sku's state. It changes nothing and is retried like the
+// other calls.
+func (c *Client) Query(ctx context.Context, sku string) (Stock, error) {
+	if err := checkSKU(sku); err != nil {
+		return Stock{}, err
+	}
+	r, err := c.do(ctx, call{op: "query", sku: sku, subject: c.subjects.query + sku})
+	if err != nil {
+		return Stock{}, err
+	}
+	return stockOf(r), nil
+}
+
+// SetLimit creates sku with limit, or changes its limit, and returns its
+// state after. The limit is absolute, so a retry is harmless. A limit below
+// what is sold stops the sale at what is sold.
+func (c *Client) SetLimit(ctx context.Context, sku string, limit int64) (Stock, error) {
+	if err := checkSKU(sku); err != nil {
+		return Stock{}, err
+	}
+	body, err := json.Marshal(responder.SetRequest{Limit: limit})
+	if err != nil {
+		return Stock{}, fmt.Errorf("client: set %s: %w", sku, err)
+	}
+	r, err := c.do(ctx, call{op: "set", sku: sku, subject: c.subjects.set + sku, body: body})
+	if err != nil {
+		return Stock{}, err
+	}
+	return stockOf(r), nil
+}
+
+// Delete removes sku. It is retried like the other calls, so when an
+// attempt whose outcome was unknown did delete it, the call returns
+// ErrUnknownSKU.
+func (c *Client) Delete(ctx context.Context, sku string) error {
+	if err := checkSKU(sku); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, call{op: "delete", sku: sku, subject: c.subjects.del + sku})
+	return err
+}
+
+func stockOf(r responder.Reply) Stock {
+	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Remaining: r.Remaining, Leader: r.Leader}
+}
+
+// unitsBody encodes {"n":n,"id":id}.
+func unitsBody(n int64, id string) []byte {
+	if plainID(id) {
+		b := make([]byte, 0, 24+len(id))
+		b = append(b, `{"n":`...)
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, `,"id":"`...)
+		b = append(b, id...)
+		return append(b, `"}`...)
+	}
+	b, _ := json.Marshal(responder.Request{N: n, ID: id}) // a struct of an int and a string cannot fail
+	return b
+}
+
+// plainID reports whether id needs no escaping in a JSON string.
+func plainID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// checkSKU refuses a SKU that cannot be one token of a subject: such a
+// request would reach another subject, or none. Every other check is the
+// responder's.
+func checkSKU(sku string) error {
+	bad := sku == ""
+	for i := 0; i < len(sku) && !bad; i++ {
+		c := sku[i]
+		bad = c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f
+	}
+	if bad {
+		return &Error{Code: 400, Kind: responder.ErrBadRequest, SKU: sku,
+			Message: "sku must be one subject token: not empty, without '.', '*', '>', spaces or control characters (checked before sending)"}
+	}
+	return nil
+}

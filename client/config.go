@@ -1,0 +1,76 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes a Client. Start from DefaultConfig.
+//
+// A call makes attempts until one gets a final reply or the call's context
+// ends; the context is the caller's, bounded further by CallTimeout. There
+// is no count of attempts: "no responders" comes back at once, so a count
+// would measure the backoff, not the outage.
+type Config struct {
+	Prefix string // subject prefix of the responders, "stock"
+
+	// Timeout bounds one attempt: a request with no reply by then is sent
+	// again (with the same id). 1s by default.
+	Timeout time.Duration
+
+	// CallTimeout bounds one call with all its retries when the caller's
+	// context has no earlier deadline. 10s by default, which outlasts a
+	// failover after a crash (one lease TTL, 5s by default); 0 leaves the
+	// caller's context as the only bound.
+	CallTimeout time.Duration
+
+	// Retry n (from 1) waits a random time in [0, min(BackoffMax,
+	// BackoffMin*2^(n-1))) ("full jitter"), so clients that failed together
+	// do not retry together.
+	BackoffMin time.Duration // 5ms by default
+	BackoffMax time.Duration // 500ms by default
+}
+
+// DefaultConfig returns the defaults: prefix "stock", 1s per attempt, 10s
+// per call, backoff from 5ms up to 500ms.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:      "stock",
+		Timeout:     time.Second,
+		CallTimeout: 10 * time.Second,
+		BackoffMin:  5 * time.Millisecond,
+		BackoffMax:  500 * time.Millisecond,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case !validPrefix(c.Prefix):
+		return fmt.Errorf("client: prefix %q is not a NATS subject prefix", c.Prefix)
+	case c.Timeout <= 0:
+		return errors.New("client: timeout must be positive")
+	case c.CallTimeout < 0:
+		return errors.New("client: call timeout must not be negative")
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return errors.New("client: backoff must satisfy 0 < min <= max")
+	}
+	return nil
+}
+
+// validPrefix reports whether p is one or more literal subject tokens.
+func validPrefix(p string) bool {
+	if p == "" || p[0] == '.' || p[len(p)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
+			return false
+		case c == '.' && p[i-1] == '.':
+			return false
+		}
+	}
+	return true
+}
