@@ -1,6 +1,7 @@
 package responder
 
 import (
+	"math"
 	"time"
 
 	"github.com/stockstate/stock/stock"
@@ -9,21 +10,30 @@ import (
 // keyBudget lengthens windows when refills write more store keys per second
 // than the budget allows, so that many active SKUs get longer windows
 // instead of flooding the store. Used by the writer goroutine only.
+//
+// Each SKU writes about 2/window keys per unit sold, so the keys written
+// fall in proportion as windows grow: once a second the scale is multiplied
+// by the ratio of keys written to the budget (never below 1), which settles
+// where the writes meet the budget.
 type keyBudget struct {
 	perSecond int
 
-	start     time.Time // current one-second bucket
-	spent     int       // keys written in the current bucket
-	lastSpent int       // keys written in the previous bucket
+	start time.Time // current one-second bucket
+	spent int       // keys written in the current bucket
+	scale float64   // factor applied to the policy; 0 means 1
 }
 
 func (k *keyBudget) roll(now time.Time) {
-	switch d := now.Sub(k.start); {
-	case d >= 2*time.Second:
-		k.start, k.spent, k.lastSpent = now, 0, 0
-	case d >= time.Second:
-		k.start, k.spent, k.lastSpent = k.start.Add(time.Second), 0, k.spent
+	if k.scale == 0 {
+		k.scale, k.start = 1, now
 	}
+	d := now.Sub(k.start)
+	if d < time.Second {
+		return
+	}
+	perSecond := float64(k.spent) / d.Seconds()
+	k.scale = min(max(1, k.scale*perSecond/float64(k.perSecond)), 1000)
+	k.start, k.spent = now, 0
 }
 
 func (k *keyBudget) spend(keys int, now time.Time) {
@@ -31,17 +41,14 @@ func (k *keyBudget) spend(keys int, now time.Time) {
 	k.spent += keys
 }
 
-// policy returns base with its interval and minimum window scaled by how
-// far the last second's writes exceeded the budget: each SKU then refills
-// less often, so the total falls back within the budget.
+// policy returns base with its interval and minimum window scaled to keep
+// refills within the budget.
 func (k *keyBudget) policy(base stock.Policy, now time.Time) stock.Policy {
 	k.roll(now)
-	used := max(k.spent, k.lastSpent)
-	if used <= k.perSecond {
+	if k.scale <= 1 {
 		return base
 	}
-	scale := float64(used) / float64(k.perSecond)
-	base.Interval = time.Duration(float64(base.Interval) * scale)
-	base.MinWindow = int64(float64(base.MinWindow) * scale)
+	base.Interval = time.Duration(float64(base.Interval) * k.scale)
+	base.MinWindow = int64(math.Ceil(float64(base.MinWindow) * k.scale))
 	return base
 }

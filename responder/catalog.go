@@ -29,7 +29,8 @@ type waiter struct {
 }
 
 // request is what answering a request needs: where to, its dedupe key ("" if
-// it has no id), and for the counters its endpoint and arrival time.
+// it has no id), and for the counters its endpoint and, if it is timed, its
+// arrival time.
 type request struct {
 	reply string
 	key   string

@@ -3,6 +3,7 @@ package responder
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 )
@@ -49,19 +50,26 @@ var errorCodes = map[string]int{
 // writes for Reply. SKUs are validated tokens and need no escaping.
 
 func grantAnswer(sku string, granted, remaining int64) answer {
-	b := make([]byte, 0, 48+len(sku))
+	return answer{body: appendGrant(make([]byte, 0, 80+len(sku)), sku, granted, remaining)}
+}
+
+// appendGrant appends the reply to a grant to b.
+func appendGrant(b []byte, sku string, granted, remaining int64) []byte {
 	b = append(b, `{"sku":"`...)
 	b = append(b, sku...)
 	b = append(b, `","granted":`...)
 	b = strconv.AppendInt(b, granted, 10)
 	b = append(b, `,"remaining":`...)
 	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, '}')
-	return answer{body: b}
+	return append(b, '}')
 }
 
+// grantBuffers recycle the bodies of grants that no dedupe entry keeps:
+// NATS copies a body into its write buffer before Publish returns.
+var grantBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
 func releaseAnswer(sku string, released, remaining int64) answer {
-	b := make([]byte, 0, 48+len(sku))
+	b := make([]byte, 0, 80+len(sku))
 	b = append(b, `{"sku":"`...)
 	b = append(b, sku...)
 	b = append(b, `","released":`...)
@@ -74,7 +82,7 @@ func releaseAnswer(sku string, released, remaining int64) answer {
 
 // queryAnswer is the reply of query and admin.set. leader is JSON-quoted.
 func queryAnswer(sku string, limit, sold int64, leader []byte) answer {
-	b := make([]byte, 0, 80+len(sku)+len(leader))
+	b := make([]byte, 0, 96+len(sku)+len(leader))
 	b = append(b, `{"sku":"`...)
 	b = append(b, sku...)
 	b = append(b, `","limit":`...)

@@ -18,7 +18,7 @@ func (t *term) onAcquire(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	rq := request{reply: m.Reply, ep: epAcquire, start: time.Now()}
+	rq := t.s.counters.begin(m.Reply, epAcquire)
 	sku := m.Subject[len(t.s.subjects.acquire):]
 	if !validSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
@@ -65,6 +65,10 @@ func (t *term) acquire(sku string, n int64, rq request) {
 			if refill {
 				t.w.queueRefill(e)
 			}
+			if o == stock.Granted && rq.key == "" {
+				t.grant(rq, sku, n, rem)
+				return
+			}
 			t.finish(rq, t.acquireAnswer(sku, n, rem, o))
 			return
 		}
@@ -76,6 +80,17 @@ func (t *term) acquire(sku string, n int64, rq request) {
 	e.mu.Unlock()
 	t.s.counters.stalls.Add(1)
 	t.w.queueWaiting(e)
+}
+
+// grant answers a granted acquire without an id, the hot path, from a
+// recycled buffer.
+func (t *term) grant(rq request, sku string, n, rem int64) {
+	t.s.counters.units.Add(uint64(n))
+	buf := grantBuffers.Get().(*[]byte)
+	a := answer{body: appendGrant((*buf)[:0], sku, n, rem)}
+	t.finish(rq, a)
+	*buf = a.body[:0]
+	grantBuffers.Put(buf)
 }
 
 // expire answers a waiter whose cap did not arrive within MaxWait.
@@ -94,7 +109,7 @@ func (t *term) onRelease(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	rq := request{reply: m.Reply, ep: epRelease, start: time.Now()}
+	rq := t.s.counters.begin(m.Reply, epRelease)
 	sku := m.Subject[len(t.s.subjects.release):]
 	if !validSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
@@ -122,7 +137,7 @@ func (t *term) onQuery(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	rq := request{reply: m.Reply, ep: epQuery, start: time.Now()}
+	rq := t.s.counters.begin(m.Reply, epQuery)
 	sku := m.Subject[len(t.s.subjects.query):]
 	if !validSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
@@ -155,7 +170,7 @@ func (t *term) onSet(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	rq := request{reply: m.Reply, ep: epSet, start: time.Now()}
+	rq := t.s.counters.begin(m.Reply, epSet)
 	sku := m.Subject[len(t.s.subjects.set):]
 	if !validSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
@@ -177,7 +192,7 @@ func (t *term) onDelete(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	rq := request{reply: m.Reply, ep: epDelete, start: time.Now()}
+	rq := t.s.counters.begin(m.Reply, epDelete)
 	sku := m.Subject[len(t.s.subjects.del):]
 	if !validSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
@@ -201,7 +216,7 @@ func (t *term) begin(rq request) bool {
 	first, ans, done := t.s.dedupe.begin(rq.key, rq.reply)
 	if done {
 		t.respond(rq.reply, ans)
-		t.s.counters.done(rq.ep, rq.start, ans)
+		t.s.counters.done(rq, ans)
 	}
 	return first
 }
@@ -210,7 +225,7 @@ func (t *term) begin(rq request) bool {
 // for it, and counts it.
 func (t *term) finish(rq request, a answer) {
 	t.respond(rq.reply, a)
-	t.s.counters.done(rq.ep, rq.start, a)
+	t.s.counters.done(rq, a)
 	if rq.key != "" {
 		for _, r := range t.s.dedupe.finish(rq.key, a) {
 			t.respond(r, a)
