@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/stockstate/stock/stock"
@@ -12,10 +13,11 @@ import (
 
 // Config tunes a Server. Start from DefaultConfig.
 type Config struct {
-	Prefix  string // subject prefix, "stock"
-	ID      string // node id, reported as "leader"
-	Queue   string // queue group all responders share
-	Workers int    // acquire subscriptions, each served by its own goroutine
+	Prefix   string // subject prefix, "stock"
+	ID       string // node id, reported as "leader"
+	Instance string // this process's identity, unique per start; New picks one if empty
+	Queue    string // queue group all responders share
+	Workers  int    // acquire subscriptions, each served by its own goroutine
 
 	MaxBody       int           // largest request body accepted, in bytes
 	MaxWait       time.Duration // longest a request waits for a raised cap
@@ -37,6 +39,14 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Observer Observer // nil: none
+
+	// Watch, if set, lets a standby probe the leader's process over NATS
+	// and revoke its lease once ProbeFailures probes in a row, ProbeInterval
+	// apart, found it gone. The candidate value must be CandidateValue(ID,
+	// Instance).
+	Watch         LeaderWatch
+	ProbeInterval time.Duration
+	ProbeFailures int
 }
 
 // DefaultConfig returns the defaults of cmd/responder.
@@ -56,6 +66,8 @@ func DefaultConfig() Config {
 		Coalesce:      10 * time.Millisecond,
 		MaxRoundKeys:  512,
 		Logger:        slog.New(slog.DiscardHandler),
+		ProbeInterval: 100 * time.Millisecond,
+		ProbeFailures: 3,
 	}
 }
 
@@ -84,6 +96,10 @@ func (c Config) Validate() error {
 		return errors.New("responder: coalesce must be between 0 and half the refill interval")
 	case c.MaxRoundKeys < 1:
 		return errors.New("responder: max round keys must be at least 1")
+	case c.Watch != nil && (c.ProbeInterval <= 0 || c.ProbeFailures < 1):
+		return errors.New("responder: probe interval and failures must be positive")
+	case strings.ContainsAny(c.Instance, ".*> \t#"):
+		return fmt.Errorf("responder: instance %q is not a subject token", c.Instance)
 	case c.Logger == nil:
 		return errors.New("responder: nil logger")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stockstate/stock/internal/netproxy"
+	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/stock"
 )
@@ -155,5 +156,74 @@ func TestStaleLeaderAnswersNothing(t *testing.T) {
 	r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
 	if r.Granted != 1 {
 		t.Fatalf("new leader acquire: %+v", r.Reply)
+	}
+}
+
+// TestDeadLeaderIsRevoked: the leader's process "dies" as far as NATS can
+// tell (its connection closes) while its lease stays alive. A standby's
+// probes get "no responders", it revokes the lease, and it serves well
+// within the TTL; without the probe the lease would never expire here.
+func TestDeadLeaderIsRevoked(t *testing.T) {
+	c := newCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	setLimit(t, c.NC, "sku1", 1000)
+
+	died := time.Now()
+	a.NC.Close()
+	b.WaitLeading(t)
+	gap := time.Since(died)
+	t.Logf("standby served %v after the leader's connection closed", gap)
+	if gap > stocktest.TTL {
+		t.Fatalf("took %v, more than the lease TTL %v", gap, stocktest.TTL)
+	}
+	if st := b.Server.Stats(); st.Revoked != 1 {
+		t.Fatalf("standby revoked %d leases, want 1", st.Revoked)
+	}
+	r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
+	if r.Granted != 1 {
+		t.Fatalf("acquire after takeover: %+v", r.Reply)
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if a.Server.Leading() {
+			return fmt.Errorf("the revoked leader still serves")
+		}
+		return nil
+	})
+}
+
+// TestPausedLeaderIsNotRevoked: a leader that stalls (both its NATS and
+// its etcd connections stop moving, as in SIGSTOP) keeps its NATS
+// subscriptions, so probes time out rather than find no responders: nobody
+// revokes its lease, and the standby leads only once the lease expires.
+func TestPausedLeaderIsNotRevoked(t *testing.T) {
+	c := newCluster(t)
+	etcdProxy, err := netproxy.Start(c.Etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsProxy, err := netproxy.Start(c.NATS.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.StartAt("node-a", natsProxy.Addr(), etcdProxy.Addr())
+	t.Cleanup(etcdProxy.Close)
+	t.Cleanup(natsProxy.Close)
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	setLimit(t, c.NC, "sku1", 1000)
+
+	paused := time.Now()
+	natsProxy.Pause()
+	etcdProxy.Pause()
+	b.WaitLeading(t)
+	took := time.Since(paused)
+	t.Logf("standby led %v after the pause (TTL %v)", took, stocktest.TTL)
+	if st := b.Server.Stats(); st.Revoked != 0 {
+		t.Fatalf("standby revoked %d leases of a paused leader", st.Revoked)
+	}
+	if took < stocktest.TTL/2 {
+		t.Fatalf("standby led after %v, before the paused leader's lease could expire", took)
 	}
 }

@@ -43,6 +43,9 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
+	}
 	p := cfg.Prefix + "."
 	return &Server{
 		cfg:      cfg,
@@ -70,9 +73,14 @@ func (s *Server) Leading() bool { return s.leading.Load() }
 // trims every cap to what was sold, and resigns. Run returns nil after a
 // graceful stop, or an error that made serving impossible.
 func (s *Server) Run(ctx context.Context) error {
+	probes, err := s.answerProbes()
+	if err != nil {
+		return fmt.Errorf("responder: subscribe to probes: %w", err)
+	}
+	defer probes.Unsubscribe()
 	backoff := 50 * time.Millisecond
 	for {
-		lead, err := s.campaign(ctx)
+		lead, err := s.campaignWatching(ctx)
 		if ctx.Err() != nil {
 			if lead != nil {
 				lead.End()
@@ -102,4 +110,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Server) String() string { return fmt.Sprintf("responder %s", s.cfg.ID) }
+// campaignWatching campaigns, and meanwhile watches the leader if a Watch
+// is configured.
+func (s *Server) campaignWatching(ctx context.Context) (Leadership, error) {
+	if s.cfg.Watch == nil {
+		return s.campaign(ctx)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.watchLeader(wctx)
+	}()
+	defer func() { stop(); <-done }()
+	return s.campaign(ctx)
+}
+
+// Instance is this process's identity, probed by standbys.
+func (s *Server) Instance() string { return s.cfg.Instance }

@@ -41,6 +41,7 @@ type Stats struct {
 	Fenced       uint64 // writes the fence refused (leadership lost)
 	Unknown      uint64 // writes whose outcome was unknown
 	Terms        uint64 // leadership terms served
+	Revoked      uint64 // dead leaders' leases this standby revoked
 	Leading      bool
 	SKUs         int   // SKUs of the current term (0 when standing by)
 	WindowUnits  int64 // sum of the windows of the current term's SKUs
@@ -53,10 +54,10 @@ type counters struct {
 	procNS   [numEndpoints]atomic.Int64
 	kinds    [numKinds]atomic.Uint64
 
-	units, stalls, waitTimeouts atomic.Uint64
-	refills, refillKeys         atomic.Uint64
-	refillNS                    atomic.Int64
-	fenced, unknown, terms      atomic.Uint64
+	units, stalls, waitTimeouts     atomic.Uint64
+	refills, refillKeys             atomic.Uint64
+	refillNS                        atomic.Int64
+	fenced, unknown, terms, revoked atomic.Uint64
 }
 
 // Error kinds in counter order.
@@ -112,6 +113,7 @@ func (s *Server) Stats() Stats {
 		Fenced:       c.fenced.Load(),
 		Unknown:      c.unknown.Load(),
 		Terms:        c.terms.Load(),
+		Revoked:      c.revoked.Load(),
 		Leading:      s.leading.Load(),
 	}
 	for i := range st.Endpoints {

@@ -44,6 +44,7 @@ type Node struct {
 	Server  *responder.Server
 	Client  *clientv3.Client
 	Elector *election.Elector
+	NC      *nats.Conn                // the responder's own connection
 	Leads   chan *election.Leadership // every leadership won, in order
 	cancel  context.CancelFunc
 	done    chan error
@@ -55,18 +56,31 @@ type Option func(*responder.Config)
 // Start runs a responder named id whose etcd client dials etcdAddr ("" for
 // the cluster's etcd). It stops gracefully at cleanup if still running.
 func (c *Cluster) Start(id, etcdAddr string, opts ...Option) *Node {
+	c.t.Helper()
+	return c.StartAt(id, "", etcdAddr, opts...)
+}
+
+// StartAt is Start with the NATS address too ("" for the cluster's server),
+// so that a test can put a proxy in front of either.
+func (c *Cluster) StartAt(id, natsAddr, etcdAddr string, opts ...Option) *Node {
 	t := c.t
 	t.Helper()
 	if etcdAddr == "" {
 		etcdAddr = c.Etcd
 	}
+	natsURL := c.NATS.ClientURL()
+	if natsAddr != "" {
+		natsURL = "nats://" + natsAddr
+	}
 	cli := testenv.Client(t, etcdAddr)
-	nc := testenv.Conn(t, c.NATS)
+	nc := testenv.Connect(t, natsURL)
 	log := testenv.Logger(t).With("node", id)
-	n := &Node{ID: id, Client: cli, Leads: make(chan *election.Leadership, 16), done: make(chan error, 1)}
-	n.Elector = election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), id, TTL, log)
+	n := &Node{ID: id, Client: cli, NC: nc, Leads: make(chan *election.Leadership, 16), done: make(chan error, 1)}
 	cfg := responder.DefaultConfig()
 	cfg.ID, cfg.Logger = id, log
+	cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
+	n.Elector = election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), responder.CandidateValue(id, cfg.Instance), TTL, log)
+	cfg.Watch = n.Elector
 	cfg.DrainTimeout = 3 * time.Second
 	for _, o := range opts {
 		o(&cfg)
