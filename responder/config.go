@@ -16,8 +16,11 @@ type Config struct {
 	Prefix   string // subject prefix, "stock"
 	ID       string // node id, reported as "leader"
 	Instance string // this process's identity, unique per start; New picks one if empty
-	Queue    string // queue group all responders share
-	Workers  int    // acquire subscriptions, each served by its own goroutine
+
+	ServiceName string // NATS micro service name, "stock"
+	Version     string // reported by discovery
+	Queue       string // queue group all responders share
+	Workers     int    // acquire subscriptions, each served by its own goroutine
 
 	MaxBody       int           // largest request body accepted, in bytes
 	MaxWait       time.Duration // longest a request waits for a raised cap
@@ -54,6 +57,8 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix:        "stock",
 		ID:            "stock",
+		ServiceName:   "stock",
+		Version:       "0.0.0-dev",
 		Queue:         "stock",
 		Workers:       runtime.GOMAXPROCS(0),
 		MaxBody:       1024,
@@ -76,6 +81,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Prefix == "" || !validSubjectPrefix(c.Prefix):
 		return fmt.Errorf("responder: prefix %q is not a NATS subject prefix", c.Prefix)
+	case c.ServiceName == "" || strings.ContainsAny(c.ServiceName, ".*> \t"):
+		return fmt.Errorf("responder: service name %q is not a subject token", c.ServiceName)
 	case c.ID == "":
 		return errors.New("responder: empty node id")
 	case c.Queue == "":

@@ -25,6 +25,7 @@ type Server struct {
 	leading  atomic.Bool
 	term     atomic.Pointer[term] // the term being served, or nil
 	counters counters
+	started  time.Time
 }
 
 // subjects are the subscription prefixes; each ends in "." and the SKU follows.
@@ -48,6 +49,7 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 	}
 	p := cfg.Prefix + "."
 	return &Server{
+		started:  time.Now().UTC(),
 		cfg:      cfg,
 		nc:       nc,
 		store:    store,
@@ -78,6 +80,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("responder: subscribe to probes: %w", err)
 	}
 	defer probes.Unsubscribe()
+	discovery, err := s.answerDiscovery()
+	if err != nil {
+		return fmt.Errorf("responder: subscribe to discovery: %w", err)
+	}
+	defer func() {
+		for _, sub := range discovery {
+			_ = sub.Unsubscribe()
+		}
+	}()
 	backoff := 50 * time.Millisecond
 	for {
 		lead, err := s.campaignWatching(ctx)
