@@ -137,6 +137,7 @@ func (w *writer) plan(b *batch, o *op, now time.Time, policy stock.Policy) error
 		default:
 			e.mu.Lock()
 			e.item.Apply(rec)
+			t.ev.changedLocked(e)
 			e.mu.Unlock()
 			b.answer(o, c.ans)
 		}
@@ -152,6 +153,7 @@ func (w *writer) apply(b *batch) {
 		e.mu.Lock()
 		e.item.Raise(target)
 		w.serveWaitersLocked(b, e)
+		t.ev.changedLocked(e)
 		e.mu.Unlock()
 	}
 	for _, c := range b.changes {
@@ -167,6 +169,7 @@ func (w *writer) apply(b *batch) {
 			e.item.Raise(c.raise)
 			limit, sold := e.item.Limit, e.item.Sold
 			w.serveWaitersLocked(b, e)
+			t.ev.changedLocked(e)
 			e.mu.Unlock()
 			if c.created {
 				t.cat.put(e)
@@ -189,6 +192,7 @@ func (w *writer) apply(b *batch) {
 			e.mu.Lock()
 			e.item.Apply(c.rec)
 			w.serveWaitersLocked(b, e)
+			t.ev.changedLocked(e)
 			e.mu.Unlock()
 			b.answer(c.op, c.ans)
 		}

@@ -17,6 +17,9 @@ type entry struct {
 	waiters []*waiter // FIFO of requests waiting for a raised cap
 	queued  bool      // in the writer's refill queue
 	gone    bool      // deleted; requests answer unknown_sku
+
+	evSent   int64 // remaining in the last stock event
+	evQueued bool  // in the events queue
 }
 
 // waiter is an acquire that fits the limit but not the window. It is
@@ -74,7 +77,9 @@ func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
 		c.broken = map[string]error{}
 	}
 	for sku, r := range recs {
-		c.skus.Store(sku, &entry{sku: sku, item: stock.Resume(r)})
+		e := &entry{sku: sku, item: stock.Resume(r)}
+		e.evSent = e.item.Remaining()
+		c.skus.Store(sku, e)
 	}
 	return c
 }

@@ -27,6 +27,7 @@ type Config struct {
 	DedupeHorizon time.Duration // how long a request id is remembered
 	WriteTimeout  time.Duration // bound on one store transaction
 	DrainTimeout  time.Duration // bound on a graceful stop's drain
+	EventInterval time.Duration // least time between a SKU's stock events; 0 disables them
 
 	Policy stock.Policy // window sizing
 	// KeyBudget is the store key writes per second that refills aim to stay
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		DedupeHorizon: 2 * time.Minute,
 		WriteTimeout:  2 * time.Second,
 		DrainTimeout:  5 * time.Second,
+		EventInterval: 100 * time.Millisecond,
 		Policy:        stock.DefaultPolicy(),
 		KeyBudget:     2000,
 		Coalesce:      10 * time.Millisecond,
@@ -91,7 +93,7 @@ func (c Config) Validate() error {
 		return errors.New("responder: workers must be at least 1")
 	case c.MaxBody < 64:
 		return errors.New("responder: max body must be at least 64 bytes")
-	case c.MaxWait <= 0 || c.WriteTimeout <= 0 || c.DrainTimeout <= 0:
+	case c.MaxWait <= 0 || c.WriteTimeout <= 0 || c.DrainTimeout <= 0 || c.EventInterval < 0:
 		return errors.New("responder: timeouts must be positive")
 	case c.DedupeHorizon < time.Minute:
 		return errors.New("responder: dedupe horizon must be at least a minute")

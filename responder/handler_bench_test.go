@@ -40,6 +40,7 @@ func benchTerm(b *testing.B) *term {
 	e, _ := t.cat.get("sku1")
 	e.item.Raise(rec.Cap) // durable above
 	t.w = newWriter(t)
+	t.ev = &events{t: t}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); t.w.run(stop) }()
 	b.Cleanup(func() { close(stop); <-done })
@@ -62,6 +63,7 @@ func BenchmarkAcquireHandler(b *testing.B) {
 func BenchmarkAcquireHandlerParallel(b *testing.B) {
 	t := benchTerm(b)
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		m := &nats.Msg{Subject: "stock.acquire.sku1", Reply: "_INBOX.bench.1", Data: []byte(`{"n":1}`)}
 		for pb.Next() {

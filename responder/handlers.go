@@ -61,6 +61,9 @@ func (t *term) acquire(sku string, n int64, rq request) {
 		if o != stock.Wait {
 			refill := o == stock.Granted && !e.queued && e.item.NeedsRefill()
 			e.queued = e.queued || refill
+			if o == stock.Granted {
+				t.ev.changedLocked(e)
+			}
 			e.mu.Unlock()
 			if refill {
 				t.w.queueRefill(e)

@@ -31,6 +31,7 @@ type Server struct {
 // subjects are the subscription prefixes; each ends in "." and the SKU follows.
 type subjects struct {
 	acquire, release, query, set, del string
+	events                            string
 }
 
 // New returns a Server that answers on nc and persists through store.
@@ -63,6 +64,7 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 			query:   p + SubjectQuery + ".",
 			set:     p + SubjectSet + ".",
 			del:     p + SubjectDelete + ".",
+			events:  p + SubjectEvents + ".",
 		},
 	}, nil
 }

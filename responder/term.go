@@ -24,6 +24,7 @@ type term struct {
 	lead Leadership
 	cat  *catalog
 	w    *writer
+	ev   *events
 
 	lost     atomic.Bool // set once the term stops answering
 	failOnce sync.Once
@@ -63,11 +64,18 @@ func (t *term) run(ctx context.Context) error {
 	}
 	t.cat = newCatalog(recs, bad)
 	t.w = newWriter(t)
+	t.ev = &events{t: t}
 	stopWriter, writerDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		t.w.run(stopWriter)
 	}()
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		t.ev.run(stopWriter)
+	}()
+	defer func() { <-eventsDone }()
 	subs, err := t.subscribe()
 	if err != nil {
 		t.stopLost(subs, stopWriter, writerDone)

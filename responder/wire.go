@@ -56,4 +56,12 @@ const (
 	SubjectQuery   = "query"
 	SubjectSet     = "admin.set"
 	SubjectDelete  = "admin.delete"
+	SubjectEvents  = "events" // published by the leader, not requested
 )
+
+// Event is a stock event on <prefix>.events.<sku>.
+type Event struct {
+	SKU       string `json:"sku"`
+	Remaining int64  `json:"remaining"`
+	SoldOut   bool   `json:"sold_out"`
+}

@@ -1,0 +1,77 @@
+package responder_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
+)
+
+// TestStockEvents: the leader publishes remaining on stock.events.<sku>,
+// at once on sell-out and on restock from zero, and otherwise at most
+// about ten times a second however fast it sells.
+func TestStockEvents(t *testing.T) {
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	sub, err := c.NC.SubscribeSync("stock.events.sku1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NC.Flush()
+	next := func(within time.Duration) responder.Event {
+		t.Helper()
+		m, err := sub.NextMsg(within)
+		if err != nil {
+			t.Fatalf("no event within %v: %v", within, err)
+		}
+		var ev responder.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	setLimit(t, c.NC, "sku1", 2000)
+	if ev := next(time.Second); ev != (responder.Event{SKU: "sku1", Remaining: 2000}) {
+		t.Fatalf("on creation: %+v", ev)
+	}
+
+	start := time.Now()
+	for range 1000 {
+		request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
+	}
+	request(t, c.NC, "stock.acquire.sku1", `{"n":1000}`) // sells out
+	elapsed := time.Since(start)
+	var evs []responder.Event
+	for {
+		m, err := sub.NextMsg(300 * time.Millisecond)
+		if err == nats.ErrTimeout {
+			break
+		}
+		var ev responder.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) == 0 || evs[len(evs)-1] != (responder.Event{SKU: "sku1", Remaining: 0, SoldOut: true}) {
+		t.Fatalf("last event is not the sell-out: %+v", evs)
+	}
+	if max := int(elapsed/(100*time.Millisecond)) + 3; len(evs) > max {
+		t.Fatalf("%d events in %v, more than 10 a second allow (%d)", len(evs), elapsed, max)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Remaining >= evs[i-1].Remaining {
+			t.Fatalf("events out of order: %+v", evs)
+		}
+	}
+
+	// The restock is published before the release is answered, from the
+	// same connection, so it is already here when the reply is.
+	request(t, c.NC, "stock.release.sku1", `{"n":5}`)
+	if ev := next(20 * time.Millisecond); ev != (responder.Event{SKU: "sku1", Remaining: 5}) {
+		t.Fatalf("restock from zero: %+v", ev)
+	}
+}
