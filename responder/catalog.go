@@ -39,6 +39,8 @@ type request struct {
 	key   string
 	ep    int
 	start time.Time
+	batch *batchReq // for an item of a batch: where its result goes
+	item  int       // the item's index in the batch
 }
 
 // need is the units all waiters ask for. Lock e.mu on entry.

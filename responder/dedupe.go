@@ -24,18 +24,19 @@ type dedupe struct {
 type dedupeEntry struct {
 	done    bool
 	ans     answer
-	waiting []string // reply subjects of copies that arrived while pending
+	waiting []request // copies that arrived while pending
 }
 
 func newDedupe(horizon time.Duration) *dedupe {
 	return &dedupe{horizon: horizon, cur: map[string]*dedupeEntry{}, prev: map[string]*dedupeEntry{}, rotated: time.Now()}
 }
 
-// begin registers the request key answered at reply. It returns first=true
-// if the caller must serve it and then call finish. Otherwise the request is
-// a repeat: if its answer is known it is returned (done=true); if not, reply
-// was queued and finish will answer it.
-func (d *dedupe) begin(key, reply string) (first bool, ans answer, done bool) {
+// begin registers rq under its key. It returns first=true if the caller
+// must serve it and then call finish. Otherwise rq is a repeat: if its
+// answer is known it is returned (done=true); if not, rq was queued and
+// finish returns it.
+func (d *dedupe) begin(rq request) (first bool, ans answer, done bool) {
+	key := rq.key
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if now := time.Now(); now.Sub(d.rotated) >= d.horizon {
@@ -54,15 +55,15 @@ func (d *dedupe) begin(key, reply string) (first bool, ans answer, done bool) {
 	case e.done:
 		return false, e.ans, true
 	default:
-		e.waiting = append(e.waiting, reply)
+		e.waiting = append(e.waiting, rq)
 		return false, answer{}, false
 	}
 }
 
-// finish records the answer to key and returns the reply subjects of
-// repeats that wait for it. An answer that is not final is forgotten, so a
+// finish records the answer to key and returns the repeats that wait for
+// it. An answer that is not final is forgotten, so a
 // later retry is served afresh.
-func (d *dedupe) finish(key string, a answer) (waiting []string) {
+func (d *dedupe) finish(key string, a answer) (waiting []request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.cur[key]

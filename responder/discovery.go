@@ -78,7 +78,7 @@ func (s *Server) ping() any {
 // endpoints lists the request subjects in Stats.Endpoints order.
 func (s *Server) endpoints() [numEndpoints]string {
 	p := s.subjects
-	return [numEndpoints]string{p.acquire + ">", p.release + ">", p.query + ">", p.set + ">", p.del + ">"}
+	return [numEndpoints]string{p.acquire + ">", p.release + ">", p.query + ">", p.set + ">", p.del + ">", p.batch}
 }
 
 func (s *Server) info() any {

@@ -16,6 +16,8 @@ type answer struct {
 	code int    // 0 for success
 	kind int    // index in kindNames, for errors
 	desc string // Nats-Service-Error
+
+	granted, remaining int64 // of acquires, for batch replies
 }
 
 func (a answer) ok() bool { return a.code == 0 }
@@ -50,7 +52,7 @@ var errorCodes = map[string]int{
 // writes for Reply. SKUs are validated tokens and need no escaping.
 
 func grantAnswer(sku string, granted, remaining int64) answer {
-	return answer{body: appendGrant(make([]byte, 0, 80+len(sku)), sku, granted, remaining)}
+	return answer{body: appendGrant(make([]byte, 0, 80+len(sku)), sku, granted, remaining), granted: granted, remaining: remaining}
 }
 
 // appendGrant appends the reply to a grant to b.
@@ -114,7 +116,7 @@ func errorAnswer(sku string, remaining int64, kind, message string) answer {
 	b = append(b, `","message":`...)
 	b = append(b, quote(message)...)
 	b = append(b, '}')
-	return answer{body: b, code: errorCodes[kind], kind: kindIndex(kind), desc: message}
+	return answer{body: b, code: errorCodes[kind], kind: kindIndex(kind), desc: message, remaining: remaining}
 }
 
 // quote returns s as a JSON string.

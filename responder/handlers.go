@@ -69,6 +69,11 @@ func (t *term) acquire(sku string, n int64, rq request) {
 				t.w.queueRefill(e)
 			}
 			if o == stock.Granted && rq.key == "" {
+				if rq.batch != nil {
+					t.s.counters.units.Add(uint64(n))
+					rq.batch.granted(rq.item, n, rem)
+					return
+				}
 				t.grant(rq, sku, n, rem)
 				return
 			}
@@ -216,9 +221,9 @@ func (t *term) onDelete(m *nats.Msg) {
 // request is a repeat, which is then answered (now, or when the first copy
 // is) from the dedupe cache.
 func (t *term) begin(rq request) bool {
-	first, ans, done := t.s.dedupe.begin(rq.key, rq.reply)
+	first, ans, done := t.s.dedupe.begin(rq)
 	if done {
-		t.respond(rq.reply, ans)
+		t.deliver(rq, ans)
 		t.s.counters.done(rq, ans)
 	}
 	return first
@@ -227,13 +232,23 @@ func (t *term) begin(rq request) bool {
 // finish sends the answer to the request and to every repeat of it waiting
 // for it, and counts it.
 func (t *term) finish(rq request, a answer) {
-	t.respond(rq.reply, a)
+	t.deliver(rq, a)
 	t.s.counters.done(rq, a)
 	if rq.key != "" {
-		for _, r := range t.s.dedupe.finish(rq.key, a) {
-			t.respond(r, a)
+		for _, w := range t.s.dedupe.finish(rq.key, a) {
+			t.deliver(w, a)
 		}
 	}
+}
+
+// deliver sends a to the request's reply subject, or for a batch item into
+// its batch.
+func (t *term) deliver(rq request, a answer) {
+	if rq.batch != nil {
+		rq.batch.set(rq.item, a)
+		return
+	}
+	t.respond(rq.reply, a)
 }
 
 func (t *term) respond(reply string, a answer) {

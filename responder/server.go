@@ -32,6 +32,7 @@ type Server struct {
 type subjects struct {
 	acquire, release, query, set, del string
 	events                            string
+	batch                             string // the batch subject itself, no SKU token
 }
 
 // New returns a Server that answers on nc and persists through store.
@@ -65,6 +66,7 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 			set:     p + SubjectSet + ".",
 			del:     p + SubjectDelete + ".",
 			events:  p + SubjectEvents + ".",
+			batch:   p + SubjectAcquire,
 		},
 	}, nil
 }

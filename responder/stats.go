@@ -6,7 +6,7 @@ import (
 )
 
 // Endpoint names, in the order of Stats.Endpoints.
-var endpointNames = [...]string{"acquire", "release", "query", "admin_set", "admin_delete"}
+var endpointNames = [...]string{"acquire", "release", "query", "admin_set", "admin_delete", "acquire_batch"}
 
 const (
 	epAcquire = iota
@@ -14,6 +14,7 @@ const (
 	epQuery
 	epSet
 	epDelete
+	epBatch
 	numEndpoints
 )
 

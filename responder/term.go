@@ -114,6 +114,11 @@ func (t *term) subscribe() ([]*nats.Subscription, error) {
 		if err := add(p.acquire, t.onAcquire); err != nil {
 			return subs, err
 		}
+		sub, err := nc.QueueSubscribe(p.batch, q, t.onBatch)
+		if err != nil {
+			return subs, fmt.Errorf("responder: subscribe %s: %w", p.batch, err)
+		}
+		subs = append(subs, sub)
 	}
 	for _, s := range []struct {
 		prefix string

@@ -49,7 +49,8 @@ const (
 	HeaderError     = "Nats-Service-Error"
 )
 
-// Subjects under a prefix (default "stock"); the SKU is the last token.
+// Subjects under a prefix (default "stock"); the SKU is the last token,
+// except on the batch subject <prefix>.acquire itself (batchwire.go).
 const (
 	SubjectAcquire = "acquire"
 	SubjectRelease = "release"

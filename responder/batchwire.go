@@ -1,0 +1,213 @@
+package responder
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// The batch subject <prefix>.acquire (no SKU token) carries many acquires in
+// one message and is answered by one reply holding a result per item, in
+// order. Each item is all or nothing on its own; a bad item gets its own
+// error and never fails the others.
+//
+// Two encodings, told apart by the first byte; the reply uses the request's:
+//
+// Binary (first byte 0x01), for speed. uvarint is encoding/binary's:
+//
+//	request = 0x01 count:uvarint { sku_len:uvarint sku n:uvarint id_len:uvarint id }*count
+//	reply   = 0x01 count:uvarint { status:byte granted:uvarint remaining:uvarint }*count
+//
+// status is the index of the item's outcome in BatchStatuses: 0 granted,
+// 1 bad_request, 2 unknown_sku, 3 sold_out, 4 insufficient, 5 unavailable,
+// 6 internal. An empty id means none.
+//
+// JSON (first byte '['), for people and debugging:
+//
+//	request = [{"sku":"sku1","n":2,"id":"req-1"}, ...]
+//	reply   = [{"sku":"sku1","granted":2,"remaining":41}, {"sku":"sku2","granted":0,"remaining":0,"error":"sold_out","code":409,"message":"sold out"}, ...]
+//
+// A message that cannot be read as a batch at all (truncated, not JSON, more
+// than MaxBatchItems items) is answered with one bad_request error, as on
+// the other subjects.
+
+// Limits of one batch.
+const (
+	MaxBatchItems = 8192
+	MaxBatchBody  = 1 << 20
+	batchBinary   = 0x01
+)
+
+// BatchStatuses are the outcomes of batch items, by binary status byte.
+var BatchStatuses = [...]string{"", ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
+
+// BatchItem is one acquire of a batch.
+type BatchItem struct {
+	SKU string `json:"sku"`
+	N   int64  `json:"n"`
+	ID  string `json:"id,omitempty"`
+}
+
+// BatchResult is the outcome of one item. Error is "" when granted. The
+// binary encoding carries no SKU and no message.
+type BatchResult struct {
+	SKU       string `json:"sku,omitempty"`
+	Granted   int64  `json:"granted"`
+	Remaining int64  `json:"remaining"`
+	Error     string `json:"error,omitempty"`
+	Code      int    `json:"code,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+var (
+	errBatchTruncated = errors.New("batch: truncated")
+	errNotBatch       = errors.New(`batch must be binary (first byte 0x01) or a JSON array of {"sku","n","id"}`)
+)
+
+func errBodyTooLarge(n, limit int) error {
+	return fmt.Errorf("body of %d bytes is over the %d byte limit", n, limit)
+}
+
+func errTooManyItems(n int) error {
+	return fmt.Errorf("batch of %d items is over the limit of %d", n, MaxBatchItems)
+}
+
+func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+
+// AppendBatchRequest appends the binary encoding of items to b.
+func AppendBatchRequest(b []byte, items []BatchItem) []byte {
+	b = append(b, batchBinary)
+	b = binary.AppendUvarint(b, uint64(len(items)))
+	for _, it := range items {
+		b = binary.AppendUvarint(b, uint64(len(it.SKU)))
+		b = append(b, it.SKU...)
+		b = binary.AppendUvarint(b, uint64(max(it.N, 0)))
+		b = binary.AppendUvarint(b, uint64(len(it.ID)))
+		b = append(b, it.ID...)
+	}
+	return b
+}
+
+// DecodeBatchReply decodes a binary batch reply into out (reusing its
+// storage) and returns it.
+func DecodeBatchReply(body []byte, out []BatchResult) ([]BatchResult, error) {
+	if len(body) == 0 || body[0] != batchBinary {
+		return nil, errors.New("batch: not a binary reply")
+	}
+	body = body[1:]
+	count, k := binary.Uvarint(body)
+	if k <= 0 || count > MaxBatchItems {
+		return nil, errBatchTruncated
+	}
+	body = body[k:]
+	out = out[:0]
+	for range count {
+		if len(body) < 1 || int(body[0]) >= len(BatchStatuses) {
+			return nil, errBatchTruncated
+		}
+		r := BatchResult{Error: BatchStatuses[body[0]]}
+		body = body[1:]
+		g, k1 := binary.Uvarint(body)
+		if k1 <= 0 {
+			return nil, errBatchTruncated
+		}
+		rem, k2 := binary.Uvarint(body[k1:])
+		if k2 <= 0 {
+			return nil, errBatchTruncated
+		}
+		body = body[k1+k2:]
+		r.Granted, r.Remaining = int64(g), int64(rem)
+		if r.Error != "" {
+			r.Code = errorCodes[r.Error]
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// decodeBinaryBatch reads a binary batch request. Items are not validated
+// here; a structural error fails the whole batch.
+func decodeBinaryBatch(body []byte, items []BatchItem) ([]BatchItem, error) {
+	body = body[1:]
+	count, k := binary.Uvarint(body)
+	if k <= 0 {
+		return nil, errBatchTruncated
+	}
+	if count > MaxBatchItems {
+		return nil, errTooManyItems(int(count))
+	}
+	body = body[k:]
+	str := func() (string, bool) {
+		l, k := binary.Uvarint(body)
+		if k <= 0 || l > uint64(len(body)-k) {
+			return "", false
+		}
+		s := string(body[k : k+int(l)])
+		body = body[k+int(l):]
+		return s, true
+	}
+	for range count {
+		var it BatchItem
+		var ok bool
+		if it.SKU, ok = str(); !ok {
+			return nil, errBatchTruncated
+		}
+		n, k := binary.Uvarint(body)
+		if k <= 0 {
+			return nil, errBatchTruncated
+		}
+		body = body[k:]
+		it.N = int64(min(n, 1<<62))
+		if it.ID, ok = str(); !ok {
+			return nil, errBatchTruncated
+		}
+		items = append(items, it)
+	}
+	if len(body) != 0 {
+		return nil, errors.New("batch: data after the last item")
+	}
+	return items, nil
+}
+
+// itemError returns why an item cannot be served, or "".
+func itemError(it BatchItem) string {
+	switch {
+	case !validSKU(it.SKU):
+		return errSKU.Error()
+	case it.N < 1 || it.N > stock.MaxUnits:
+		return "n must be an integer from 1 to 1000000"
+	case len(it.ID) > maxIDLen:
+		return fmt.Sprintf("id must be at most %d bytes", maxIDLen)
+	}
+	return ""
+}
+
+// appendBinaryResult appends one result of a binary reply.
+func appendBinaryResult(b []byte, status byte, granted, remaining int64) []byte {
+	b = append(b, status)
+	b = binary.AppendUvarint(b, uint64(granted))
+	return binary.AppendUvarint(b, uint64(remaining))
+}
+
+// appendJSONResult appends one result of a JSON reply.
+func appendJSONResult(b []byte, sku string, status byte, granted, remaining int64, message string) []byte {
+	b = append(b, `{"sku":`...)
+	b = append(b, quote(sku)...)
+	b = append(b, `,"granted":`...)
+	b = strconv.AppendInt(b, granted, 10)
+	b = append(b, `,"remaining":`...)
+	b = strconv.AppendInt(b, remaining, 10)
+	if status != 0 {
+		kind := BatchStatuses[status]
+		b = append(b, `,"error":"`...)
+		b = append(b, kind...)
+		b = append(b, `","code":`...)
+		b = strconv.AppendInt(b, int64(errorCodes[kind]), 10)
+		b = append(b, `,"message":`...)
+		b = append(b, quote(message)...)
+	}
+	return append(b, '}')
+}

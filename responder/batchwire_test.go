@@ -1,0 +1,98 @@
+package responder
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzDecodeBinaryBatch: any input either fails cleanly or decodes to items
+// that encode back to the same bytes.
+func FuzzDecodeBinaryBatch(f *testing.F) {
+	f.Add(AppendBatchRequest(nil, []BatchItem{{SKU: "a", N: 1}, {SKU: "b", N: 3, ID: "x"}}))
+	f.Add([]byte{1, 0})
+	f.Add([]byte{1, 5, 1, 'a'})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 || body[0] != batchBinary {
+			return
+		}
+		items, err := decodeBinaryBatch(body, nil)
+		if err != nil {
+			return
+		}
+		if len(items) > MaxBatchItems {
+			t.Fatalf("%d items", len(items))
+		}
+		for _, it := range items {
+			if it.N < 0 {
+				t.Fatalf("negative n from %x", body)
+			}
+		}
+		// Canonical encodings round-trip; non-minimal varints may not.
+		again := AppendBatchRequest(nil, items)
+		back, err := decodeBinaryBatch(again, nil)
+		if err != nil || len(back) != len(items) {
+			t.Fatalf("re-decoding %x: %v", again, err)
+		}
+		for i := range back {
+			if back[i] != items[i] {
+				t.Fatalf("item %d: %+v became %+v", i, items[i], back[i])
+			}
+		}
+	})
+}
+
+func TestBatchReplyRoundTrip(t *testing.T) {
+	b := &batchReq{binary: true, results: []itemResult{{granted: 2, remaining: 5}, {status: 3}, {status: 4, remaining: 1}}}
+	body := []byte{batchBinary}
+	body = appendUvarint(body, 3)
+	for _, r := range b.results {
+		body = appendBinaryResult(body, r.status, r.granted, r.remaining)
+	}
+	got, err := DecodeBatchReply(body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BatchResult{{Granted: 2, Remaining: 5}, {Error: ErrSoldOut, Code: 409}, {Error: ErrInsufficient, Code: 409, Remaining: 1}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := DecodeBatchReply(body[:len(body)-1], nil); err == nil {
+		t.Fatal("truncated reply decoded")
+	}
+	if !bytes.Equal(body[:1], []byte{1}) {
+		t.Fatal("no version byte")
+	}
+}
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	items := make([]BatchItem, 256)
+	for i := range items {
+		items[i] = BatchItem{SKU: "sku" + string(rune('a'+i%26)), N: 1}
+	}
+	bin := AppendBatchRequest(nil, items)
+	js := []byte(`[`)
+	for i, it := range items {
+		if i > 0 {
+			js = append(js, ',')
+		}
+		js = append(js, `{"sku":"`+it.SKU+`","n":1}`...)
+	}
+	js = append(js, ']')
+	b.Run("binary", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []BatchItem
+		for b.Loop() {
+			buf, _ = decodeBinaryBatch(bin, buf[:0])
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _, _, _ = decodeBatch(js)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
+	})
+}
