@@ -105,7 +105,7 @@ func (s *Store) lease(ctx context.Context, ttl time.Duration) (clientv3.LeaseID,
 	}
 	// The server starts the TTL after start, so this errs early.
 	expires := start.Add(time.Duration(resp.TTL) * time.Second)
-	if expires.Sub(time.Now()) < ttl {
+	if time.Until(expires) < ttl {
 		return 0, fmt.Errorf("lease %x granted for %ds, want %v", resp.ID, resp.TTL, ttl)
 	}
 	s.leaseID, s.leaseExpires = resp.ID, expires

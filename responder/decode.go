@@ -32,7 +32,7 @@ func validSKU(s string) bool {
 	return true
 }
 
-var errSKU = fmt.Errorf("sku must be 1 to %d characters of A-Z a-z 0-9 _ - :", maxSKULen)
+var errSKU = fmt.Errorf("sku must be 1 to %d characters of letters, digits, _, - and :", maxSKULen)
 
 // decodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
 // An empty body, or one without "n", means n 1. The common bodies are
