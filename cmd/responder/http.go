@@ -9,16 +9,26 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serveHTTP serves health, readiness and profiles on addr until ctx ends.
+// serveHTTP serves operations endpoints on addr until stop is called:
 //
-//	/healthz       200 while the process runs
-//	/readyz        200 when leading, or standing by with etcd reachable; else 503
+//	/metrics       Prometheus metrics of reg
+//	/healthz       200 "ok" while the process runs
+//	/readyz        200 "leading", or 200 "standby" while etcd answers; else 503
 //	/debug/stats   the responder's counters as JSON
 //	/debug/pprof/  Go profiles
-func (m *Main) serveHTTP(ctx context.Context, addr string, extra func(*http.ServeMux)) (stop func(), err error) {
+//
+// Handlers run concurrently with Run and read only what Run publishes
+// atomically. stop shuts the server down, waiting up to 2 s for requests in
+// flight, and waits for it.
+func (m *Main) serveHTTP(addr string, reg *prometheus.Registry) (stop func(), err error) {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg,
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -45,9 +55,7 @@ func (m *Main) serveHTTP(ctx context.Context, addr string, extra func(*http.Serv
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	if extra != nil {
-		extra(mux)
-	}
+
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-http %s: %w", addr, err)
@@ -70,17 +78,18 @@ func (m *Main) serveHTTP(ctx context.Context, addr string, extra func(*http.Serv
 }
 
 // readiness says whether this node leads and serves, or stands by able to
-// lead (etcd answers).
+// lead (etcd answers within a second).
 func (m *Main) readiness(ctx context.Context) (string, bool) {
 	if m.Leading() {
 		return "leading", true
 	}
-	if m.elector == nil {
+	e := m.elector.Load()
+	if e == nil {
 		return "starting", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if _, err := m.elector.Leader(ctx); err != nil {
+	if _, err := e.Leader(ctx); err != nil {
 		return "etcd unreachable: " + err.Error(), false
 	}
 	return "standby", true

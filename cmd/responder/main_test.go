@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"strings"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,20 +14,38 @@ import (
 )
 
 // runMain runs the program on its embedded default, on free ports, with its
-// data in dir, until the returned stop is called.
+// data in dir, until the returned stop is called, and waits until it leads.
 func runMain(t *testing.T, dir string) (m *Main, stop func()) {
 	t.Helper()
-	m = NewMain()
-	args := []string{
+	m, stop = startMain(t, nil,
 		"-nats-listen", testenv.FreeAddr(t),
 		"-etcd-listen", testenv.FreeAddr(t),
 		"-etcd-peer-listen", testenv.FreeAddr(t),
 		"-data-dir", dir,
 		"-id", "node-a",
-		"-lease-ttl", "2s",
-		"-http", "127.0.0.1:0",
-	}
-	if err := m.ParseFlags(args, func(string) string { return "" }); err != nil {
+	)
+	waitLeading(t, m)
+	return m, stop
+}
+
+func waitLeading(t *testing.T, m *Main) {
+	t.Helper()
+	testenv.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error {
+		if !m.Leading() {
+			return fmt.Errorf("%s does not lead", m.Options.ID)
+		}
+		return nil
+	})
+}
+
+// startMain runs the program with args and the environment env (after
+// defaults for tests: a 2 s lease, HTTP on a free port) until the returned
+// stop is called or the test ends, and waits until it is Ready.
+func startMain(t *testing.T, env map[string]string, args ...string) (m *Main, stop func()) {
+	t.Helper()
+	m = NewMain()
+	args = append([]string{"-lease-ttl", "2s", "-http", "127.0.0.1:0", "-connect-timeout", "20s"}, args...)
+	if err := m.ParseFlags(args, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
 	m.Logger = testenv.Logger(t)
@@ -37,6 +55,8 @@ func runMain(t *testing.T, dir string) (m *Main, stop func()) {
 	select {
 	case <-m.Ready:
 	case err := <-done:
+		cancel()
+		m.Close()
 		t.Fatalf("Run: %v", err)
 	}
 	stopped := false
@@ -54,12 +74,6 @@ func runMain(t *testing.T, dir string) (m *Main, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	testenv.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error {
-		if !m.Leading() {
-			return context.DeadlineExceeded
-		}
-		return nil
-	})
 	return m, stop
 }
 
@@ -98,30 +112,5 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 	nc = testenv.Connect(t, m.NATSURL())
 	if r := req(t, nc, "stock.query.sku1", ""); r.Limit != 100 || r.Sold != 7 || r.Remaining != 93 {
 		t.Fatalf("after restart: %+v, want limit 100 sold 7", r)
-	}
-}
-
-func TestParseFlags(t *testing.T) {
-	env := map[string]string{"STOCK_ID": "from-env", "STOCK_ETCD": "a:1, b:2", "STOCK_PREFIX": "shop"}
-	getenv := func(k string) string { return env[k] }
-	m := NewMain()
-	if err := m.ParseFlags([]string{"-prefix", "flag"}, getenv); err != nil {
-		t.Fatal(err)
-	}
-	o := m.Options
-	if o.ID != "from-env" || o.Prefix != "flag" || strings.Join(o.Etcd, ",") != "a:1,b:2" || o.LeaseTTL != 5*time.Second || o.NATS != "" {
-		t.Fatalf("options: %+v", o)
-	}
-	for _, args := range [][]string{
-		{"-lease-ttl", "1500ms"},
-		{"-lease-ttl", "x"},
-		{"-log-level", "loud"},
-		{"-no-such-flag"},
-		{"extra"},
-		{"-id", ""},
-	} {
-		if err := NewMain().ParseFlags(args, getenv); err == nil {
-			t.Errorf("%v accepted", args)
-		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -35,8 +34,8 @@ type Main struct {
 	etcd     *embed.Etcd
 	nc       *nats.Conn
 	cli      *clientv3.Client
-	elector  *election.Elector
-	resp     atomic.Pointer[responder.Server]
+	elector  atomic.Pointer[election.Elector] // read by /readyz
+	resp     atomic.Pointer[responder.Server] // read by /readyz, /metrics, /debug/stats
 	closed   atomic.Bool
 	natsURL  string
 	etcdURLs []string
@@ -47,12 +46,18 @@ type Main struct {
 // NewMain returns a Main with default options.
 func NewMain() *Main {
 	m := &Main{Ready: make(chan struct{})}
-	_ = m.ParseFlags(nil, func(string) string { return "" })
+	newFlagSet(&m.Options)
 	return m
 }
 
 // Run starts what the options ask for and serves until ctx ends, then stops
 // gracefully (drain, trim, resign). Close releases what Run started.
+//
+// The HTTP server starts first, so /healthz answers (and /readyz says
+// "starting") while Run waits up to -connect-timeout for NATS and then etcd
+// to answer. Run returns an error when they do not, when credentials are
+// refused, or when serving becomes impossible; it returns nil when ctx ends,
+// also while it is still connecting.
 func (m *Main) Run(ctx context.Context) error {
 	o := m.Options
 	log := m.Logger
@@ -62,6 +67,66 @@ func (m *Main) Run(ctx context.Context) error {
 	log = log.With("node", o.ID)
 	m.log = log
 
+	reg, observer, err := m.newRegistry()
+	if err != nil {
+		return err
+	}
+	if o.HTTP != "" {
+		stop, err := m.serveHTTP(o.HTTP, reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("http listening", "addr", m.httpAddr)
+	}
+
+	if err := m.startEmbedded(); err != nil {
+		return err
+	}
+	if err := m.connect(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	// The instance is unique to this process: standbys probe the leader's
+	// process by it, which a restart under the same -id does not reuse.
+	instance := nats.NewInbox()[len(nats.InboxPrefix):]
+	store := capstore.New(m.cli, o.EtcdPrefix)
+	elector := election.New(m.cli, capstore.ElectionPrefix(o.EtcdPrefix),
+		responder.CandidateValue(o.ID, instance), o.LeaseTTL, log)
+	m.elector.Store(elector)
+	campaign := func(ctx context.Context) (responder.Leadership, error) {
+		l, err := elector.Campaign(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	cfg := responder.DefaultConfig()
+	cfg.Prefix, cfg.ID, cfg.Instance, cfg.Logger, cfg.Observer = o.Prefix, o.ID, instance, log, observer
+	cfg.Watch = elector // a standby revokes a dead leader's lease at once
+	if version != "" {
+		cfg.Version = strings.TrimPrefix(version, "v") // discovery reports semver
+	}
+	resp, err := responder.New(m.nc, store, campaign, cfg)
+	if err != nil {
+		return err
+	}
+	m.resp.Store(resp)
+	close(m.Ready)
+	log.Info("responder running", "version", Version(), "nats", m.nc.ConnectedUrlRedacted(),
+		"etcd", strings.Join(m.etcdURLs, ","), "prefix", o.Prefix)
+	err = resp.Run(ctx)
+	log.Info("responder stopped")
+	return err
+}
+
+// startEmbedded starts the embedded NATS server and etcd when no external
+// ones are named.
+func (m *Main) startEmbedded() error {
+	o := m.Options
 	m.natsURL = o.NATS
 	if m.natsURL == "" {
 		srv, err := embedded.StartNATS(o.NATSListen)
@@ -69,7 +134,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.natsSrv, m.natsURL = srv, srv.ClientURL()
-		log.Info("embedded NATS server started", "url", m.natsURL)
+		m.log.Info("embedded NATS server started", "url", m.natsURL)
 	}
 	m.etcdURLs = o.Etcd
 	if len(m.etcdURLs) == 0 {
@@ -78,64 +143,59 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.etcd, m.etcdURLs = e, []string{o.EtcdListen}
-		log.Info("embedded etcd started", "endpoint", o.EtcdListen, "data_dir", o.DataDir)
+		m.log.Info("embedded etcd started", "endpoint", o.EtcdListen, "data_dir", o.DataDir)
 	}
+	return nil
+}
 
-	nc, err := nats.Connect(m.natsURL,
-		nats.Name("stock-responder "+o.ID),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(false),
-	)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", m.natsURL, err)
-	}
-	m.nc = nc
-
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   m.etcdURLs,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		return fmt.Errorf("connect to etcd at %s: %w", strings.Join(m.etcdURLs, ","), err)
-	}
-	m.cli = cli
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = cli.Status(sctx, m.etcdURLs[0])
-	cancel()
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("etcd at %s does not answer: %w", strings.Join(m.etcdURLs, ","), err)
-	}
-
-	store := capstore.New(cli, o.EtcdPrefix)
-	m.elector = election.New(cli, capstore.ElectionPrefix(o.EtcdPrefix), o.ID, o.LeaseTTL, log)
-	campaign := func(ctx context.Context) (responder.Leadership, error) {
-		l, err := m.elector.Campaign(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return l, nil
-	}
-	cfg := responder.DefaultConfig()
-	cfg.Prefix, cfg.ID, cfg.Logger = o.Prefix, o.ID, log
-	resp, err := responder.New(nc, store, campaign, cfg)
+// connect connects to NATS, then to etcd, each retried for up to
+// -connect-timeout while it comes up.
+func (m *Main) connect(ctx context.Context) error {
+	o := m.Options
+	log := m.log
+	natsOpts, err := o.NATSAuth.options()
 	if err != nil {
 		return err
 	}
-	m.resp.Store(resp)
-	if o.HTTP != "" {
-		stop, err := m.serveHTTP(ctx, o.HTTP, nil)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		log.Info("http listening", "addr", m.httpAddr)
+	natsOpts = append(natsOpts,
+		nats.Name("stock-responder "+o.ID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if m.closed.Load() {
+				return
+			}
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			// Permission violations, slow consumers.
+			log.Error("nats error", "err", err, "subject", subject)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !m.closed.Load() {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			if !m.closed.Load() {
+				log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			}
+		}),
+	)
+	etcdCfg := clientv3.Config{
+		Endpoints:   m.etcdURLs,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
 	}
-	close(m.Ready)
-	log.Info("responder running", "nats", m.natsURL, "etcd", strings.Join(m.etcdURLs, ","), "prefix", o.Prefix)
-	err = resp.Run(ctx)
-	log.Info("responder stopped")
+	if err := o.EtcdAuth.apply(&etcdCfg); err != nil {
+		return err
+	}
+
+	if m.nc, err = connectNATS(ctx, m.natsURL, o.ConnectTimeout, log, natsOpts...); err != nil {
+		return err
+	}
+	m.cli, err = connectEtcd(ctx, etcdCfg, o.EtcdPrefix, o.ConnectTimeout, log)
 	return err
 }
 
@@ -152,14 +212,15 @@ func (m *Main) HTTPAddr() string { return m.httpAddr }
 func (m *Main) NATSURL() string         { return m.natsURL }
 func (m *Main) EtcdEndpoints() []string { return m.etcdURLs }
 
-// Close releases clients and embedded servers. Safe to call twice.
+// Close releases clients and embedded servers. Call it after Run returns.
+// Safe to call twice.
 func (m *Main) Close() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
 	var errs []error
-	if m.elector != nil {
-		errs = append(errs, m.elector.Close())
+	if e := m.elector.Load(); e != nil {
+		errs = append(errs, e.Close())
 	}
 	if m.nc != nil {
 		m.nc.Close()
