@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", 5*time.Second, "the responders' -lease-ttl")
 	clients := fs.Int("clients", 16, "acquire clients")
 	out := fs.String("out", "", "also write the summary and the fault list to this file")
-	dir := fs.String("dir", "", "keep data and logs here (else a temporary directory, removed)")
+	dir := fs.String("dir", "", "keep data and logs here, in an empty or new directory (else a temporary one, removed)")
 	bin := fs.String("bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
 	strict := fs.Bool("strict", false, "exit 1 also when a target of the product is not met")
 	trace := fs.Bool("trace", false, "log every change of the election keys; etcd logs at info")

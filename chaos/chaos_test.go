@@ -1,0 +1,228 @@
+package chaos
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var (
+	flagSeed     = flag.Uint64("chaos.seed", 0, "seed of the fault schedule; 0 picks one from the clock (printed)")
+	flagDuration = flag.Duration("chaos.duration", 0, "inject faults for this long; 0 runs one round of every kind (the short run)")
+	flagKinds    = flag.String("chaos.kinds", "", "comma-separated fault kinds (kill9,pause,term,etcd-cut,etcd-kill,nats-kill,standby-kill); empty: all")
+	flagTTL      = flag.Duration("chaos.ttl", 5*time.Second, "the responders' -lease-ttl")
+	flagClients  = flag.Int("chaos.clients", 16, "acquire clients")
+	flagOut      = flag.String("chaos.out", "", "also write the summary and the fault list to this file")
+	flagKeep     = flag.String("chaos.keep", "", "keep data and logs of every process in this directory, empty or new (else a temporary one)")
+	flagStrict   = flag.Bool("chaos.strict", false, "fail when a target of the product is not met, not only on a safety violation")
+	flagBin      = flag.String("chaos.bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
+	flagHistory  = flag.String("chaos.history", "", "also write the recorded history to this file (gzipped JSON; ReadHistory reads it)")
+	flagTrace    = flag.Bool("chaos.trace", false, "log every change of the election keys in etcd, and run etcd at log level info")
+)
+
+var (
+	binOnce sync.Once
+	binDir  string
+	bins    Binaries
+	binErr  error
+)
+
+// binaries builds the three programs once per test binary; TestMain
+// removes them.
+func binaries(t testing.TB) Binaries {
+	t.Helper()
+	binOnce.Do(func() {
+		if *flagBin != "" {
+			bins = Binaries{Responder: *flagBin + "/responder", Etcd: *flagBin + "/etcd", NATS: *flagBin + "/nats-server"}
+			return
+		}
+		binDir, binErr = os.MkdirTemp("", "chaos-bin-")
+		if binErr != nil {
+			return
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		bins, binErr = Build(ctx, binDir)
+		if binErr == nil {
+			fmt.Fprintf(os.Stderr, "chaos: built responder, etcd and nats-server in %v\n", time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return bins
+}
+
+// TestMain removes the binaries and fails the run if a goroutine outlives
+// the tests (clients, proxies, process waiters).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func seed(t testing.TB) uint64 {
+	s := *flagSeed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano()) & (1<<53 - 1)
+	}
+	t.Logf("seed %d (replay with -chaos.seed %d)", s, s)
+	return s
+}
+
+func runConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Bin = binaries(t)
+	cfg.Seed = seed(t)
+	cfg.Duration = *flagDuration
+	cfg.LeaseTTL = *flagTTL
+	cfg.Clients = *flagClients
+	kinds, err := ParseKinds(*flagKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kinds = kinds
+	cfg.Trace = *flagTrace
+	cfg.Dir = t.TempDir()
+	if *flagKeep != "" {
+		cfg.Dir = *flagKeep
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	cfg.Logf = func(format string, args ...any) {
+		t.Logf("%8v "+format, append([]any{time.Since(start).Round(time.Millisecond)}, args...)...)
+	}
+	return cfg
+}
+
+// report logs the summary and the fault list, and writes them to -chaos.out
+// and the history to -chaos.history.
+func report(t *testing.T, h *History, r *Result) {
+	if *flagHistory != "" {
+		f, err := os.Create(*flagHistory)
+		if err == nil {
+			err = WriteHistory(f, h)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	var b strings.Builder
+	_ = WriteSummary(&b, h, r)
+	b.WriteString("\n```\n")
+	_ = WriteFaults(&b, r)
+	b.WriteString("```\n")
+	t.Log("\n" + b.String())
+	if *flagOut != "" {
+		if err := os.WriteFile(*flagOut, []byte(b.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestChaos runs the product through faults of every kind and checks the
+// history. Without flags it is the short run: one fault of each kind.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 9 processes and injects faults for about a minute")
+	}
+	cfg := runConfig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	h, err := Run(ctx, cfg)
+	if h == nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Errorf("run ended early: %v", err)
+	}
+	r := Check(h, DefaultBounds())
+	report(t, h, r)
+	t.Logf("run took %v (seed %d)", time.Since(start).Round(time.Millisecond), cfg.Seed)
+	for _, v := range r.Violations {
+		t.Errorf("safety: %s", v)
+	}
+	for _, e := range r.Excess {
+		t.Errorf("loss: %s", e)
+	}
+	seen := map[Kind]bool{}
+	for _, f := range h.Faults {
+		seen[f.Kind] = true
+	}
+	for _, k := range cfg.Kinds {
+		if !seen[k] {
+			t.Errorf("no fault of kind %s was injected", k)
+		}
+	}
+	if *flagStrict {
+		for _, tg := range Targets(r, cfg.LeaseTTL) {
+			if !tg.Met {
+				t.Errorf("target not met: %s: %s", tg.Name, tg.Detail)
+			}
+		}
+	}
+}
+
+// TestChaosGraceful stops the leader gracefully again and again: every
+// unit the responders count as sold must have been seen granted by a
+// client, except those of requests whose outcome is unknown (timeouts).
+func TestChaosGraceful(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 9 processes")
+	}
+	cfg := runConfig(t)
+	cfg.Kinds = []Kind{StopLeader}
+	cfg.Weights = map[Kind]int{StopLeader: 1}
+	if cfg.Duration == 0 {
+		cfg.Duration = 12 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+5*time.Minute)
+	defer cancel()
+	h, err := Run(ctx, cfg)
+	if h == nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Errorf("run ended early: %v", err)
+	}
+	r := Check(h, DefaultBounds())
+	report(t, h, r)
+	for _, v := range r.Violations {
+		t.Errorf("safety: %s", v)
+	}
+	if len(h.Faults) < 3 {
+		t.Errorf("only %d graceful stops", len(h.Faults))
+	}
+	for _, s := range r.SKUs {
+		if s.Lost > s.Unknown {
+			t.Errorf("%s: sold %d at the end, clients saw %d units granted: %d lost, only %d of unknown outcome",
+				s.Name, s.SoldEnd, s.Units, s.Lost, s.Unknown)
+		}
+	}
+	for _, e := range r.Excess {
+		t.Errorf("loss: %s", e)
+	}
+}

@@ -1,0 +1,148 @@
+package chaos
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// Outcome is how one request attempt ended, as its client saw it.
+type Outcome uint8
+
+const (
+	Granted      Outcome = iota // a grant reply
+	SoldOut                     // error sold_out
+	Insufficient                // error insufficient
+	Unavailable                 // error unavailable: this node did not serve
+	NoResponders                // NATS "no responders": nobody subscribed
+	Timeout                     // no reply in time: the outcome is unknown
+	Failed                      // a client-side error after sending: the outcome is unknown
+	Rejected                    // any other error reply (bad_request, unknown_sku, internal)
+)
+
+var outcomeNames = [...]string{"granted", "sold_out", "insufficient", "unavailable", "no_responders", "timeout", "failed", "rejected"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome?"
+}
+
+// Unknown reports whether the request may or may not have been served.
+func (o Outcome) Unknown() bool { return o == Timeout || o == Failed }
+
+// Final reports whether the client stops retrying the request's id.
+func (o Outcome) Final() bool {
+	return o == Granted || o == SoldOut || o == Insufficient || o == Rejected
+}
+
+// Acquire is one attempt of an acquire request. Times are since the run
+// started, on the monotonic clock of the process that recorded them.
+type Acquire struct {
+	Client    int32
+	SKU       int32         // index into History.SKUs
+	Attempt   int32         // 1 for the first attempt of a request id; retries keep the id
+	N         int64         // units asked for
+	Granted   int64         // units granted, from a grant reply
+	FirstSend time.Duration // send time of the id's first attempt
+	Send      time.Duration
+	Reply     time.Duration // when the reply (or the error) arrived
+	Outcome   Outcome
+	Remaining int64 // from a grant or insufficient reply
+}
+
+// Units are the units a grant names: [limit-remaining-granted, limit-remaining).
+func (a *Acquire) Units(limit int64) (start, end int64) {
+	end = limit - a.Remaining
+	return end - a.Granted, end
+}
+
+// Query is one attempt of a query request.
+type Query struct {
+	Client  int32
+	SKU     int32
+	Send    time.Duration
+	Reply   time.Duration
+	Outcome Outcome // Granted stands for a successful answer
+	Limit   int64
+	Sold    int64
+	Leader  string
+}
+
+// SKU is a SKU of the run, created by the run with Limit and nothing sold.
+type SKU struct {
+	Name  string
+	Limit int64
+}
+
+// Kind is a kind of fault.
+type Kind string
+
+// Fault is one injected fault.
+type Fault struct {
+	Kind   Kind
+	Target string        // the responder id, etcd member or NATS node hit
+	Leader string        // the leader when it was injected, as a query answered
+	At     time.Duration // injected
+	Healed time.Duration // undone: restarted, continued, reconnected
+	Detail string
+}
+
+// WindowSample is a leader's windows as its GET /debug/stats reported them:
+// the units it may hand out from memory, summed over its SKUs. A crash of
+// that leader costs at most its windows.
+type WindowSample struct {
+	At     time.Duration
+	Node   string
+	Window int64
+}
+
+// Final is a SKU's state after the run, as the leader answered a query.
+type Final struct {
+	Limit, Sold int64
+	Leader      string
+	OK          bool
+}
+
+// History is everything a run recorded.
+type History struct {
+	Seed     uint64
+	LeaseTTL time.Duration
+	Clients  int // acquire clients
+	Patient  int // clients 0..Patient-1 wait longer than a lease for each reply, to catch late ones
+	SKUs     []SKU
+	Acquires []Acquire
+	Queries  []Query
+	Faults   []Fault
+	Windows  []WindowSample // the leader's, every 100ms
+	Final    []Final        // per SKU, after the load stopped
+	End      time.Duration  // the load stopped
+	Events   []string       // what else happened: unexpected exits, restarts that failed
+	Notes    []string       // the responders' counters at the end, and the like
+}
+
+// WriteHistory writes h as gzipped JSON, for a later look or a later
+// checker (ReadHistory).
+func WriteHistory(w io.Writer, h *History) error {
+	zw := gzip.NewWriter(w)
+	if err := json.NewEncoder(zw).Encode(h); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// ReadHistory reads what WriteHistory wrote.
+func ReadHistory(r io.Reader) (*History, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var h History
+	if err := json.NewDecoder(zr).Decode(&h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}

@@ -1,0 +1,123 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Target is one of the product's targets, judged on a run.
+type Target struct {
+	Name   string
+	Met    bool
+	Tested bool // the run had faults of the kind
+	Detail string
+}
+
+// Targets judges the product's targets on r, a check of a run with lease ttl.
+func Targets(r *Result, ttl time.Duration) []Target {
+	kind := map[Kind]KindResult{}
+	for _, k := range r.Kinds {
+		kind[k.Kind] = k
+	}
+	var ts []Target
+	ts = append(ts, Target{Name: "0 units oversold", Tested: true, Met: r.Oversold == 0 && r.OK(),
+		Detail: fmt.Sprintf("oversold %d, safety violations %d", r.Oversold, len(r.Violations))})
+	if k, ok := kind[KillLeader]; ok {
+		ts = append(ts, Target{Name: "kill -9 of the leader: gap p50 <= 0.5s, p99 <= 1s", Tested: true,
+			Met:    k.GapP50 <= 500*time.Millisecond && k.GapP99 <= time.Second,
+			Detail: fmt.Sprintf("p50 %v, p99 %v, max %v over %d", rd(k.GapP50), rd(k.GapP99), rd(k.GapMax), k.Count)})
+	}
+	for _, kk := range []Kind{PauseLeader, CutLeader} {
+		if k, ok := kind[kk]; ok {
+			ts = append(ts, Target{Name: fmt.Sprintf("%s: gap <= TTL+1s (%v)", kk, ttl+time.Second), Tested: true,
+				Met:    k.GapMax <= ttl+time.Second,
+				Detail: fmt.Sprintf("p50 %v, p99 %v, max %v over %d", rd(k.GapP50), rd(k.GapP99), rd(k.GapMax), k.Count)})
+		}
+	}
+	if k, ok := kind[StopLeader]; ok {
+		ts = append(ts, Target{Name: "graceful handoff: gap <= 100ms, 0 units lost", Tested: true,
+			Met: k.GapMax <= 100*time.Millisecond && k.OverBound == 0 && k.Lost <= k.Unknown,
+			Detail: fmt.Sprintf("p50 %v, p99 %v, max %v over %d; lost %d units (%d of unknown outcome), %d handoffs lost more than their unknown",
+				rd(k.GapP50), rd(k.GapP99), rd(k.GapMax), k.Count, k.Lost, k.Unknown, k.OverBound)})
+	}
+	if k, ok := kind[KillEtcd]; ok {
+		ts = append(ts, Target{Name: "one etcd member of three lost: no gap over 1s", Tested: true,
+			Met:    k.GapMax <= time.Second,
+			Detail: fmt.Sprintf("p50 %v, p99 %v, max %v over %d", rd(k.GapP50), rd(k.GapP99), rd(k.GapMax), k.Count)})
+	}
+	return ts
+}
+
+func rd(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	default:
+		return d.Round(time.Millisecond)
+	}
+}
+
+// WriteSummary writes the run's parameters, the per-SKU and per-kind tables,
+// the targets and the findings as Markdown.
+func WriteSummary(w io.Writer, h *History, r *Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d, lease TTL %v, %d clients, load %v, %d faults, %d acquire attempts, %d queries\n\n",
+		h.Seed, h.LeaseTTL, h.Clients, rd(h.End), len(h.Faults), len(h.Acquires), len(h.Queries))
+
+	b.WriteString("| sku | limit | sold at end | grants | units seen | lost | unknown | oversold | dup units | out of range | stale |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range r.SKUs {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n",
+			s.Name, s.Limit, s.SoldEnd, s.Grants, s.Units, s.Lost, s.Unknown, s.Oversold, s.Overlaps, s.OutOfRange, s.Stale)
+	}
+	fmt.Fprintf(&b, "\nlost before the first fault: %d units\n\n", r.Unattributed)
+
+	b.WriteString("| fault | n | gap p50 | gap p99 | gap max | first grant p50 | first grant p99 | worst client max | units lost | lost max/fault | unknown units | over window | over share | leader changed |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, k := range r.Kinds {
+		fmt.Fprintf(&b, "| %s | %d | %v | %v | %v | %v | %v | %v | %d | %d | %d | %d | %d | %d |\n",
+			k.Kind, k.Count, rd(k.GapP50), rd(k.GapP99), rd(k.GapMax), rd(k.FirstP50), rd(k.FirstP99), rd(k.WorstClientMax),
+			k.Lost, k.LostMax, k.Unknown, k.OverBound, k.OverShare, k.LeaderChange)
+	}
+	b.WriteString("\nTargets:\n\n")
+	for _, t := range Targets(r, h.LeaseTTL) {
+		verdict := "met"
+		if !t.Met {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "- %s: **%s** (%s)\n", t.Name, verdict, t.Detail)
+	}
+	list := func(title string, xs []string) {
+		if len(xs) == 0 {
+			fmt.Fprintf(&b, "\n%s: none\n", title)
+			return
+		}
+		fmt.Fprintf(&b, "\n%s (%d):\n\n", title, len(xs))
+		for _, x := range xs {
+			fmt.Fprintf(&b, "- %s\n", x)
+		}
+	}
+	list("Safety violations", r.Violations)
+	list("Losses over their bound", r.Excess)
+	list("Warnings", r.Warnings)
+	list("Events", h.Events)
+	list("Responders at the end", h.Notes)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteFaults writes one line per fault: what, when, and what it cost.
+func WriteFaults(w io.Writer, r *Result) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	fmt.Fprintln(tw, "#\tkind\ttarget\tleader\tat\thealed\tgap\tfirst\tworst client\tlost\tunknown\twindow\tbound\trate/s\tnew leader\tdetail")
+	for i, f := range r.Faults {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%v\t%v\t%v\t%v\t%d\t%d\t%d\t%d\t%.0f\t%s\t%s\n", i, f.Kind, f.Target, f.Leader,
+			rd(f.At), rd(f.Healed), rd(f.Gap), rd(f.FirstGrant), rd(f.WorstClient), f.Lost, f.Unknown, f.Window, f.Bound, f.Rate, f.NewLeader, f.Detail)
+	}
+	return tw.Flush()
+}

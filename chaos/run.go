@@ -1,0 +1,324 @@
+package chaos
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is one chaos run.
+type Config struct {
+	Bin      Binaries
+	Dir      string        // data and logs of every process; empty or not there yet
+	Seed     uint64        // draws the schedule of faults and the clients' choices
+	Duration time.Duration // faults keep coming until it passes; 0: one round of every kind, once each
+	Kinds    []Kind        // nil: AllKinds
+	Weights  map[Kind]int  // copies of each kind per round when Duration > 0; nil: LongWeights
+	LeaseTTL time.Duration // the responders' -lease-ttl
+	Clients  int           // acquire clients
+	Think    time.Duration // each client's pause between requests
+	Trace    bool          // log the election keys as they change; etcd logs at info
+	Logf     func(format string, args ...any)
+}
+
+// DefaultConfig returns a short run with the responder's default lease.
+func DefaultConfig() Config {
+	return Config{LeaseTTL: 5 * time.Second, Clients: 16, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Bin.Responder == "" || c.Bin.Etcd == "" || c.Bin.NATS == "":
+		return errors.New("chaos: binaries not set")
+	case c.Dir == "":
+		return errors.New("chaos: no directory")
+	case c.LeaseTTL < time.Second || c.LeaseTTL%time.Second != 0:
+		return errors.New("chaos: lease TTL must be whole seconds, at least 1s")
+	case c.Clients < Size:
+		return fmt.Errorf("chaos: at least %d clients", Size)
+	}
+	if entries, err := os.ReadDir(c.Dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("chaos: directory %s is not empty (etcd would start from an old cluster's data)", c.Dir)
+	}
+	if c.Kinds == nil {
+		c.Kinds = AllKinds
+	}
+	if c.Weights == nil {
+		c.Weights = LongWeights
+	}
+	if c.Duration == 0 {
+		c.Weights = nil
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// run is one Run in progress.
+type run struct {
+	cfg   Config
+	c     *cluster
+	load  *recorder
+	skus  []SKU
+	start time.Time
+}
+
+func (r *run) now() time.Duration { return time.Since(r.start) }
+
+// waitGrantSentAfter waits up to d for a grant to a request sent after t.
+func (r *run) waitGrantSentAfter(ctx context.Context, t, d time.Duration) bool {
+	return poll(ctx, d, 10*time.Millisecond, func() error {
+		if time.Duration(r.load.lastGrantSent.Load()) > t {
+			return nil
+		}
+		return errors.New("no grant yet")
+	}) == nil
+}
+
+// skusFor returns the SKUs of a run expected to last about d: one that
+// never sells out and two that sell out about a third and two thirds of the
+// way through at the expected rate, so that windows near sell-out (at most
+// a quarter of what remains) are crossed by faults too.
+func skusFor(d time.Duration, cfg Config) ([]SKU, []float64) {
+	perSec := float64(cfg.Clients) / (cfg.Think.Seconds() + 0.002) * 2 // requests/s times the mean n
+	scarce := perSec * 0.15 * d.Seconds()
+	return []SKU{
+			{Name: "hot", Limit: 1_000_000_000_000},
+			{Name: "scarce-a", Limit: max(int64(scarce/3), 500)},
+			{Name: "scarce-b", Limit: max(int64(2*scarce/3), 1000)},
+		},
+		[]float64{0.7, 0.15, 0.15}
+}
+
+// Run starts the cluster and the load, injects faults until the schedule
+// ends, stops the load, reads the final state and returns the History.
+// Every process it starts is stopped before it returns.
+func Run(ctx context.Context, cfg Config) (*History, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, start: time.Now()}
+	h := &History{Seed: cfg.Seed, LeaseTTL: cfg.LeaseTTL, Clients: cfg.Clients, Patient: Size}
+	expected := cfg.Duration
+	if expected == 0 {
+		expected = time.Duration(len(cfg.Kinds)) * (cfg.LeaseTTL + 2*time.Second)
+	}
+	var weights []float64
+	r.skus, weights = skusFor(expected, cfg)
+	h.SKUs = r.skus
+
+	var err error
+	r.c, err = startCluster(ctx, clusterConfig{
+		bin: cfg.Bin, dir: cfg.Dir, leaseTTL: cfg.LeaseTTL,
+		token: fmt.Sprintf("chaos-%d", cfg.Seed), logf: cfg.Logf, trace: cfg.Trace,
+	}, r.start)
+	if err != nil {
+		return nil, err
+	}
+	defer r.c.close()
+	if cfg.Trace {
+		tctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.c.traceElection(tctx)
+		}()
+		defer func() { cancel(); <-done }()
+	}
+	cfg.Logf("cluster up after %v", r.now().Round(time.Millisecond))
+	for _, s := range r.skus {
+		if err := r.c.setLimit(ctx, s.Name, s.Limit); err != nil {
+			return nil, err
+		}
+	}
+	lcfg := loadConfig{
+		clients: cfg.Clients, patient: Size, think: cfg.Think,
+		timeout: time.Second, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
+		queryEvery: 25 * time.Millisecond, queryTimeout: time.Second,
+		skus: r.skus, weights: weights, seed: cfg.Seed, start: r.start,
+	}
+	for i, n := range r.c.nats {
+		lcfg.urls[i] = "nats://" + n.client
+	}
+	r.load, err = startLoad(lcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.load.stop()
+	sctx, stopScrape := context.WithCancel(ctx)
+	windows := make([][]WindowSample, Size)
+	scraped := make(chan struct{})
+	go func() {
+		defer close(scraped)
+		var wg sync.WaitGroup
+		for i := range Size {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				windows[i] = r.scrapeWindows(sctx, i)
+			}()
+		}
+		wg.Wait()
+	}()
+	defer func() { stopScrape(); <-scraped }()
+	if !r.waitGrantSentAfter(ctx, r.now(), 30*time.Second) {
+		return nil, errors.New("chaos: no grant within 30s of starting the load")
+	}
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return nil, err
+	}
+
+	runErr := r.faults(ctx, h)
+
+	h.End = r.now()
+	r.load.stop()
+	stopScrape()
+	<-scraped
+	for _, w := range windows {
+		h.Windows = append(h.Windows, w...)
+	}
+	slices.SortFunc(h.Windows, func(a, b WindowSample) int { return cmp.Compare(a.At, b.At) })
+	h.Acquires, h.Queries = r.load.history()
+	h.Final = make([]Final, len(r.skus))
+	for i, s := range r.skus {
+		_ = poll(ctx, 3*cfg.LeaseTTL+10*time.Second, 50*time.Millisecond, func() error {
+			rep, err := r.c.query(s.Name, time.Second)
+			if err != nil {
+				return err
+			}
+			h.Final[i] = Final{Limit: rep.Limit, Sold: rep.Sold, Leader: rep.Leader, OK: true}
+			return nil
+		})
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i, p := range r.c.resp {
+		if st := r.c.stats(sctx, i); st != nil {
+			h.Notes = append(h.Notes, fmt.Sprintf("%s (started %d times): leading=%v terms=%d units=%d refills=%d fenced=%d unknown=%d stalls=%d wait_timeouts=%d",
+				p.id, p.starts, st.Leading, st.Terms, st.Units, st.Refills, st.Fenced, st.Unknown, st.Stalls, st.WaitTimeouts))
+		}
+	}
+	h.Events = r.c.takeEvents()
+	return h, runErr
+}
+
+// faults injects faults until the schedule ends.
+func (r *run) faults(ctx context.Context, h *History) error {
+	cfg := r.cfg
+	sched := newSchedule(cfg.Seed, cfg.Kinds, cfg.Weights)
+	const maxFaults = 100_000
+	for n := 0; n < maxFaults; n++ {
+		if cfg.Duration > 0 && r.now() >= cfg.Duration {
+			return nil
+		}
+		if cfg.Duration == 0 && n > 0 && sched.roundDone() {
+			return nil
+		}
+		if err := r.ensureUp(ctx); err != nil {
+			return err
+		}
+		st := sched.next()
+		f, ok, err := r.inject(ctx, st)
+		if ok {
+			h.Faults = append(h.Faults, f)
+			cfg.Logf("fault %d: %-12s %-5s at %8v (%s) healed %8v %s", len(h.Faults)-1, f.Kind, f.Target,
+				f.At.Round(time.Millisecond), r.start.Add(f.At).UTC().Format("15:04:05.000"), f.Healed.Round(time.Millisecond), f.Detail)
+		}
+		if err != nil {
+			return fmt.Errorf("chaos: fault %s: %w", st.kind, err)
+		}
+		wait := 4*cfg.LeaseTTL + 5*time.Second
+		if !r.waitGrantSentAfter(ctx, max(f.Healed, f.At), wait) {
+			r.c.event("no grant within %v of healing %s of %s", wait, f.Kind, f.Target)
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond+frac(time.Second, st.u[3])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureUp restarts whatever exited without being asked to, and heals any
+// cut left behind, so that each fault starts from a whole cluster.
+func (r *run) ensureUp(ctx context.Context) error {
+	c := r.c
+	for i, m := range c.etcd {
+		if !m.running() {
+			c.event("restarting %s", m.name)
+			if err := m.start(); err != nil {
+				return err
+			}
+			if err := c.waitEtcd(ctx, i, 30*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	for i, n := range c.nats {
+		if !n.running() {
+			c.event("restarting %s", n.name)
+			if err := n.start(); err != nil {
+				return err
+			}
+			if err := c.waitNATS(ctx, i, 20*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	for i, p := range c.resp {
+		if p.cut != "" {
+			if err := c.healEtcd(ctx, i); err != nil {
+				return err
+			}
+		}
+		if !p.running() {
+			c.event("restarting %s", p.id)
+			if err := c.startResponder(ctx, i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// scrapeWindows samples responder i's windows every 100ms while it leads,
+// until ctx ends.
+func (r *run) scrapeWindows(ctx context.Context, i int) []WindowSample {
+	var out []WindowSample
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for range maxSamples {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+		at := r.now()
+		sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		st := r.c.stats(sctx, i)
+		cancel()
+		if st != nil && st.Leading {
+			out = append(out, WindowSample{At: at, Node: r.c.resp[i].id, Window: st.WindowUnits})
+		}
+	}
+	return out
+}
+
+// maxSamples bounds the polling loops (scrapes, traces): a day at 10 a second.
+const maxSamples = 864_000

@@ -1,0 +1,46 @@
+package chaos
+
+// The wire protocol as DESIGN.md documents it ("Wire protocol"). The
+// harness speaks it to the responder processes as any client would, so it
+// keeps its own copy of the few shapes it reads instead of compiling the
+// responder package.
+
+// reply is every reply body the harness reads: acquire, query, admin.set,
+// and errors.
+type reply struct {
+	SKU       string `json:"sku"`
+	Granted   int64  `json:"granted"`
+	Remaining int64  `json:"remaining"`
+	Limit     int64  `json:"limit"`
+	Sold      int64  `json:"sold"`
+	Leader    string `json:"leader"`
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+}
+
+// Error kinds of the "error" field.
+const (
+	errSoldOut      = "sold_out"
+	errInsufficient = "insufficient"
+	errUnavailable  = "unavailable"
+)
+
+// Subjects under the default prefix; the SKU is appended.
+const (
+	subjAcquire = "stock.acquire."
+	subjQuery   = "stock.query."
+	subjSet     = "stock.admin.set."
+)
+
+// nodeStats are the counters of GET /debug/stats the summary reports.
+type nodeStats struct {
+	Units        uint64
+	Stalls       uint64
+	WaitTimeouts uint64
+	Refills      uint64
+	Fenced       uint64
+	Unknown      uint64
+	Terms        uint64
+	Leading      bool
+	WindowUnits  int64
+}
