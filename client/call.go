@@ -13,9 +13,9 @@ import (
 )
 
 // transport sends one attempt of a request and waits for its reply, or for
-// ctx to end. The retry loop (do) sits above it; a batcher that coalesces
-// concurrent acquires into one request would sit between the two, or behind
-// this seam.
+// ctx to end. The retry loop (do) sits above it, and so does the batcher,
+// whose senders send each batch through it; the batched Acquire's retry
+// loop sits above the batcher.
 type transport interface {
 	request(ctx context.Context, subject string, body []byte) (*nats.Msg, error)
 }
@@ -49,6 +49,9 @@ func (k call) String() string {
 // or ctx (bounded by CallTimeout) ends. In the last case the error wraps
 // both ctx's error and the last attempt's.
 func (c *Client) do(ctx context.Context, k call) (responder.Reply, error) {
+	if c.closed.Load() {
+		return responder.Reply{}, fmt.Errorf("client: %v: %w", k, ErrClosed)
+	}
 	if c.cfg.CallTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)

@@ -60,6 +60,13 @@ func TestConfigValidate(t *testing.T) {
 		{"negative call timeout", func(c *Config) { c.CallTimeout = -1 }, false},
 		{"zero backoff", func(c *Config) { c.BackoffMin = 0 }, false},
 		{"max below min", func(c *Config) { c.BackoffMax = c.BackoffMin - 1 }, false},
+		{"batch", func(c *Config) { c.Batch = true }, true},
+		{"batch of one, many in flight", func(c *Config) { c.Batch, c.MaxBatch, c.MaxInFlight = true, 1, 8 }, true},
+		{"largest batch", func(c *Config) { c.Batch, c.MaxBatch = true, 8192 }, true},
+		{"batch too large", func(c *Config) { c.Batch, c.MaxBatch = true, 8193 }, false},
+		{"empty batch", func(c *Config) { c.Batch, c.MaxBatch = true, 0 }, false},
+		{"nothing in flight", func(c *Config) { c.Batch, c.MaxInFlight = true, 0 }, false},
+		{"batch settings unused without batch", func(c *Config) { c.MaxBatch, c.MaxInFlight = 0, 0 }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

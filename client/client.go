@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -19,34 +21,71 @@ type Client struct {
 	cfg      Config
 	t        transport
 	subjects subjects
+	batch    *batcher // nil unless cfg.Batch
+	idPrefix string   // of the request ids the Client makes up
+	idSeq    atomic.Uint64
+
+	closed    atomic.Bool
+	closeOnce sync.Once
 }
 
 // subjects are the request subjects without their SKU; each ends in ".".
+// batch is the batch subject itself.
 type subjects struct {
 	acquire, release, query, set, del string
+	batch                             string
 }
 
 // New returns a Client that sends requests on nc. The connection stays the
-// caller's: Client has nothing to close.
+// caller's. With cfg.Batch the Client runs sender goroutines until Close;
+// without it it starts none, and Close only makes later calls fail.
 func New(nc *nats.Conn, cfg Config) (*Client, error) {
 	if nc == nil {
 		return nil, errors.New("client: nil connection")
 	}
+	return newClient(natsTransport{nc}, cfg)
+}
+
+func newClient(t transport, cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p := cfg.Prefix + "."
-	return &Client{
-		cfg: cfg,
-		t:   natsTransport{nc},
+	c := &Client{
+		cfg:      cfg,
+		t:        t,
+		idPrefix: rand.Text() + ".",
 		subjects: subjects{
 			acquire: p + responder.SubjectAcquire + ".",
 			release: p + responder.SubjectRelease + ".",
 			query:   p + responder.SubjectQuery + ".",
 			set:     p + responder.SubjectSet + ".",
 			del:     p + responder.SubjectDelete + ".",
+			batch:   p + responder.SubjectAcquire,
 		},
-	}, nil
+	}
+	if cfg.Batch {
+		c.batch = newBatcher(t, c.subjects.batch, cfg)
+	}
+	return c, nil
+}
+
+// Close stops the Client: calls after it return ErrClosed. With Batch, the
+// batched acquires still queued return ErrClosed without having been sent,
+// those whose batch is in flight return ErrClosed with an unknown outcome
+// (as after a timeout: repeat them with the same id on another Client to
+// learn it), and Close returns once the sender goroutines have. Calls on
+// the single subjects in progress finish normally. The connection stays
+// open. Close is safe to call more than once, and concurrently; it always
+// returns nil.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		if c.batch != nil {
+			c.batch.close()
+		}
+	})
+	return nil
 }
 
 // Grant is the reply to an acquire: Granted units (all that were asked
@@ -83,26 +122,32 @@ type callOptions struct {
 }
 
 // WithID sets the request id (1 to 128 bytes) that every attempt of the
-// call carries. Without it each call gets a random id of its own. Pass an
-// id of your own (an order id, say) to be able to repeat a call that gave
-// up without knowing whether it was served: within the dedupe horizon the
-// repeat gets the first reply again and changes nothing. An empty id means
-// a random one.
+// call carries. Without it each call gets an id of its own, which no other
+// call of any client shares. Pass an id of your own (an order id, say) to
+// be able to repeat a call that gave up without knowing whether it was
+// served: within the dedupe horizon the repeat gets the first reply again
+// and changes nothing. An empty id means one of the call's own.
 func WithID(id string) CallOption {
 	return func(o *callOptions) { o.id = id }
 }
 
-// requestID is the id set by opts, or a new random one: 128 bits from
-// crypto/rand, in base32.
-func requestID(opts []CallOption) string {
+// requestID is the id set by opts, or a new one: the Client's random
+// prefix (128 bits from crypto/rand, in base32) and a sequence number of
+// the Client, in base 36. The prefix makes it unique among clients, the
+// number among the Client's calls; a counter costs a small part of what
+// drawing 128 random bits for every call does.
+func (c *Client) requestID(opts []CallOption) string {
 	var o callOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.id == "" {
-		return rand.Text()
+	if o.id != "" {
+		return o.id
 	}
-	return o.id
+	b := make([]byte, 0, len(c.idPrefix)+14)
+	b = append(b, c.idPrefix...)
+	b = strconv.AppendUint(b, c.idSeq.Add(1), 36)
+	return string(b)
 }
 
 // Acquire asks for n units of sku, all or none. It returns ErrSoldOut when
@@ -110,11 +155,19 @@ func requestID(opts []CallOption) string {
 // n remains; while no node serves it retries with the same id until ctx
 // ends (see the package documentation). The leader validates n; n < 1
 // returns ErrBadRequest.
+//
+// With Config.Batch the call joins the next batch request instead of
+// sending a request of its own (see the package documentation); it returns
+// the same results and the same typed errors, but an error's Message is
+// generic for bad_request and internal, since a batch reply carries none.
 func (c *Client) Acquire(ctx context.Context, sku string, n int64, opts ...CallOption) (Grant, error) {
 	if err := checkSKU(sku); err != nil {
 		return Grant{}, err
 	}
-	id := requestID(opts)
+	id := c.requestID(opts)
+	if c.batch != nil {
+		return c.acquireBatched(ctx, call{op: "acquire", sku: sku, id: id}, n)
+	}
 	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, subject: c.subjects.acquire + sku, body: unitsBody(n, id)})
 	if err != nil {
 		return Grant{}, err
@@ -130,7 +183,7 @@ func (c *Client) Release(ctx context.Context, sku string, n int64, opts ...CallO
 	if err := checkSKU(sku); err != nil {
 		return Release{}, err
 	}
-	id := requestID(opts)
+	id := c.requestID(opts)
 	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, subject: c.subjects.release + sku, body: unitsBody(n, id)})
 	if err != nil {
 		return Release{}, err

@@ -14,7 +14,8 @@ import (
 	"github.com/stockstate/stock/responder"
 )
 
-// newClient returns a Client on nc with cfg's defaults changed by edit.
+// newClient returns a Client on nc with cfg's defaults changed by edit; it
+// is closed at cleanup.
 func newClient(t testing.TB, nc *nats.Conn, edit func(*client.Config)) *client.Client {
 	t.Helper()
 	cfg := client.DefaultConfig()
@@ -25,7 +26,21 @@ func newClient(t testing.TB, nc *nats.Conn, edit func(*client.Config)) *client.C
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// batched turns batching on.
+func batched(c *client.Config) { c.Batch = true }
+
+// modes are the two ways Acquire can travel, for tests that must hold for
+// both.
+var modes = []struct {
+	name string
+	edit func(*client.Config)
+}{
+	{"single", nil},
+	{"batched", batched},
 }
 
 // ctx returns a context that ends with the test or after 30s.
@@ -36,16 +51,23 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-// leading starts a cluster with one leading responder, "node-a".
-func leading(t testing.TB) (*stocktest.Cluster, *client.Client) {
+// leading starts a cluster with one leading responder, "node-a", and a
+// client with cfg's defaults changed by edit.
+func leading(t testing.TB, edit func(*client.Config)) (*stocktest.Cluster, *client.Client) {
 	t.Helper()
 	c := stocktest.NewCluster(t)
 	c.Start("node-a", "").WaitLeading(t)
-	return c, newClient(t, c.NC, nil)
+	return c, newClient(t, c.NC, edit)
 }
 
 func TestRoundTrip(t *testing.T) {
-	_, c := leading(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testRoundTrip(t, m.edit) })
+	}
+}
+
+func testRoundTrip(t *testing.T, edit func(*client.Config)) {
+	_, c := leading(t, edit)
 	ctx := ctx(t)
 
 	s, err := c.SetLimit(ctx, "sku1", 10)
@@ -74,7 +96,13 @@ func TestRoundTrip(t *testing.T) {
 
 // TestSameIDSameReply: a repeated acquire or release id is served once.
 func TestSameIDSameReply(t *testing.T) {
-	_, c := leading(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testSameIDSameReply(t, m.edit) })
+	}
+}
+
+func testSameIDSameReply(t *testing.T, edit func(*client.Config)) {
+	_, c := leading(t, edit)
 	ctx := ctx(t)
 	if _, err := c.SetLimit(ctx, "sku1", 10); err != nil {
 		t.Fatal(err)
@@ -100,7 +128,13 @@ func TestSameIDSameReply(t *testing.T) {
 }
 
 func TestTypedErrors(t *testing.T) {
-	_, c := leading(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testTypedErrors(t, m.edit) })
+	}
+}
+
+func testTypedErrors(t *testing.T, edit func(*client.Config)) {
+	_, c := leading(t, edit)
 	ctx := ctx(t)
 	if _, err := c.SetLimit(ctx, "low", 3); err != nil {
 		t.Fatal(err)
@@ -173,8 +207,19 @@ func TestLocalSKUCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, nc, nil)
 	ctx := ctx(t)
+	for _, m := range modes {
+		testLocalSKUCheck(t, ctx, newClient(t, nc, m.edit))
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("a request was sent: %s %q", m.Subject, m.Data)
+	}
+}
+
+func testLocalSKUCheck(t *testing.T, ctx context.Context, cl *client.Client) {
 	for _, sku := range []string{"", "a.b", "a*", ">", "a b", "a\tb", "a\nb", "a\x00b", "a\x7f"} {
 		calls := map[string]func() error{
 			"acquire": func() error { _, err := cl.Acquire(ctx, sku, 1); return err },
@@ -189,12 +234,6 @@ func TestLocalSKUCheck(t *testing.T) {
 				t.Errorf("%s %q: %v, want ErrBadRequest", name, sku, err)
 			}
 		}
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := sub.NextMsg(50 * time.Millisecond); err == nil {
-		t.Fatalf("a request was sent: %s %q", m.Subject, m.Data)
 	}
 }
 

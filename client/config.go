@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/stockstate/stock/responder"
 )
 
 // Config tunes a Client. Start from DefaultConfig.
@@ -30,10 +32,35 @@ type Config struct {
 	// do not retry together.
 	BackoffMin time.Duration // 5ms by default
 	BackoffMax time.Duration // 500ms by default
+
+	// Batch coalesces concurrent Acquire calls into batch requests on
+	// <prefix>.acquire (see Client.Acquire and the package documentation).
+	// Off by default, for three reasons: a responder older than the batch
+	// subject does not answer it, and the client cannot tell that from a
+	// failover, so every Acquire would retry until CallTimeout; with Batch a
+	// Client runs goroutines that only Close stops, where without it New
+	// starts none and existing callers never call Close; and a batch reply
+	// carries no error message, so errors of batched calls have a generic
+	// one. Turn it on when many goroutines share one Client against
+	// responders that serve the batch subject: a call then costs the
+	// responder and NATS a small part of a message instead of a whole one.
+	Batch bool
+
+	// MaxBatch is the most acquires in one batch request, from 1 to
+	// responder.MaxBatchItems. 1024 by default. Used only with Batch.
+	MaxBatch int
+
+	// MaxInFlight is the most batch requests a Client has in flight at
+	// once. 1 by default, as in TiDB PD's timestamp client: one batch is in
+	// flight and every call that arrives meanwhile joins the next, so the
+	// batches grow with the load and an idle client sends a call at once.
+	// Used only with Batch.
+	MaxInFlight int
 }
 
 // DefaultConfig returns the defaults: prefix "stock", 1s per attempt, 10s
-// per call, backoff from 5ms up to 500ms.
+// per call, backoff from 5ms up to 500ms, no batching (but batches of up to
+// 1024 acquires, one in flight, once Batch is set).
 func DefaultConfig() Config {
 	return Config{
 		Prefix:      "stock",
@@ -41,6 +68,8 @@ func DefaultConfig() Config {
 		CallTimeout: 10 * time.Second,
 		BackoffMin:  5 * time.Millisecond,
 		BackoffMax:  500 * time.Millisecond,
+		MaxBatch:    1024,
+		MaxInFlight: 1,
 	}
 }
 
@@ -55,6 +84,10 @@ func (c Config) Validate() error {
 		return errors.New("client: call timeout must not be negative")
 	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
 		return errors.New("client: backoff must satisfy 0 < min <= max")
+	case c.Batch && (c.MaxBatch < 1 || c.MaxBatch > responder.MaxBatchItems):
+		return fmt.Errorf("client: max batch must be from 1 to %d, got %d", responder.MaxBatchItems, c.MaxBatch)
+	case c.Batch && c.MaxInFlight < 1:
+		return fmt.Errorf("client: max in flight must be at least 1, got %d", c.MaxInFlight)
 	}
 	return nil
 }

@@ -2,8 +2,31 @@
 // NATS: it encodes requests, decodes replies into typed values and typed
 // errors, and retries through a change of leader.
 //
-// A Client is safe for concurrent use by many goroutines; it holds no
-// state between calls besides its configuration, and starts no goroutines.
+// A Client is safe for concurrent use by many goroutines. Without
+// Config.Batch it holds no state between calls besides its configuration
+// and starts no goroutines; with it, it runs the batcher until Close.
+//
+// # Batching
+//
+// With Config.Batch, Acquire calls made at the same time share requests:
+// each call queues an item (SKU, n, id) and Config.MaxInFlight sender
+// goroutines (1 by default) each send what is queued, up to
+// Config.MaxBatch items, as one binary request on <prefix>.acquire, wait
+// for its reply and hand every caller its own item's result. Nothing waits
+// to fill a batch: a lone call is sent at once, as a batch of one; while a
+// batch is in flight, the calls that arrive form the next one, so batches
+// grow with the load. Each item is all or nothing on its own and gets its
+// own result or typed error. A caller whose context ends while its item is
+// still queued takes it out, unsent; a batch is never cut short for one
+// caller.
+//
+// A batched call is retried as a single one is, item by item: an item
+// answered unavailable, or whose whole batch met no responders or no reply
+// within Config.Timeout, is queued again after the caller's backoff, with
+// the same id, and joins a later batch; the leader deduplicates ids across
+// the batch and single subjects, so a retry is never a second grant.
+// Items answered otherwise return at once, whatever the other items of
+// their batch got.
 //
 // # Failures and retries
 //

@@ -78,22 +78,40 @@ func (l *load) wait(t testing.TB, stop bool) {
 	}
 }
 
-// TestRetryAcrossGracefulHandoff: 16 workers buy a SKU out while its leader
+// failoverModes are the loads of the failover tests: single requests from
+// 16 workers, and batches from 64, so that batches of many items are in
+// flight when the leader goes.
+var failoverModes = []struct {
+	name    string
+	edit    func(*client.Config)
+	workers int
+}{
+	{"single", nil, 16},
+	{"batched", batched, 64},
+}
+
+// TestRetryAcrossGracefulHandoff: workers buy a SKU out while its leader
 // stops gracefully and a standby takes over. No error but "sold out" ever
 // reaches them, and they were granted exactly the limit: nothing lost,
 // nothing granted twice.
 func TestRetryAcrossGracefulHandoff(t *testing.T) {
+	for _, m := range failoverModes {
+		t.Run(m.name, func(t *testing.T) { testRetryAcrossGracefulHandoff(t, m.edit, m.workers) })
+	}
+}
+
+func testRetryAcrossGracefulHandoff(t *testing.T, edit func(*client.Config), workers int) {
 	const limit = 20_000
 	c := stocktest.NewCluster(t)
 	a := c.Start("node-a", "")
 	a.WaitLeading(t)
 	b := c.Start("node-b", "")
-	cl := newClient(t, c.NC, nil)
+	cl := newClient(t, c.NC, edit)
 	if _, err := cl.SetLimit(ctx(t), "sku1", limit); err != nil {
 		t.Fatal(err)
 	}
 
-	l := startLoad(cl, "sku1", 16)
+	l := startLoad(cl, "sku1", workers)
 	l.waitGrants(t, 2000)
 	stopped := l.granted.Load()
 	a.Stop(t)
@@ -122,17 +140,23 @@ func TestRetryAcrossGracefulHandoff(t *testing.T) {
 // reaches the workers; what they were granted is at most what the server
 // counts as sold, which is at most the limit.
 func TestRetryAcrossLostSession(t *testing.T) {
+	for _, m := range failoverModes {
+		t.Run(m.name, func(t *testing.T) { testRetryAcrossLostSession(t, m.edit, m.workers) })
+	}
+}
+
+func testRetryAcrossLostSession(t *testing.T, edit func(*client.Config), workers int) {
 	const limit = 1_000_000
 	c := stocktest.NewCluster(t)
 	a := c.Start("node-a", "")
 	a.WaitLeading(t)
 	b := c.Start("node-b", "")
-	cl := newClient(t, c.NC, nil)
+	cl := newClient(t, c.NC, edit)
 	if _, err := cl.SetLimit(ctx(t), "sku1", limit); err != nil {
 		t.Fatal(err)
 	}
 
-	l := startLoad(cl, "sku1", 16)
+	l := startLoad(cl, "sku1", workers)
 	l.waitGrants(t, 2000)
 	lead := <-a.Leads
 	if _, err := testenv.Client(t, c.Etcd).Revoke(ctx(t), lead.LeaseID()); err != nil {

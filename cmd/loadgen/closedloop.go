@@ -11,7 +11,8 @@ package main
 // from the first attempt, as an order service waiting through a failover
 // would see it. A request that has met nobody for -timeout is abandoned, as
 // is one that times out; the slot moves on to a new request. -requests counts
-// new requests, not retries.
+// new requests, not retries. With -batch a slot's request is a batch message
+// (see batch.go): -c and -requests count messages.
 
 // slotsOf splits c slots over n workers as evenly as possible.
 func slotsOf(c, n, i int) int {

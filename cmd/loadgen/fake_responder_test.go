@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,10 +21,11 @@ import (
 type fakeFaults struct {
 	oversell   int64 // grant up to limit+oversell units
 	dupEvery   int   // every dupEvery-th grant does not advance sold: it names the same units as the next
-	dropEvery  int   // every dropEvery-th grant is made but its reply never sent
-	delayEvery int   // every delayEvery-th grant reply is sent after delay
+	dropEvery  int   // every dropEvery-th grant (batch message) is made but its reply never sent
+	delayEvery int   // every delayEvery-th grant (batch message) reply is sent after delay
 	delay      time.Duration
-	noAcquire  bool // never subscribe to acquire: every acquire meets no responders
+	noAcquire  bool   // never subscribe to acquire: every acquire meets no responders
+	wholeError string // answer every batch with this error for the whole message
 }
 
 // fakeResponder follows the wire protocol of DESIGN.md with one leader's
@@ -35,7 +39,8 @@ type fakeResponder struct {
 	mu      sync.Mutex
 	skus    map[string]*fakeSKU
 	grants  int
-	acquire *nats.Subscription
+	batches int // batch messages
+	acquire []*nats.Subscription
 	timers  sync.WaitGroup
 }
 
@@ -72,8 +77,16 @@ func startFake(t testing.TB, url string, faults fakeFaults) *fakeResponder {
 	return f
 }
 
+// subscribeAcquire subscribes to the single acquire subjects and to the
+// batch subject.
 func (f *fakeResponder) subscribeAcquire() {
-	sub, err := f.nc.QueueSubscribe(f.prefix+"."+responder.SubjectAcquire+".*", "stock", f.onAcquire)
+	acq := f.prefix + "." + responder.SubjectAcquire
+	single, err := f.nc.QueueSubscribe(acq+".*", "stock", f.onAcquire)
+	if err != nil {
+		f.t.Error(err)
+		return
+	}
+	batch, err := f.nc.QueueSubscribe(acq, "stock", f.onBatch)
 	if err != nil {
 		f.t.Error(err)
 		return
@@ -82,18 +95,21 @@ func (f *fakeResponder) subscribeAcquire() {
 		f.t.Error(err)
 	}
 	f.mu.Lock()
-	f.acquire = sub
+	f.acquire = []*nats.Subscription{single, batch}
 	f.mu.Unlock()
 }
 
-// failover takes the acquire subscription away for d, as a leader change
-// does: requests meanwhile get "no responders".
+// failover takes the acquire subscription away for d, as a graceful leader
+// change does: requests already delivered are answered (the subscription is
+// drained, not dropped), and requests meanwhile get "no responders".
 func (f *fakeResponder) failover(d time.Duration) {
 	f.mu.Lock()
-	sub := f.acquire
+	subs := f.acquire
 	f.mu.Unlock()
-	if err := sub.Unsubscribe(); err != nil {
-		f.t.Error(err)
+	for _, sub := range subs {
+		if err := sub.Drain(); err != nil {
+			f.t.Error(err)
+		}
 	}
 	if err := f.nc.Flush(); err != nil {
 		f.t.Error(err)
@@ -141,30 +157,13 @@ func (f *fakeResponder) onAcquire(m *nats.Msg) {
 		}
 	}
 	f.mu.Lock()
-	s, ok := f.skus[name]
-	if !ok {
-		f.mu.Unlock()
-		f.fail(m, name, responder.ErrUnknownSKU, 404, 0, "no such SKU")
-		return
-	}
-	remaining := s.limit + f.faults.oversell - s.sold
-	switch {
-	case remaining <= 0:
-		f.mu.Unlock()
-		f.fail(m, name, responder.ErrSoldOut, 409, 0, "sold out")
-		return
-	case remaining < req.N:
-		f.mu.Unlock()
-		f.fail(m, name, responder.ErrInsufficient, 409, remaining, "not enough left")
-		return
-	}
-	f.grants++
+	r, code := f.acquireLocked(name, req.N)
 	k := f.grants
-	if f.faults.dupEvery == 0 || k%f.faults.dupEvery != 0 {
-		s.sold += req.N
-	}
-	r := responder.Reply{SKU: name, Granted: req.N, Remaining: max(0, s.limit-s.sold)}
 	f.mu.Unlock()
+	if code != 0 {
+		f.reply(m, r, code)
+		return
+	}
 	switch {
 	case f.faults.dropEvery > 0 && k%f.faults.dropEvery == 0:
 	case f.faults.delayEvery > 0 && k%f.faults.delayEvery == 0:
@@ -176,6 +175,112 @@ func (f *fakeResponder) onAcquire(m *nats.Msg) {
 	default:
 		f.reply(m, r, 0)
 	}
+}
+
+// acquireLocked serves n units of name with one leader's ordered view, and
+// the faults; it returns the reply and its error code, 0 for a grant.
+func (f *fakeResponder) acquireLocked(name string, n int64) (responder.Reply, int) {
+	s, ok := f.skus[name]
+	if !ok {
+		return responder.Reply{SKU: name, Error: responder.ErrUnknownSKU, Message: "no such SKU"}, 404
+	}
+	remaining := s.limit + f.faults.oversell - s.sold
+	switch {
+	case remaining <= 0:
+		return responder.Reply{SKU: name, Error: responder.ErrSoldOut, Message: "sold out"}, 409
+	case remaining < n:
+		return responder.Reply{SKU: name, Remaining: remaining, Error: responder.ErrInsufficient, Message: "not enough left"}, 409
+	}
+	f.grants++
+	if f.faults.dupEvery == 0 || f.grants%f.faults.dupEvery != 0 {
+		s.sold += n
+	}
+	return responder.Reply{SKU: name, Granted: n, Remaining: max(0, s.limit-s.sold)}, 0
+}
+
+// onBatch serves the batch subject, binary encoding only, item by item as
+// onAcquire serves single requests; dropEvery and delayEvery count messages.
+func (f *fakeResponder) onBatch(m *nats.Msg) {
+	items, err := decodeBatch(m.Data)
+	if err != nil {
+		f.t.Errorf("batch %x: %v", m.Data, err)
+		f.fail(m, "", responder.ErrBadRequest, 400, 0, err.Error())
+		return
+	}
+	if f.faults.wholeError != "" {
+		f.fail(m, "", f.faults.wholeError, 503, 0, "whole batch")
+		return
+	}
+	body := binary.AppendUvarint([]byte{0x01}, uint64(len(items)))
+	f.mu.Lock()
+	for _, it := range items {
+		r, _ := f.acquireLocked(it.SKU, it.N)
+		body = append(body, byte(slices.Index(responder.BatchStatuses[:], r.Error)))
+		body = binary.AppendUvarint(body, uint64(r.Granted))
+		body = binary.AppendUvarint(body, uint64(r.Remaining))
+	}
+	f.batches++
+	k := f.batches
+	f.mu.Unlock()
+	switch {
+	case f.faults.dropEvery > 0 && k%f.faults.dropEvery == 0:
+	case f.faults.delayEvery > 0 && k%f.faults.delayEvery == 0:
+		f.timers.Add(1)
+		time.AfterFunc(f.faults.delay, func() {
+			defer f.timers.Done()
+			_ = f.nc.Publish(m.Reply, body)
+		})
+	default:
+		_ = f.nc.Publish(m.Reply, body)
+	}
+}
+
+// decodeBatch reads a binary batch request as responder/batchwire.go
+// describes it.
+func decodeBatch(b []byte) ([]responder.BatchItem, error) {
+	if len(b) == 0 || b[0] != 0x01 {
+		return nil, errors.New("not a binary batch")
+	}
+	b = b[1:]
+	uvarint := func() (uint64, error) {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, errors.New("truncated")
+		}
+		b = b[k:]
+		return v, nil
+	}
+	str := func() (string, error) {
+		l, err := uvarint()
+		if err != nil || l > uint64(len(b)) {
+			return "", errors.New("truncated")
+		}
+		s := string(b[:l])
+		b = b[l:]
+		return s, nil
+	}
+	count, err := uvarint()
+	if err != nil {
+		return nil, err
+	}
+	items := make([]responder.BatchItem, count)
+	for i := range items {
+		if items[i].SKU, err = str(); err != nil {
+			return nil, err
+		}
+		n, err := uvarint()
+		if err != nil {
+			return nil, err
+		}
+		items[i].N = int64(n)
+		if items[i].ID, err = str(); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) != 0 {
+		return nil, errors.New("data after the last item")
+	}
+	return items, nil
 }
 
 func (f *fakeResponder) state(name string) (responder.Reply, bool) {

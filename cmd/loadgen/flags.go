@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stockstate/stock/responder"
 )
 
 // Config is everything the flags set.
@@ -29,7 +32,8 @@ type Config struct {
 
 	Duration time.Duration // -d: 0 means no time bound
 	Requests int64         // -requests: 0 means no count bound
-	N        int64         // -n: units per request
+	N        int64         // -n: units per request (per item of a batch)
+	Batch    int           // -batch: acquires per message on the batch subject; 0 sends single requests
 	Dist     string        // -dist: uniform or zipf
 	ZipfS    float64       // -zipf-s
 	Seed     uint64        // -seed: 0 picks one
@@ -67,6 +71,13 @@ Closed loop (default): -c requests stay in flight, pipelined over -conns
 connections; a request that meets "no responders" (a failover) is retried
 after -backoff. Open loop (-rate R): requests are sent on a fixed schedule
 and latency is measured from the scheduled time, so stalls show.
+
+With -batch N, every request is one message of N acquires on the batch
+subject <prefix>.acquire (binary encoding, no ids): -c, -rate, -requests and
+-max-outstanding count messages, and every acquire counts on its own: its
+outcome, its latency (its message's), its units in the verification.
+Throughput is reported in acquires and grants per second, and in messages
+per second.
 
 With -null, a null responder inside loadgen (a plain queue subscriber that
 replies fixed bytes, on its own connection) is measured first for the same
@@ -113,7 +124,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&c.Backoff, "backoff", 20*time.Millisecond, "closed loop: wait before retrying after no responders")
 	fs.DurationVar(&c.Duration, "d", 10*time.Second, "duration of each phase (default 10s unless -requests is given)")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per phase (0: bounded by -d only)")
-	fs.Int64Var(&c.N, "n", 1, "units per request")
+	fs.Int64Var(&c.N, "n", 1, "units per request (per acquire of a batch)")
+	fs.IntVar(&c.Batch, "batch", 0, "send batches of `N` acquires on the batch subject instead of single requests (0: single)")
 	fs.StringVar(&c.Dist, "dist", "uniform", "SKU choice: uniform or zipf (SKU 0 hottest)")
 	fs.Float64Var(&c.ZipfS, "zipf-s", 1.1, "exponent s > 1 of -dist zipf")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the SKU choice (0: random)")
@@ -201,6 +213,12 @@ func (c *Config) validate() error {
 	if c.N < 1 {
 		bad("-n must be at least 1, got %d", c.N)
 	}
+	if c.Batch < 0 || c.Batch > responder.MaxBatchItems {
+		bad("-batch must be from 0 to %d, got %d", responder.MaxBatchItems, c.Batch)
+	} else if size := batchBodySize(c); size > responder.MaxBatchBody {
+		bad("-batch %d with SKU names like %s%d makes messages of up to %d bytes, over the responder's %d",
+			c.Batch, c.SKUPrefix, max(c.SKUs-1, 0), size, responder.MaxBatchBody)
+	}
 	switch c.Dist {
 	case "uniform":
 	case "zipf":
@@ -220,6 +238,13 @@ func (c *Config) validate() error {
 		bad("-existing makes no sense with -only-null, which touches no SKU")
 	}
 	return errors.Join(errs...)
+}
+
+// batchBodySize bounds the size of a batch message: the longest SKU name
+// in every item.
+func batchBodySize(c *Config) int {
+	item := responder.AppendBatchRequest(nil, []responder.BatchItem{{SKU: c.SKUPrefix + strconv.Itoa(max(c.SKUs-1, 0)), N: c.N}})
+	return len(item) + 8 + (len(item)-2)*(c.Batch-1)
 }
 
 // checkSubject accepts a literal subject: dot-separated tokens without

@@ -75,6 +75,19 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "batch",
+			args: []string{"-batch", "8192", "-skus", "1000"},
+			check: func(t *testing.T, c *Config) {
+				if c.Batch != 8192 {
+					t.Fatalf("%+v", c)
+				}
+			},
+		},
+		{name: "negative batch", args: []string{"-batch", "-1"}, err: "-batch must be from 0 to 8192, got -1"},
+		{name: "batch too large", args: []string{"-batch", "8193"}, err: "-batch must be from 0 to 8192, got 8193"},
+		{name: "batch message too large", args: []string{"-batch", "8192", "-sku-prefix", strings.Repeat("s", 125)},
+			err: "makes messages of up to"},
 		{name: "unknown flag", args: []string{"-bogus"}, err: "flag provided but not defined: -bogus"},
 		{name: "bad number", args: []string{"-c", "many"}, err: `invalid value "many" for flag -c`},
 		{name: "positional", args: []string{"extra"}, err: `unexpected argument "extra"`},

@@ -53,8 +53,9 @@ func (k Kind) String() string {
 // NATS saying nobody listens, a timeout, or a failed publish).
 func (k Kind) isReply() bool { return k <= KindInvalid }
 
-// kindOfError maps the "error" field of a reply to a Kind.
-func kindOfError(e []byte) Kind {
+// kindOfError maps the "error" field of a reply, or the error of a batch
+// item, to a Kind.
+func kindOfError[T string | []byte](e T) Kind {
 	switch string(e) {
 	case responder.ErrSoldOut:
 		return KindSoldOut

@@ -266,6 +266,102 @@ func TestAgainstFakeResponder(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "batch: honest sell-out",
+			args: []string{"-batch", "32", "-skus", "3", "-stock", "1500", "-requests", "200", "-c", "8", "-conns", "2"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				p := s.Real
+				if p.Units != 4500 || p.Counts["sold_out"] != 6400-4500 || p.Sent != 6400 || p.Messages != 200 || p.MessageReplies != 200 {
+					t.Errorf("units %d, sold_out %d, sent %d, messages %d (%d replies); want 4500, 1900, 6400, 200",
+						p.Units, p.Counts["sold_out"], p.Sent, p.Messages, p.MessageReplies)
+				}
+				if p.GrantThroughput <= 0 || p.MessageThroughput <= 0 || p.Throughput < 30*p.MessageThroughput {
+					t.Errorf("throughput %v acquires/s, %v grants/s, %v msg/s", p.Throughput, p.GrantThroughput, p.MessageThroughput)
+				}
+			},
+		},
+		{
+			name: "batch: insufficient, zipf, with null phase",
+			args: []string{"-batch", "16", "-skus", "4", "-stock", "401", "-n", "2", "-requests", "300", "-dist", "zipf", "-null"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["insufficient"] == 0 || s.Real.Units != 4*400 {
+					t.Errorf("insufficient %d, units %d", s.Real.Counts["insufficient"], s.Real.Units)
+				}
+				checkPhase(t, "null", s.Null)
+				if s.Ratio == nil || s.Null.Sent != 300*16 || s.Null.Units != 2*300*16 || s.Null.Messages != 300 {
+					t.Errorf("ratio %+v, null sent %d, units %d, messages %d", s.Ratio, s.Null.Sent, s.Null.Units, s.Null.Messages)
+				}
+			},
+		},
+		{
+			name: "batch: open loop",
+			args: []string{"-batch", "8", "-skus", "2", "-stock", "10000", "-rate", "2000", "-requests", "300"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Mode != "open" || s.Real.Units != 2400 || s.Real.Messages != 300 {
+					t.Errorf("mode %s, units %d, messages %d", s.Mode, s.Real.Units, s.Real.Messages)
+				}
+			},
+		},
+		{
+			name:   "batch: late replies still count",
+			faults: fakeFaults{delayEvery: 10, delay: 250 * time.Millisecond},
+			args:   []string{"-batch", "10", "-stock", "100000", "-requests", "100", "-c", "4", "-timeout", "100ms"},
+			ok:     true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["timeout"] != 100 {
+					t.Errorf("timeouts %d, want the 100 acquires of 10 messages", s.Real.Counts["timeout"])
+				}
+				if s.Real.Late+s.Verify.Lost != 100 || s.Real.LateUnits != s.Real.Late {
+					t.Errorf("late %d (%d units), lost %d", s.Real.Late, s.Real.LateUnits, s.Verify.Lost)
+				}
+			},
+		},
+		{
+			name:   "batch: the whole message unavailable",
+			faults: fakeFaults{wholeError: "unavailable"},
+			args:   []string{"-batch", "8", "-requests", "50", "-c", "4"},
+			ok:     true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["unavailable"] != 400 || s.Real.Units != 0 {
+					t.Errorf("unavailable %d, units %d", s.Real.Counts["unavailable"], s.Real.Units)
+				}
+			},
+		},
+		{
+			name:   "batch: nobody serves acquire",
+			faults: fakeFaults{noAcquire: true},
+			args:   []string{"-batch", "4", "-rate", "2000", "-requests", "200"},
+			ok:     true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["no_responders"] != 800 || s.Real.Replies != 0 {
+					t.Errorf("no_responders %d, replies %d", s.Real.Counts["no_responders"], s.Real.Replies)
+				}
+			},
+		},
+		{
+			name:   "batch: oversell",
+			faults: fakeFaults{oversell: 5},
+			args:   []string{"-batch", "16", "-stock", "500", "-requests", "100", "-c", "4"},
+			check: func(t *testing.T, s *Summary) {
+				if !strings.Contains(strings.Join(s.Verify.Failures, ";"), "oversold: 505 units granted, only 500") {
+					t.Errorf("failures %q", s.Verify.Failures)
+				}
+			},
+		},
+		{
+			name:   "batch: same unit granted twice",
+			faults: fakeFaults{dupEvery: 7},
+			args:   []string{"-batch", "7", "-stock", "100000", "-requests", "100", "-c", "4"},
+			check: func(t *testing.T, s *Summary) {
+				f := strings.Join(s.Verify.Failures, ";")
+				if !strings.Contains(f, "100 units granted more than once") || !strings.Contains(f, "less than the 700 units") {
+					t.Errorf("failures %q", s.Verify.Failures)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +397,13 @@ func TestAgainstFakeResponder(t *testing.T) {
 // "no responders", are retried after the backoff, and succeed once it is
 // back; nothing is lost and verification passes.
 func TestFailover(t *testing.T) {
+	for _, batch := range []int{0, 8} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) { testFailover(t, batch) })
+	}
+}
+
+func testFailover(t *testing.T, batch int) {
+	items := int64(max(batch, 1))
 	srv := testenv.NATS(t)
 	f := startFake(t, srv.ClientURL(), fakeFaults{})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -311,8 +414,8 @@ func TestFailover(t *testing.T) {
 		}
 		f.failover(150 * time.Millisecond)
 	}()
-	s, _, err := runLoadgen(t, ctx, srv.ClientURL(),
-		"-progress", "0", "-stock", "1000000", "-requests", "5000", "-c", "16", "-conns", "2", "-backoff", "10ms", "-timeout", "500ms")
+	s, _, err := runLoadgen(t, ctx, srv.ClientURL(), "-batch", fmt.Sprint(batch),
+		"-progress", "0", "-stock", "1000000", "-requests", fmt.Sprint(5000/items), "-c", "16", "-conns", "2", "-backoff", "10ms", "-timeout", "500ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +426,7 @@ func TestFailover(t *testing.T) {
 	}
 	// Requests the server routed to the subscription just as it went away
 	// get no reply at all, as from a crashed leader: they time out.
-	if p.Counts["granted"]+p.Counts["timeout"] != 5000 || p.Counts["timeout"] > 16 || p.Sent != 5000+p.Retries {
+	if p.Counts["granted"]+p.Counts["timeout"] != 5000/items*items || p.Counts["timeout"] > 16*items || p.Sent != 5000/items*items+p.Retries {
 		t.Errorf("granted %d, timeouts %d, sent %d: every request should end in a grant or (a few) in a timeout",
 			p.Counts["granted"], p.Counts["timeout"], p.Sent)
 	}
@@ -333,6 +436,36 @@ func TestFailover(t *testing.T) {
 	}
 	if !s.Verify.OK || s.Verify.Lost != 0 {
 		t.Errorf("verdict %+v", s.Verify)
+	}
+}
+
+func TestOnlyNullBatch(t *testing.T) {
+	srv := testenv.NATS(t)
+	s, out, err := runLoadgen(t, t.Context(), srv.ClientURL(),
+		"-only-null", "-batch", "64", "-requests", "2000", "-c", "8", "-conns", "2", "-n", "3", "-progress", "0", "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Null
+	checkPhase(t, "null", p)
+	if p.Sent != 128000 || p.Counts["granted"] != 128000 || p.Units != 3*128000 || p.Messages != 2000 || p.MessageReplies != 2000 {
+		t.Errorf("sent %d, granted %d, units %d, messages %d (%d replies)", p.Sent, p.Counts["granted"], p.Units, p.Messages, p.MessageReplies)
+	}
+	if p.Latency.Count != 128000 {
+		t.Errorf("%d latencies, want one per acquire", p.Latency.Count)
+	}
+	var js map[string]any
+	if err := json.Unmarshal([]byte(out), &js); err != nil {
+		t.Fatal(err)
+	}
+	null, _ := js["null"].(map[string]any)
+	for _, key := range []string{"grant_throughput", "messages", "message_replies", "message_throughput"} {
+		if v, ok := null[key].(float64); !ok || v <= 0 {
+			t.Errorf("-json: %s = %v", key, null[key])
+		}
+	}
+	if js["batch"] != 64.0 {
+		t.Errorf("-json: batch = %v", js["batch"])
 	}
 }
 

@@ -5,6 +5,7 @@
 //	loadgen -nats nats://127.0.0.1:4222 -c 256 -d 10s -null
 //	loadgen -rate 50000 -d 30s -skus 100 -dist zipf
 //	loadgen -only-null -d 3s
+//	loadgen -batch 256 -c 8 -skus 100 -null
 //
 // Phases: with -null, the null responder is measured first, for the same
 // duration or number of requests, then the real responder; the SKUs are
@@ -118,7 +119,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	s := &Summary{
-		Mode: "closed", C: c.C, Conns: c.Conns, N: c.N, SKUs: c.SKUs, Dist: c.Dist,
+		Mode: "closed", C: c.C, Conns: c.Conns, N: c.N, Batch: c.Batch, SKUs: c.SKUs, Dist: c.Dist,
 		TimeoutMS: c.Timeout.Milliseconds(),
 	}
 	if !c.closedLoop() {
@@ -140,6 +141,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return &phase{
 			name: name, closed: c.closedLoop(), names: names, subjects: subjects, body: body, n: c.N,
+			batch: c.Batch, batchSub: subject,
 			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
 			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
 			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
@@ -152,14 +154,14 @@ func (m *Main) Run(ctx context.Context) error {
 
 	var runErr error
 	if c.Null || c.OnlyNull {
-		nr, err := StartNull(c.URL, c.nullSubject(), names, c.N, c.NullSubs)
+		nr, err := StartNull(c.URL, c.nullSubject(), names, c.N, c.Batch, c.NullSubs)
 		if err != nil {
 			return err
 		}
 		res, err := runPhase(ctx, newPhase("null", c.nullSubject(), nil), conns, progress, c.Progress)
 		nr.Close()
 		if res != nil {
-			s.Null = summarizePhase(res)
+			s.Null = summarizePhase(res, c.Batch)
 		}
 		runErr = err
 	}
@@ -167,7 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ph := newPhase("real", c.Prefix+"."+responder.SubjectAcquire, NewLedger(before))
 		res, err := runPhase(ctx, ph, conns, progress, c.Progress)
 		if res != nil {
-			s.Real = summarizePhase(res)
+			s.Real = summarizePhase(res, c.Batch)
 			s.Ratio = ratioOf(s.Real, s.Null)
 			// Verify also after an interruption: what was seen must still add up.
 			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, names, c.Timeout)

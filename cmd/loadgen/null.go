@@ -11,7 +11,9 @@ import (
 
 // NullResponder is the baseline throughput is quoted against: a plain NATS
 // queue subscriber on <subject>.<sku> that answers every request with fixed
-// bytes shaped like a grant, {"sku":"load0","granted":1,"remaining":1}. It
+// bytes shaped like a grant, {"sku":"load0","granted":1,"remaining":1}, or,
+// for batches, on <subject> itself with a fixed binary batch reply of as
+// many granted items as loadgen puts in a batch. It
 // has its own connection (so it does not share the load connections' socket
 // and locks) and several subscriptions in one queue group, each delivering on
 // its own goroutine, so that it is not the bottleneck on a multi-core box.
@@ -28,8 +30,9 @@ type NullResponder struct {
 const nullQueue = "loadgen-null"
 
 // StartNull connects to url and answers on subject.<sku> with the SKU names
-// given, granting n units per reply, over subs subscriptions.
-func StartNull(url, subject string, names []string, n int64, subs int, opts ...nats.Option) (*NullResponder, error) {
+// given, granting n units per reply, over subs subscriptions. With batch > 0
+// it answers on subject instead, granting batch items of n units each.
+func StartNull(url, subject string, names []string, n int64, batch, subs int, opts ...nats.Option) (*NullResponder, error) {
 	r := &NullResponder{closed: make(chan struct{})}
 	opts = append([]nats.Option{
 		nats.Name("loadgen-null"),
@@ -54,8 +57,18 @@ func StartNull(url, subject string, names []string, n int64, subs int, opts ...n
 			_ = nc.Publish(m.Reply, body)
 		}
 	}
+	pattern := subject + ".*"
+	if batch > 0 {
+		body := nullBatchReply(batch, n)
+		handle = func(m *nats.Msg) {
+			if m.Reply != "" {
+				_ = nc.Publish(m.Reply, body)
+			}
+		}
+		pattern = subject
+	}
 	for range subs {
-		sub, err := nc.QueueSubscribe(subject+".*", nullQueue, handle)
+		sub, err := nc.QueueSubscribe(pattern, nullQueue, handle)
 		if err == nil {
 			err = sub.SetPendingLimits(-1, -1)
 		}

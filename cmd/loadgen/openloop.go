@@ -8,7 +8,8 @@ import "time"
 // loadgen) therefore shows in the percentiles instead of silently slowing the
 // senders down (coordinated omission). Requests in flight are capped at
 // -max-outstanding; a scheduled request that finds the cap reached is not sent
-// and is counted as unsent. No-responders replies are not retried.
+// and is counted as unsent. No-responders replies are not retried. With
+// -batch, the schedule and the cap are of batch messages.
 
 // schedule runs the worker's open-loop schedule until the phase ends or quit
 // closes. Worker idx of n starts idx/n of an interval late, so the workers
@@ -38,11 +39,11 @@ func (w *worker) schedule(idx, n int, quit <-chan struct{}) {
 		}
 		w.mu.Lock()
 		if len(w.inflight) >= w.maxOut {
-			w.counts.Unsent++
+			w.counts.Unsent += int64(max(w.ph.batch, 1))
 			w.mu.Unlock()
 			continue
 		}
-		r := w.startLocked(request{sku: w.pickLocked(), first: due}, now)
+		r := w.startLocked(w.newLocked(due), now)
 		w.mu.Unlock()
 		w.publish(r)
 	}

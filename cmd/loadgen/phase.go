@@ -21,12 +21,15 @@ type PhaseResult struct {
 	SendErr error          // first failed publish, if any
 }
 
-// Throughput is replies per second.
-func (r *PhaseResult) Throughput() float64 {
+// Throughput is replies per second (acquires answered, with -batch).
+func (r *PhaseResult) Throughput() float64 { return r.perSecond(r.Counts.Replies()) }
+
+// perSecond is n over the phase's elapsed time.
+func (r *PhaseResult) perSecond(n int64) float64 {
 	if r.Elapsed <= 0 {
 		return 0
 	}
-	return float64(r.Counts.Replies()) / r.Elapsed.Seconds()
+	return float64(n) / r.Elapsed.Seconds()
 }
 
 // runPhase runs one phase over conns (one worker per connection) and waits
@@ -150,8 +153,12 @@ func progressLoop(ph *phase, workers []*worker, out io.Writer, interval time.Dur
 		replies := c.Replies()
 		rate := float64(replies-prev) / (now - prevAt).Seconds()
 		prev, prevAt = replies, now
-		fmt.Fprintf(out, "%-5s %6.1fs %9.0f req/s  replies %d  errors %d  no_responders %d  timeouts %d  p99 %s\n",
-			ph.name, now.Seconds(), rate, replies, c.Errors()-c.Kinds[KindNoResponders]-c.Kinds[KindTimeout],
+		unit := "req/s"
+		if ph.batch > 0 {
+			unit = "acquires/s"
+		}
+		fmt.Fprintf(out, "%-5s %6.1fs %9.0f %s  replies %d  errors %d  no_responders %d  timeouts %d  p99 %s\n",
+			ph.name, now.Seconds(), rate, unit, replies, c.Errors()-c.Kinds[KindNoResponders]-c.Kinds[KindTimeout],
 			c.Kinds[KindNoResponders], c.Kinds[KindTimeout], fmtMicros(h.ValueAtQuantile(99)))
 	}
 }

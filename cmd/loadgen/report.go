@@ -14,6 +14,7 @@ type Summary struct {
 	Rate        float64       `json:"rate,omitempty"`
 	Conns       int           `json:"conns"`
 	N           int64         `json:"n"`
+	Batch       int           `json:"batch,omitempty"` // acquires per message; 0: single requests
 	SKUs        int           `json:"skus"`
 	Dist        string        `json:"dist"`
 	TimeoutMS   int64         `json:"timeout_ms"`
@@ -25,25 +26,32 @@ type Summary struct {
 	Interrupted bool          `json:"interrupted,omitempty"`
 }
 
-// PhaseSummary is one phase in the report.
+// PhaseSummary is one phase in the report. With -batch, Sent, Replies,
+// Counts, the latencies and the other counts are of acquires (items), and
+// Messages, MessageReplies and MessageThroughput of batch messages.
 type PhaseSummary struct {
-	Seconds    float64          `json:"seconds"`
-	Sent       int64            `json:"sent"`
-	Replies    int64            `json:"replies"`
-	Throughput float64          `json:"throughput"` // replies per second
-	Latency    Latency          `json:"latency_us"`
-	Counts     map[string]int64 `json:"counts"` // per Kind; they add up to Sent
-	Units      int64            `json:"granted_units"`
-	Late       int64            `json:"late"`
-	LateUnits  int64            `json:"late_granted_units"`
-	Unsent     int64            `json:"unsent"`
-	Retries    int64            `json:"retries"`
-	Abandoned  int64            `json:"abandoned"`
-	Partial    int64            `json:"partial_grants"`
-	SendError  string           `json:"send_error,omitempty"`
+	Seconds           float64          `json:"seconds"`
+	Sent              int64            `json:"sent"`
+	Replies           int64            `json:"replies"`
+	Throughput        float64          `json:"throughput"`       // replies (acquires answered) per second
+	GrantThroughput   float64          `json:"grant_throughput"` // granted acquires per second
+	Messages          int64            `json:"messages,omitempty"`
+	MessageReplies    int64            `json:"message_replies,omitempty"`
+	MessageThroughput float64          `json:"message_throughput,omitempty"` // replies per second, in messages
+	Latency           Latency          `json:"latency_us"`
+	Counts            map[string]int64 `json:"counts"` // per Kind; they add up to Sent
+	Units             int64            `json:"granted_units"`
+	Late              int64            `json:"late"`
+	LateUnits         int64            `json:"late_granted_units"`
+	Unsent            int64            `json:"unsent"`
+	Retries           int64            `json:"retries"`
+	Abandoned         int64            `json:"abandoned"`
+	Partial           int64            `json:"partial_grants"`
+	SendError         string           `json:"send_error,omitempty"`
 }
 
-// Latency percentiles in microseconds, of the replies that came in time.
+// Latency percentiles in microseconds, of the replies that came in time;
+// with -batch, of the acquires in them, each at its message's latency.
 type Latency struct {
 	Count int64   `json:"count"`
 	P50   int64   `json:"p50"`
@@ -60,20 +68,21 @@ type Ratio struct {
 	P99        float64 `json:"p99"`
 }
 
-func summarizePhase(r *PhaseResult) *PhaseSummary {
+func summarizePhase(r *PhaseResult, batch int) *PhaseSummary {
 	s := &PhaseSummary{
-		Seconds:    r.Elapsed.Seconds(),
-		Sent:       r.Counts.Sent,
-		Replies:    r.Counts.Replies(),
-		Throughput: r.Throughput(),
-		Counts:     make(map[string]int64, numKinds),
-		Units:      r.Counts.Units,
-		Late:       r.Counts.Late,
-		LateUnits:  r.Counts.LateUnits,
-		Unsent:     r.Counts.Unsent,
-		Retries:    r.Counts.Retries,
-		Abandoned:  r.Counts.Abandoned,
-		Partial:    r.Counts.Partial,
+		Seconds:         r.Elapsed.Seconds(),
+		Sent:            r.Counts.Sent,
+		Replies:         r.Counts.Replies(),
+		Throughput:      r.Throughput(),
+		GrantThroughput: r.perSecond(r.Counts.Kinds[KindGranted]),
+		Counts:          make(map[string]int64, numKinds),
+		Units:           r.Counts.Units,
+		Late:            r.Counts.Late,
+		LateUnits:       r.Counts.LateUnits,
+		Unsent:          r.Counts.Unsent,
+		Retries:         r.Counts.Retries,
+		Abandoned:       r.Counts.Abandoned,
+		Partial:         r.Counts.Partial,
 		Latency: Latency{
 			Count: r.Hist.TotalCount(),
 			P50:   r.Hist.ValueAtQuantile(50),
@@ -86,6 +95,11 @@ func summarizePhase(r *PhaseResult) *PhaseSummary {
 	}
 	for k := range numKinds {
 		s.Counts[k.String()] = r.Counts.Kinds[k]
+	}
+	if batch > 0 {
+		s.Messages = r.Counts.Messages
+		s.MessageReplies = r.Counts.MessageReplies
+		s.MessageThroughput = r.perSecond(r.Counts.MessageReplies)
 	}
 	if r.SendErr != nil {
 		s.SendError = r.SendErr.Error()
@@ -117,6 +131,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	load := fmt.Sprintf("closed loop, c=%d", s.C)
 	if s.Mode == "open" {
 		load = fmt.Sprintf("open loop, %g req/s", s.Rate)
+	}
+	if s.Batch > 0 {
+		load += fmt.Sprintf(" messages of %d acquires", s.Batch)
 	}
 	fmt.Fprintf(&b, "load: %s over %d connections, %d SKUs (%s), n=%d, timeout %dms\n",
 		load, s.Conns, s.SKUs, s.Dist, s.N, s.TimeoutMS)
@@ -157,10 +174,19 @@ func (s *Summary) WriteText(w io.Writer) error {
 
 func writePhase(b *strings.Builder, title string, p *PhaseSummary) {
 	fmt.Fprintf(b, "%s:\n", title)
-	fmt.Fprintf(b, "  throughput  %.0f req/s (%d replies in %.2fs, %d sent)\n", p.Throughput, p.Replies, p.Seconds, p.Sent)
+	if p.Messages > 0 {
+		fmt.Fprintf(b, "  throughput  %.0f acquires/s, %.0f grants/s, in %.0f msg/s (%d acquires answered in %.2fs, %d sent; %d of %d messages answered)\n",
+			p.Throughput, p.GrantThroughput, p.MessageThroughput, p.Replies, p.Seconds, p.Sent, p.MessageReplies, p.Messages)
+	} else {
+		fmt.Fprintf(b, "  throughput  %.0f req/s, %.0f grants/s (%d replies in %.2fs, %d sent)\n", p.Throughput, p.GrantThroughput, p.Replies, p.Seconds, p.Sent)
+	}
 	l := p.Latency
-	fmt.Fprintf(b, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d replies)\n",
-		fmtMicros(l.P50), fmtMicros(l.P90), fmtMicros(l.P99), fmtMicros(l.P999), fmtMicros(l.Max), l.Count)
+	unit := "replies"
+	if p.Messages > 0 {
+		unit = "acquires"
+	}
+	fmt.Fprintf(b, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d %s)\n",
+		fmtMicros(l.P50), fmtMicros(l.P90), fmtMicros(l.P99), fmtMicros(l.P999), fmtMicros(l.Max), l.Count, unit)
 	b.WriteString("  replies    ")
 	for k := range numKinds {
 		fmt.Fprintf(b, " %s %d", k, p.Counts[k.String()])

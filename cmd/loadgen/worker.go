@@ -9,17 +9,22 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
 )
 
 // phase is what the workers of one measurement phase share. All fields but
 // the atomics and the halt channel are read-only once the workers start.
 type phase struct {
 	name     string
-	closed   bool     // closed loop (slots) or open loop (schedule)
-	names    []string // SKU names
-	subjects []string // request subject per SKU
-	body     []byte   // request body, the same for every request
-	n        int64    // units per request
+	closed   bool      // closed loop (slots) or open loop (schedule)
+	names    []string  // SKU names
+	subjects []string  // request subject per SKU
+	body     []byte    // request body, the same for every request
+	n        int64     // units per request (per item of a batch)
+	batch    int       // items per batch message; 0 sends single requests
+	batchSub string    // the batch subject
+	bufs     batchBufs // encoding buffers of batches
 	timeout  time.Duration
 	backoff  time.Duration
 	dur      time.Duration // 0: no time bound
@@ -61,13 +66,24 @@ func (p *phase) takeBudget() bool {
 	return p.budget <= 0 || p.issued.Add(1) <= p.budget
 }
 
-// request is one logical request in flight (or waiting to be retried).
+// request is one logical request in flight (or waiting to be retried): a
+// single acquire of sku, or a batch of acquires of skus.
 type request struct {
 	seq   uint64
 	sku   int32
+	skus  []int32       // the SKU of each item of a batch; nil for a single request
 	first time.Duration // latency is measured from here: the scheduled time (open loop) or the first attempt (closed loop)
 	sent  time.Duration // this attempt
 	due   time.Duration // retry time, while in the retry queue
+}
+
+// items is the number of acquires r carries: every count of a phase is of
+// acquires, so that batches and single requests add up alike.
+func (r *request) items() int64 {
+	if r.skus != nil {
+		return int64(len(r.skus))
+	}
+	return 1
 }
 
 type sentRef struct {
@@ -107,6 +123,11 @@ type worker struct {
 	sendErr    error // first publish error
 	rng        *rand.Rand
 	zipf       *rand.Zipf
+
+	// Batches only.
+	free    [][]int32               // SKU lists of ended batches, for reuse
+	expired map[uint64][]int32      // SKU lists of timed-out batches, by seq, for their late replies
+	results []responder.BatchResult // decoded reply; used by onReply only
 }
 
 func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
@@ -119,6 +140,7 @@ func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
 		inflight: make(map[uint64]request),
 		hist:     newHist(),
 		rng:      rand.New(rand.NewPCG(ph.seed, uint64(idx))),
+		expired:  make(map[uint64][]int32),
 	}
 	if ph.ledger != nil {
 		w.ledger = ph.ledger.fork()
@@ -156,8 +178,34 @@ func (w *worker) startLocked(r request, now time.Duration) request {
 	r.seq, r.sent = w.seq, now
 	w.inflight[r.seq] = r
 	w.order = append(w.order, sentRef{r.seq, now})
-	w.counts.Sent++
+	w.counts.Sent += r.items()
+	w.counts.Messages++
 	return r
+}
+
+// newLocked is a new request, scheduled or first sent at first: a single
+// acquire or a batch, of SKUs picked by the distribution.
+func (w *worker) newLocked(first time.Duration) request {
+	if w.ph.batch == 0 {
+		return request{sku: w.pickLocked(), first: first}
+	}
+	var skus []int32
+	if n := len(w.free); n > 0 {
+		skus, w.free = w.free[n-1][:0], w.free[:n-1]
+	} else {
+		skus = make([]int32, 0, w.ph.batch)
+	}
+	for range w.ph.batch {
+		skus = append(skus, w.pickLocked())
+	}
+	return request{skus: skus, first: first}
+}
+
+// endLocked recycles what an ended request held.
+func (w *worker) endLocked(r request) {
+	if r.skus != nil {
+		w.free = append(w.free, r.skus)
+	}
 }
 
 // nextLocked starts a new closed-loop request, unless the phase is over.
@@ -169,13 +217,19 @@ func (w *worker) nextLocked(now time.Duration) (request, bool) {
 		w.stopping = true
 		return request{}, false
 	}
-	return w.startLocked(request{sku: w.pickLocked(), first: now}, now), true
+	return w.startLocked(w.newLocked(now), now), true
 }
 
 // publish sends an attempt started by startLocked.
 func (w *worker) publish(r request) {
 	reply := w.inbox + strconv.FormatUint(r.seq, 10)
-	if err := w.nc.PublishRequest(w.ph.subjects[r.sku], reply, w.ph.body); err != nil {
+	var err error
+	if r.skus != nil {
+		err = w.publishBatch(r, reply)
+	} else {
+		err = w.nc.PublishRequest(w.ph.subjects[r.sku], reply, w.ph.body)
+	}
+	if err != nil {
 		w.sendFailed(r.seq, err)
 	}
 }
@@ -191,7 +245,7 @@ func (w *worker) sendFailed(seq uint64, err error) {
 		return
 	}
 	delete(w.inflight, seq)
-	w.counts.Kinds[KindSendError]++
+	w.counts.Kinds[KindSendError] += r.items()
 	var next request
 	var send bool
 	if w.ph.closed {
@@ -220,7 +274,8 @@ func (w *worker) retryLocked(r request, now time.Duration) (request, bool) {
 		b = b/2 + time.Duration(w.rng.Int64N(int64(b)))
 	}
 	if now+b-r.first >= w.ph.timeout {
-		w.counts.Abandoned++
+		w.counts.Abandoned += r.items()
+		w.endLocked(r)
 		return w.nextLocked(now)
 	}
 	r.due = now + b
@@ -228,17 +283,25 @@ func (w *worker) retryLocked(r request, now time.Duration) (request, bool) {
 	return request{}, false
 }
 
+// seqOf is the sequence number of the attempt a reply subject answers.
+func (w *worker) seqOf(subject string) (uint64, bool) {
+	if len(subject) <= len(w.inbox) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(subject[len(w.inbox):], 10, 64)
+	return seq, err == nil
+}
+
 // onReply handles a message on the inbox: a reply, or a no-responders status.
 func (w *worker) onReply(m *nats.Msg) {
+	if w.ph.batch > 0 {
+		w.onBatchReply(m)
+		return
+	}
 	now := w.ph.since()
 	var v replyView
 	kind := classify(m, &v)
-	seq, seqOK := uint64(0), len(m.Subject) > len(w.inbox)
-	if seqOK {
-		var err error
-		seq, err = strconv.ParseUint(m.Subject[len(w.inbox):], 10, 64)
-		seqOK = err == nil
-	}
+	seq, seqOK := w.seqOf(m.Subject)
 
 	w.mu.Lock()
 	r, ok := w.inflight[seq]
@@ -275,8 +338,9 @@ func (w *worker) recordLocked(kind Kind, r request, v *replyView, now time.Durat
 		kind = KindInvalid // a reply about another SKU
 	}
 	w.counts.Kinds[kind]++
+	w.counts.MessageReplies++
 	w.lastReply = now
-	recordLatency(w.hist, now-r.first)
+	recordLatency(w.hist, now-r.first, 1)
 	if kind != KindGranted {
 		return
 	}
@@ -354,7 +418,8 @@ func (w *worker) sweep(now time.Duration, batch []request) []request {
 				break
 			}
 			delete(w.inflight, r.seq)
-			w.counts.Kinds[KindTimeout]++
+			w.counts.Kinds[KindTimeout] += r.items()
+			w.expireLocked(r)
 			if w.ph.closed {
 				if next, ok := w.nextLocked(now); ok {
 					batch = append(batch, next)
@@ -374,7 +439,7 @@ func (w *worker) sweep(now time.Duration, batch []request) []request {
 			kept = append(kept, r)
 			continue
 		}
-		w.counts.Retries++
+		w.counts.Retries += r.items()
 		batch = append(batch, w.startLocked(r, now))
 	}
 	w.retryq = kept
@@ -387,9 +452,10 @@ func (w *worker) sweep(now time.Duration, batch []request) []request {
 func (w *worker) expireAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for seq := range w.inflight {
+	for seq, r := range w.inflight {
 		delete(w.inflight, seq)
-		w.counts.Kinds[KindTimeout]++
+		w.counts.Kinds[KindTimeout] += r.items()
+		w.expireLocked(r)
 	}
 	w.retryq = w.retryq[:0]
 	w.stopping = true

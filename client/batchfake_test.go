@@ -1,0 +1,134 @@
+package client_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder"
+)
+
+// batchFake stands in for a responder on the batch subject: a plain
+// subscription that decodes each binary batch and answers batch i (from 0)
+// with answer(i, items); a nil answer sends nothing.
+type batchFake struct {
+	mu      sync.Mutex
+	batches [][]responder.BatchItem
+	bad     []error
+}
+
+func startBatchFake(t testing.TB, srv *server.Server, answer func(i int, items []responder.BatchItem) *nats.Msg) *batchFake {
+	t.Helper()
+	f := &batchFake{}
+	nc := testenv.Conn(t, srv)
+	_, err := nc.Subscribe("stock.acquire", func(m *nats.Msg) {
+		items, err := decodeBatch(m.Data)
+		f.mu.Lock()
+		i := len(f.batches)
+		f.batches = append(f.batches, items)
+		if err != nil {
+			f.bad = append(f.bad, fmt.Errorf("batch %x: %w", m.Data, err))
+		}
+		f.mu.Unlock()
+		if r := answer(i, items); r != nil {
+			// A connection closed at cleanup, while the answer was held, is
+			// no failure.
+			if err := m.RespondMsg(r); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				t.Errorf("fake reply: %v", err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// received returns the batches received so far, and fails t if any was
+// malformed.
+func (f *batchFake) received(t testing.TB) [][]responder.BatchItem {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, err := range f.bad {
+		t.Error(err)
+	}
+	return append([][]responder.BatchItem(nil), f.batches...)
+}
+
+// decodeBatch reads a binary batch request as batchwire.go describes it.
+func decodeBatch(b []byte) ([]responder.BatchItem, error) {
+	if len(b) == 0 || b[0] != 0x01 {
+		return nil, errors.New("not a binary batch")
+	}
+	b = b[1:]
+	uvarint := func() (uint64, error) {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, errors.New("truncated")
+		}
+		b = b[k:]
+		return v, nil
+	}
+	str := func() (string, error) {
+		l, err := uvarint()
+		if err != nil || l > uint64(len(b)) {
+			return "", errors.New("truncated")
+		}
+		s := string(b[:l])
+		b = b[l:]
+		return s, nil
+	}
+	count, err := uvarint()
+	if err != nil {
+		return nil, err
+	}
+	items := make([]responder.BatchItem, count)
+	for i := range items {
+		if items[i].SKU, err = str(); err != nil {
+			return nil, err
+		}
+		n, err := uvarint()
+		if err != nil {
+			return nil, err
+		}
+		items[i].N = int64(n)
+		if items[i].ID, err = str(); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) != 0 {
+		return nil, errors.New("data after the last item")
+	}
+	return items, nil
+}
+
+// batchReply encodes results as a binary batch reply; a result's Error
+// names its status.
+func batchReply(results []responder.BatchResult) *nats.Msg {
+	b := binary.AppendUvarint([]byte{0x01}, uint64(len(results)))
+	for _, r := range results {
+		status := -1
+		for i, k := range responder.BatchStatuses {
+			if k == r.Error {
+				status = i
+			}
+		}
+		if status < 0 {
+			panic("no status " + r.Error)
+		}
+		b = append(b, byte(status))
+		b = binary.AppendUvarint(b, uint64(r.Granted))
+		b = binary.AppendUvarint(b, uint64(r.Remaining))
+	}
+	return &nats.Msg{Data: b}
+}
