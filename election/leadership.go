@@ -140,15 +140,30 @@ func (l *Leadership) Resign(ctx context.Context) error {
 }
 
 // End abandons the leadership after a failure, without blocking: it closes
-// Done, stops the keepalives, and revokes the lease in the background with a
-// short timeout. If the revoke fails the lease expires by its TTL. Safe to
-// call more than once; Elector.Close waits for the background revoke.
+// Done, stops the keepalives, and revokes the lease in the background,
+// retrying until it succeeds, the lease's TTL has passed (it has expired by
+// itself by then), or the Elector closes; a lease that lingered would keep
+// every standby waiting. Safe to call more than once; Elector.Close waits
+// for the background revoke.
 func (l *Leadership) End() {
 	l.finish(ErrEnded)
 	l.endOne.Do(func() {
 		l.e.goTracked(func() {
-			if err := l.revoke(); err != nil {
-				l.e.log.Warn("revoke after end failed; the lease expires by its TTL", "key", l.key, "err", err)
+			until := time.Now().Add(l.ttl)
+			for {
+				err := l.revoke()
+				if err == nil {
+					return
+				}
+				if time.Now().After(until) {
+					l.e.log.Warn("revoke after end failed; the lease expires by its TTL", "key", l.key, "err", err)
+					return
+				}
+				select {
+				case <-l.e.ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 		})
 	})

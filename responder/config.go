@@ -19,8 +19,14 @@ type Config struct {
 
 	ServiceName string // NATS micro service name, "stock"
 	Version     string // reported by discovery
-	Queue       string // queue group all responders share
 	Workers     int    // acquire subscriptions, each served by its own goroutine
+	// Queue is the queue group of the request subscriptions. Empty means
+	// one of this process's own: its workers share each message, and every
+	// process that subscribes gets every message, so a paused old leader
+	// that still holds its subscriptions takes no share of the requests
+	// away from the new one (it answers them unavailable, if at all, when
+	// it wakes).
+	Queue string
 
 	MaxBody       int           // largest request body accepted, in bytes
 	MaxWait       time.Duration // longest a request waits for a raised cap
@@ -60,7 +66,6 @@ func DefaultConfig() Config {
 		ID:            "stock",
 		ServiceName:   "stock",
 		Version:       "0.0.0-dev",
-		Queue:         "stock",
 		Workers:       runtime.GOMAXPROCS(0),
 		MaxBody:       1024,
 		MaxWait:       2 * time.Second,
@@ -87,8 +92,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("responder: service name %q is not a subject token", c.ServiceName)
 	case c.ID == "":
 		return errors.New("responder: empty node id")
-	case c.Queue == "":
-		return errors.New("responder: empty queue group")
 	case c.Workers < 1:
 		return errors.New("responder: workers must be at least 1")
 	case c.MaxBody < 64:

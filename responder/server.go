@@ -49,6 +49,9 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 	if cfg.Instance == "" {
 		cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
 	}
+	if cfg.Queue == "" {
+		cfg.Queue = cfg.Prefix + "." + cfg.Instance
+	}
 	p := cfg.Prefix + "."
 	return &Server{
 		started:  time.Now().UTC(),

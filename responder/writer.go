@@ -39,8 +39,9 @@ type op struct {
 // empty: refills ahead of demand are coalesced (at most one such round per
 // Config.Coalesce), while a waiting request or an op starts a round at once.
 //
-// A write the fence refused, or whose outcome is unknown, ends the term:
-// nothing more is written or granted, and the node campaigns again with a
+// A write the fence refused ends the term. A write whose outcome is unknown
+// is written again, the same, until it is known to have landed; if the
+// lease ends first, so does the term, and the node campaigns again with a
 // fresh lease, so a write that lands late is fenced out.
 type writer struct {
 	t    *term
@@ -53,7 +54,8 @@ type writer struct {
 	hurried bool // a request or op waits: do not coalesce
 	closed  bool // no more ops are accepted
 
-	budget keyBudget // writer goroutine only
+	budget keyBudget       // writer goroutine only
+	stop   <-chan struct{} // closed to stop run
 }
 
 func newWriter(t *term) *writer {
@@ -117,6 +119,7 @@ func (w *writer) inHurry() bool {
 // run writes until stop closes or a write ends the term (then it calls
 // t.fail). Ops still queued when it returns are answered unavailable.
 func (w *writer) run(stop <-chan struct{}) {
+	w.stop = stop
 	defer w.close()
 	coalesce := time.NewTimer(time.Hour)
 	coalesce.Stop()
@@ -222,15 +225,11 @@ func (w *writer) round() (more bool, err error) {
 	}
 	w.budget.spend(len(b.puts)+len(b.deletes), now)
 
-	ctx, cancel := context.WithTimeout(context.Background(), w.t.s.cfg.WriteTimeout)
-	defer cancel()
 	start := time.Now()
-	committed, err := w.t.s.store.Commit(ctx, w.t.lead.Key(), w.t.lead.Rev(), b.puts, b.deletes)
-	w.t.s.cfg.Observer.StoreWrite(time.Since(start), len(b.puts)+len(b.deletes), outcome(committed, err))
+	committed, err := w.commit(b)
 	c := &w.t.s.counters
 	switch {
 	case err != nil:
-		c.unknown.Add(1)
 		b.fail(w.t)
 		return false, fmt.Errorf("responder: write of %d records, outcome unknown: %w", len(b.puts)+len(b.deletes), err)
 	case !committed:
@@ -246,6 +245,39 @@ func (w *writer) round() (more bool, err error) {
 	w.apply(b)
 	b.send(w.t)
 	return more, nil
+}
+
+// commit writes the batch, and after an unknown outcome (a timeout, say
+// while etcd elects a new raft leader) writes the very same records again:
+// no other write is issued meanwhile, so an attempt that lands late writes
+// the same values, and nothing of the batch is served until one attempt is
+// known to have succeeded. It gives up, with the last error, once the lease
+// is no longer valid or the writer stops; the term then ends.
+func (w *writer) commit(b *batch) (committed bool, err error) {
+	backoff := 20 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.t.s.cfg.WriteTimeout)
+		start := time.Now()
+		committed, err = w.t.s.store.Commit(ctx, w.t.lead.Key(), w.t.lead.Rev(), b.puts, b.deletes)
+		cancel()
+		w.t.s.cfg.Observer.StoreWrite(time.Since(start), len(b.puts)+len(b.deletes), outcome(committed, err))
+		if err == nil {
+			return committed, nil
+		}
+		w.t.s.counters.unknown.Add(1)
+		if !w.t.lead.Valid() {
+			return false, err
+		}
+		w.t.s.log.Warn("store write outcome unknown; writing the same records again", "records", len(b.puts)+len(b.deletes), "err", err)
+		select {
+		case <-w.stop:
+			return false, err
+		case <-w.t.lead.Done():
+			return false, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
 }
 
 func (w *writer) requeue(ops []*op) {
