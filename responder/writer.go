@@ -280,12 +280,14 @@ func (w *writer) commit(b *batch) (committed bool, err error) {
 	}
 }
 
+// requeue puts ops back at the head of the queue for the next round.
 func (w *writer) requeue(ops []*op) {
 	if len(ops) == 0 {
 		return
 	}
 	w.mu.Lock()
 	w.ops = append(ops, w.ops...)
+	w.hurried = true
 	w.mu.Unlock()
 	w.wake()
 }
