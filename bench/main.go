@@ -9,6 +9,7 @@
 // Throughput is acquires answered per second (in batch rows, items, each a
 // grant); p99 is per acquire. The null responder of a batch row answers a
 // whole batch with fixed bytes.
+//
 //	go run ./bench -runs 3 -d 5s      # quicker
 //	go run ./bench -stall-grants 10000000   # also count refill stalls over 10M grants at a constant rate
 package main
