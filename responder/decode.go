@@ -32,7 +32,7 @@ func validSKU(s string) bool {
 	return true
 }
 
-var errSKU = fmt.Errorf("sku must be 1 to %d characters of letters, digits, _, - and :", maxSKULen)
+var errSKU = fmt.Errorf("sku must be 1 to %d characters from A-Z, a-z, 0-9, underscore, hyphen and colon", maxSKULen)
 
 // decodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
 // An empty body, or one without "n", means n 1. The common bodies are
@@ -42,7 +42,7 @@ func decodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
 	case len(body) == 0:
 		return 1, "", nil
 	case len(body) > maxBody:
-		return 0, "", fmt.Errorf("body of %d bytes is over the %d byte limit", len(body), maxBody)
+		return 0, "", errBodyTooLarge(len(body), maxBody)
 	}
 	if n, ok := fastUnits(body); ok {
 		return n, "", nil
@@ -92,7 +92,7 @@ func fastUnits(b []byte) (int64, bool) {
 // decodeLimit decodes an admin.set body: {"limit":100}.
 func decodeLimit(body []byte, maxBody int) (int64, error) {
 	if len(body) > maxBody {
-		return 0, fmt.Errorf("body of %d bytes is over the %d byte limit", len(body), maxBody)
+		return 0, errBodyTooLarge(len(body), maxBody)
 	}
 	var req struct {
 		Limit json.RawMessage `json:"limit"`
