@@ -492,3 +492,58 @@ func TestCampaignContext(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidates: the queue is listed in campaign order with each key's
+// lease, and revoking a standby's lease takes it out of the queue.
+func TestCandidates(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	a, b, c := newElector(t, ep, "a"), newElector(t, ep, "b"), newElector(t, ep, "c")
+	la := lead(t, a)
+	campaign(context.Background(), b)
+	waitCandidates(t, direct, 2)
+	campaign(context.Background(), c)
+	waitCandidates(t, direct, 3)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	values := func(cs []election.Candidate) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Value)
+		}
+		return strings.Join(out, ",")
+	}
+	all, err := c.Candidates(ctx, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := values(all); got != "a,b,c" {
+		t.Fatalf("candidates %s, want a,b,c", got)
+	}
+	if all[0].Lease != int64(la.LeaseID()) {
+		t.Errorf("leader's lease %x, want %x", all[0].Lease, la.LeaseID())
+	}
+	first, err := c.Candidates(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := values(first); got != "a,b" {
+		t.Fatalf("first two candidates %s, want a,b", got)
+	}
+
+	if err := a.RevokeLease(ctx, all[1].Lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RevokeLease(ctx, all[1].Lease); err != nil {
+		t.Errorf("revoking a lease that is gone: %v", err)
+	}
+	left, err := a.Candidates(ctx, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := values(left); got != "a,c" {
+		t.Fatalf("candidates after revoking b %s, want a,c", got)
+	}
+	la.End()
+}

@@ -50,9 +50,10 @@ type Config struct {
 	Logger   *slog.Logger
 	Observer Observer // nil: none
 
-	// Watch, if set, lets a standby probe the leader's process over NATS
-	// and revoke its lease once ProbeFailures probes in a row, ProbeInterval
-	// apart, found it gone. The candidate value must be CandidateValue(ID,
+	// Watch, if set, lets a standby probe the processes of the other
+	// candidates, the leader's first, over NATS and revoke a lease once
+	// ProbeFailures probes in a row, ProbeInterval apart, found its process
+	// gone. The candidate value must be CandidateValue(ID,
 	// Instance).
 	Watch         LeaderWatch
 	ProbeInterval time.Duration

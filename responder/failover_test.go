@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stockstate/stock/capstore"
 	"github.com/stockstate/stock/internal/netproxy"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -225,5 +229,50 @@ func TestPausedLeaderIsNotRevoked(t *testing.T) {
 	}
 	if took < stocktest.TTL/2 {
 		t.Fatalf("standby led after %v, before the paused leader's lease could expire", took)
+	}
+}
+
+// TestDeadStandbyIsRevoked: a candidate whose process is gone (its key is
+// in the election queue, kept alive by its lease, but nothing answers its
+// probe) is revoked by a live standby, so that a graceful handoff goes to
+// the live standby at once instead of to the dead key, which would then
+// "lead" until its lease expired.
+func TestDeadStandbyIsRevoked(t *testing.T) {
+	c := newCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	setLimit(t, c.NC, "sku1", 1000)
+
+	ctx := context.Background()
+	lease, err := a.Client.Grant(ctx, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := capstore.ElectionPrefix(capstore.DefaultPrefix) + "/ghost"
+	if _, err := a.Client.Put(ctx, ghost, responder.CandidateValue("node-x", "gone"), clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	b := c.Start("node-b", "")
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		resp, err := a.Client.Get(ctx, ghost)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) != 0 {
+			return fmt.Errorf("the dead candidate's key is still queued")
+		}
+		return nil
+	})
+	if st := b.Server.Stats(); st.Revoked != 1 {
+		t.Fatalf("standby revoked %d leases, want 1 (the dead candidate's only)", st.Revoked)
+	}
+
+	a.Stop(t)
+	b.WaitLeading(t)
+	if r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`); r.Granted != 1 {
+		t.Fatalf("acquire after the handoff: %+v", r.Reply)
+	}
+	if st := b.Server.Stats(); st.Revoked != 1 {
+		t.Fatalf("standby revoked %d leases, want 1: a live leader was revoked", st.Revoked)
 	}
 }

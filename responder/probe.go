@@ -4,19 +4,26 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/election"
 )
 
-// LeaderWatch lets a standby find the leader's lease and end it.
+// LeaderWatch lets a standby see the election queue and end the leases of
+// candidates whose processes are gone.
 type LeaderWatch interface {
-	// LeaderLease returns the leader's candidate value and lease ("" and 0
-	// if nobody leads).
-	LeaderLease(ctx context.Context) (value string, lease int64, err error)
+	// Candidates returns up to limit keys of the election queue, the
+	// leader first.
+	Candidates(ctx context.Context, limit int64) ([]election.Candidate, error)
 	// RevokeLease ends a lease at once.
 	RevokeLease(ctx context.Context, lease int64) error
 }
+
+// watchedCandidates bounds how many keys of the queue a standby probes.
+const watchedCandidates = 8
 
 // CandidateValue is what a node campaigns with: its id and its process
 // instance, so a standby can probe the very process that leads (a restarted
@@ -50,19 +57,19 @@ func (s *Server) answerProbes() (*nats.Subscription, error) {
 	})
 }
 
-// watchLeader runs while this node campaigns: it probes the leader's
-// process every ProbeInterval and, once ProbeFailures probes in a row got
-// "no responders" (the process is gone, not paused), revokes the leader's
-// lease so that a standby leads without waiting for the TTL. A timeout, or
-// any other error, resets the count. Safety does not depend on it: if it
-// misfires, the revoked leader's writes fail their fence and it stops
-// serving when its keepalives fail.
-func (s *Server) watchLeader(ctx context.Context) {
-	w := s.cfg.Watch
+// watchCandidates runs while this node campaigns: every ProbeInterval it
+// probes the process of every other key in the election queue, the leader
+// and the standbys ahead of or behind it, and once ProbeFailures probes in
+// a row of one key got "no responders" (the process is gone, not paused),
+// revokes that key's lease. A dead leader is so replaced without waiting
+// for its TTL, and a dead standby's key never becomes leader for a graceful
+// handoff to wait on. A timeout, or any other error, resets the key's
+// count. Safety does not depend on it: if it misfires, the revoked leader's
+// writes fail their fence and it stops serving when its keepalives fail.
+func (s *Server) watchCandidates(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.ProbeInterval)
 	defer tick.Stop()
-	var failed int
-	var suspect int64 // the lease the failures were counted against
+	failed := make(map[int64]int) // lease -> probes in a row with no responders
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,29 +77,56 @@ func (s *Server) watchLeader(ctx context.Context) {
 		case <-tick.C:
 		}
 		lctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeInterval)
-		value, lease, err := w.LeaderLease(lctx)
+		cands, err := s.cfg.Watch.Candidates(lctx, watchedCandidates)
 		cancel()
-		instance := instanceOf(value)
-		if err != nil || lease == 0 || instance == "" || instance == s.cfg.Instance {
-			failed = 0
+		if err != nil {
+			clear(failed)
 			continue
 		}
-		if lease != suspect {
-			suspect, failed = lease, 0
+		gone := s.probeAll(cands)
+		next := make(map[int64]int, len(gone))
+		for _, c := range gone {
+			if n := failed[c.Lease] + 1; n < s.cfg.ProbeFailures {
+				next[c.Lease] = n
+				continue
+			}
+			s.revoke(ctx, c)
 		}
-		_, err = s.nc.Request(s.probeSubject(instance), nil, s.cfg.ProbeInterval)
-		if !errors.Is(err, nats.ErrNoResponders) {
-			failed = 0
-			continue
-		}
-		if failed++; failed < s.cfg.ProbeFailures {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
-		err = w.RevokeLease(rctx, lease)
-		cancel()
-		s.counters.revoked.Add(1)
-		s.log.Warn("leader process is gone; revoked its lease", "leader", value, "lease", lease, "err", err)
-		failed = 0
+		failed = next
 	}
+}
+
+// probeAll probes the processes of cands other than this one, at once, and
+// returns those that got "no responders".
+func (s *Server) probeAll(cands []election.Candidate) []election.Candidate {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		gone []election.Candidate
+	)
+	for _, c := range cands {
+		instance := instanceOf(c.Value)
+		if c.Lease == 0 || instance == "" || instance == s.cfg.Instance {
+			continue
+		}
+		wg.Go(func() {
+			_, err := s.nc.Request(s.probeSubject(instance), nil, s.cfg.ProbeInterval)
+			if errors.Is(err, nats.ErrNoResponders) {
+				mu.Lock()
+				gone = append(gone, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return gone
+}
+
+// revoke ends the lease of a candidate whose process is gone.
+func (s *Server) revoke(ctx context.Context, c election.Candidate) {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	err := s.cfg.Watch.RevokeLease(rctx, c.Lease)
+	cancel()
+	s.counters.revoked.Add(1)
+	s.log.Warn("candidate's process is gone; revoked its lease", "candidate", c.Value, "lease", c.Lease, "err", err)
 }

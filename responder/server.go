@@ -128,8 +128,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// campaignWatching campaigns, and meanwhile watches the leader if a Watch
-// is configured.
+// campaignWatching campaigns, and meanwhile probes the other candidates if
+// a Watch is configured.
 func (s *Server) campaignWatching(ctx context.Context) (Leadership, error) {
 	if s.cfg.Watch == nil {
 		return s.campaign(ctx)
@@ -138,7 +138,7 @@ func (s *Server) campaignWatching(ctx context.Context) (Leadership, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.watchLeader(wctx)
+		s.watchCandidates(wctx)
 	}()
 	defer func() { stop(); <-done }()
 	return s.campaign(ctx)

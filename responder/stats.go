@@ -42,7 +42,7 @@ type Stats struct {
 	Fenced       uint64 // writes the fence refused (leadership lost)
 	Unknown      uint64 // writes whose outcome was unknown
 	Terms        uint64 // leadership terms served
-	Revoked      uint64 // dead leaders' leases this standby revoked
+	Revoked      uint64 // leases of dead candidates (leaders or standbys) this node revoked
 	Leading      bool
 	SKUs         int   // SKUs of the current term (0 when standing by)
 	WindowUnits  int64 // sum of the windows of the current term's SKUs
