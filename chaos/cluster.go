@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +25,13 @@ const Size = 3
 
 // clusterConfig is what a cluster needs.
 type clusterConfig struct {
-	bin      Binaries
-	dir      string // data and logs
-	leaseTTL time.Duration
-	token    string // etcd cluster token
-	trace    bool   // etcd logs at info
-	logf     func(format string, args ...any)
+	bin          Binaries
+	dir          string // data and logs
+	leaseTTL     time.Duration
+	etcdElection time.Duration // etcd's --election-timeout, or 0 for its default
+	token        string        // etcd cluster token
+	trace        bool          // etcd logs at info
+	logf         func(format string, args ...any)
 }
 
 type etcdMember struct {
@@ -142,6 +144,11 @@ func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *c
 			"--initial-cluster-state", "new",
 			"--initial-cluster-token", cfg.token,
 			"--log-level", level,
+		}
+		if e := cfg.etcdElection; e > 0 {
+			m.args = append(m.args,
+				"--election-timeout", strconv.FormatInt(e.Milliseconds(), 10),
+				"--heartbeat-interval", strconv.FormatInt(e.Milliseconds()/10, 10))
 		}
 		if err := m.start(); err != nil {
 			return c, err

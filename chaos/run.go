@@ -21,10 +21,14 @@ type Config struct {
 	Kinds    []Kind        // nil: AllKinds
 	Weights  map[Kind]int  // copies of each kind per round when Duration > 0; nil: LongWeights
 	LeaseTTL time.Duration // the responders' -lease-ttl
-	Clients  int           // acquire clients
-	Think    time.Duration // each client's pause between requests
-	Trace    bool          // log the election keys as they change; etcd logs at info
-	Logf     func(format string, args ...any)
+	// EtcdElection is etcd's --election-timeout (its heartbeat a tenth of
+	// it); 0 keeps etcd's default of 1 s. Losing etcd's raft leader stops
+	// every write for one election, so it bounds that fault's gap.
+	EtcdElection time.Duration
+	Clients      int           // acquire clients
+	Think        time.Duration // each client's pause between requests
+	Trace        bool          // log the election keys as they change; etcd logs at info
+	Logf         func(format string, args ...any)
 }
 
 // DefaultConfig returns a short run with the responder's default lease.
@@ -40,6 +44,8 @@ func (c *Config) validate() error {
 		return errors.New("chaos: no directory")
 	case c.LeaseTTL < time.Second || c.LeaseTTL%time.Second != 0:
 		return errors.New("chaos: lease TTL must be whole seconds, at least 1s")
+	case c.EtcdElection != 0 && c.EtcdElection < 50*time.Millisecond:
+		return errors.New("chaos: etcd election timeout below 50ms")
 	case c.Clients < Size:
 		return fmt.Errorf("chaos: at least %d clients", Size)
 	}
@@ -116,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 
 	var err error
 	r.c, err = startCluster(ctx, clusterConfig{
-		bin: cfg.Bin, dir: cfg.Dir, leaseTTL: cfg.LeaseTTL,
+		bin: cfg.Bin, dir: cfg.Dir, leaseTTL: cfg.LeaseTTL, etcdElection: cfg.EtcdElection,
 		token: fmt.Sprintf("chaos-%d", cfg.Seed), logf: cfg.Logf, trace: cfg.Trace,
 	}, r.start)
 	if err != nil {
