@@ -12,9 +12,10 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// Commit writes puts and deletes in transactions fenced on the leader key,
-// each of at most MaxTxnOps operations counting the compare, in SKU order:
-// first the puts, then the deletes. With nothing to write it only checks the
+// Commit writes puts and deletes in transactions fenced on the leader key at
+// fenceRev (see "Fencing" in the package doc), each of at most MaxTxnOps
+// operations counting the compare, in SKU order: first the puts, then the
+// deletes. With nothing to write it only checks the
 // fence.
 //
 // Arguments are checked before anything is written: a record that is not
@@ -31,7 +32,7 @@ import (
 // SKU is one key, so each stays Valid either way.
 //
 // Deleting a SKU leaves its release ids to expire with their lease.
-func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
+func (s *Store) Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
 	if leaderKey == "" {
 		return false, fmt.Errorf("capstore: commit: %w: empty leader key", ErrInvalidName)
 	}
@@ -56,11 +57,11 @@ func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, p
 		ops = append(ops, clientv3.OpDelete(s.skuKey(sku)))
 	}
 
-	cmp := fence(leaderKey, leaderRev)
+	cmp := fence(leaderKey, fenceRev)
 	size := s.maxTxnOps() - 1
 	n := max((len(ops)+size-1)/size, 1)
 	if n == 1 {
-		return s.commitChunk(ctx, cmp, ops, 1, 1, leaderKey, leaderRev)
+		return s.commitChunk(ctx, cmp, ops, 1, 1, leaderKey, fenceRev)
 	}
 	// Chunks touch disjoint keys, so they go concurrently: etcd then syncs
 	// them to disk together instead of one after another.
@@ -73,7 +74,7 @@ func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, p
 	for i := range n {
 		chunk := ops[i*size : min((i+1)*size, len(ops))]
 		wg.Go(func() {
-			c, err := s.commitChunk(ctx, cmp, chunk, i+1, n, leaderKey, leaderRev)
+			c, err := s.commitChunk(ctx, cmp, chunk, i+1, n, leaderKey, fenceRev)
 			results[i] = result{c, err}
 		})
 	}
@@ -88,11 +89,11 @@ func (s *Store) Commit(ctx context.Context, leaderKey string, leaderRev int64, p
 	return committed, nil
 }
 
-func (s *Store) commitChunk(ctx context.Context, cmp clientv3.Cmp, chunk []clientv3.Op, i, n int, leaderKey string, leaderRev int64) (bool, error) {
+func (s *Store) commitChunk(ctx context.Context, cmp clientv3.Cmp, chunk []clientv3.Op, i, n int, leaderKey string, fenceRev int64) (bool, error) {
 	resp, err := s.cli.Txn(ctx).If(cmp).Then(chunk...).Commit()
 	if err != nil {
 		return false, fmt.Errorf("capstore: commit transaction %d of %d (%d ops) fenced on %s@%d: %w",
-			i, n, len(chunk), leaderKey, leaderRev, err)
+			i, n, len(chunk), leaderKey, fenceRev, err)
 	}
 	return resp.Succeeded, nil
 }

@@ -25,12 +25,15 @@
 // # Fencing and failure
 //
 // Every write is a transaction guarded by
-// Compare(CreateRevision(leaderKey), "=", leaderRev): a write that fails the
-// compare changes nothing and is reported as committed=false, which means
-// "this node is not the leader"; it is never retried. Any error from a write
-// means its outcome is unknown: it may or may not have been applied. Reads
-// are linearizable.
-//
+// Compare(ModRevision(leaderKey), "=", fenceRev): a write that fails the
+// compare changes nothing and is reported as committed=false. The fence
+// revision is the leader key's create revision until the leader moves it
+// with Refence, which rewrites the key in place; a leader does that before
+// it retries a write whose outcome is unknown, so that the earlier attempt,
+// should it land late, fails its compare instead of overwriting newer
+// records. Any error from a write means its outcome is unknown: it may or
+// may not have been applied. Reads are linearizable.
+
 // A Store holds no goroutines and needs no Close; it is safe for concurrent
 // use.
 package capstore

@@ -13,10 +13,10 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// Release writes, in one transaction fenced on the leader key, sku's new
-// record rec and the key <prefix>/release/<sku>/<id> holding reply, attached
-// to a lease that keeps it at least ttl (the dedupe horizon), but only if
-// that id key does not exist yet. So a release retried within ttl, even to a
+// Release writes, in one transaction fenced on the leader key at fenceRev,
+// sku's new record rec and the key <prefix>/release/<sku>/<id> holding
+// reply, attached to a lease that keeps it at least ttl (the dedupe
+// horizon), but only if that id key does not exist yet. So a release retried within ttl, even to a
 // new leader, changes nothing and gets the first reply back.
 //
 // committed=false, err=nil: the fence failed, this node is not the leader;
@@ -31,7 +31,7 @@ import (
 //
 // Leases are shared: one granted for ttl+LeaseSlack serves every Release
 // while it has at least ttl left, so ids outlive ttl by up to LeaseSlack.
-func (s *Store) Release(ctx context.Context, leaderKey string, leaderRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error) {
+func (s *Store) Release(ctx context.Context, leaderKey string, fenceRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error) {
 	switch {
 	case sku == "" || id == "" || leaderKey == "":
 		return false, nil, fmt.Errorf("capstore: release %q id %q fenced on %q: %w: empty SKU, id or leader key", sku, id, leaderKey, ErrInvalidName)
@@ -40,20 +40,20 @@ func (s *Store) Release(ctx context.Context, leaderKey string, leaderRev int64, 
 	case ttl < time.Second:
 		return false, nil, fmt.Errorf("capstore: release %s: dedupe horizon %v below 1s", sku, ttl)
 	}
-	committed, prev, err = s.release(ctx, leaderKey, leaderRev, sku, rec, id, reply, ttl)
+	committed, prev, err = s.release(ctx, leaderKey, fenceRev, sku, rec, id, reply, ttl)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		// The server checks leases before applying anything, so nothing was
 		// written: the shared lease is gone (revoked, or expired early after
 		// a restore). Forget it and try once more with a new one.
-		committed, prev, err = s.release(ctx, leaderKey, leaderRev, sku, rec, id, reply, ttl)
+		committed, prev, err = s.release(ctx, leaderKey, fenceRev, sku, rec, id, reply, ttl)
 	}
 	if err != nil {
-		return false, nil, fmt.Errorf("capstore: release %s id %q fenced on %s@%d: %w", sku, id, leaderKey, leaderRev, err)
+		return false, nil, fmt.Errorf("capstore: release %s id %q fenced on %s@%d: %w", sku, id, leaderKey, fenceRev, err)
 	}
 	return committed, prev, nil
 }
 
-func (s *Store) release(ctx context.Context, leaderKey string, leaderRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (bool, []byte, error) {
+func (s *Store) release(ctx context.Context, leaderKey string, fenceRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (bool, []byte, error) {
 	lease, err := s.lease(ctx, ttl)
 	if err != nil {
 		return false, nil, err
@@ -67,7 +67,7 @@ func (s *Store) release(ctx context.Context, leaderKey string, leaderRev int64, 
 		},
 		[]clientv3.Op{clientv3.OpGet(idKey)},
 	)
-	resp, err := s.cli.Txn(ctx).If(fence(leaderKey, leaderRev)).Then(once).Commit()
+	resp, err := s.cli.Txn(ctx).If(fence(leaderKey, fenceRev)).Then(once).Commit()
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			s.forgetLease(lease)

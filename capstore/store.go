@@ -70,8 +70,3 @@ func (s *Store) pageSize() int64 {
 	}
 	return s.PageSize
 }
-
-// fence is the compare every write is guarded by.
-func fence(leaderKey string, leaderRev int64) clientv3.Cmp {
-	return clientv3.Compare(clientv3.CreateRevision(leaderKey), "=", leaderRev)
-}

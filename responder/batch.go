@@ -121,7 +121,7 @@ func (w *writer) plan(b *batch, o *op, now time.Time, policy stock.Policy) error
 		ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)
 		defer cancel()
 		start := time.Now()
-		committed, prev, err := t.s.store.Release(ctx, t.lead.Key(), t.lead.Rev(), o.sku, rec, o.id, c.ans.body, t.s.cfg.DedupeHorizon)
+		committed, prev, err := t.s.store.Release(ctx, t.lead.Key(), w.fence, o.sku, rec, o.id, c.ans.body, t.s.cfg.DedupeHorizon)
 		t.s.cfg.Observer.StoreWrite(time.Since(start), 1, outcome(committed, err))
 		switch {
 		case err != nil:

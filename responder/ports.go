@@ -7,15 +7,20 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// Store persists limits and caps. Every write is fenced on the leader key:
-// committed=false with a nil error means the fence failed (this node does
-// not lead); a non-nil error means the outcome is unknown.
+// Store persists limits and caps. Every write is fenced on the leader key's
+// mod revision: committed=false with a nil error means the fence failed
+// (this node does not lead, or the fence moved); a non-nil error means the
+// outcome is unknown.
 type Store interface {
 	Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error)
-	Commit(ctx context.Context, leaderKey string, leaderRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
+	Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
 	// Release writes rec and the release id in one transaction unless the id
 	// was seen within ttl; then prev is the first reply and nothing changes.
-	Release(ctx context.Context, leaderKey string, leaderRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error)
+	Release(ctx context.Context, leaderKey string, fenceRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error)
+	// Refence moves the fence if the leader key still has create revision
+	// leaderRev, so that writes fenced on an older revision fail; ok=false
+	// means this node does not lead.
+	Refence(ctx context.Context, leaderKey string, leaderRev int64) (fenceRev int64, ok bool, err error)
 }
 
 // Leadership is one term of leading. Done closes when the term is over for

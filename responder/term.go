@@ -177,7 +177,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone 
 	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)
 	defer cancel()
 	if len(puts) > 0 {
-		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.lead.Rev(), puts, nil)
+		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.w.fence, puts, nil)
 		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
 		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err)
 	}

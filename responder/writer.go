@@ -1,7 +1,6 @@
 package responder
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,9 +39,8 @@ type op struct {
 // Config.Coalesce), while a waiting request or an op starts a round at once.
 //
 // A write the fence refused ends the term. A write whose outcome is unknown
-// is written again, the same, until it is known to have landed; if the
-// lease ends first, so does the term, and the node campaigns again with a
-// fresh lease, so a write that lands late is fenced out.
+// is written again, the same, behind a moved fence, until it is known to
+// have landed (see commit); if the lease ends first, so does the term.
 type writer struct {
 	t    *term
 	kick chan struct{} // capacity 1: work is queued
@@ -55,11 +53,13 @@ type writer struct {
 	closed  bool // no more ops are accepted
 
 	budget keyBudget       // writer goroutine only
+	fence  int64           // the leader key's mod revision every write compares; writer goroutine only
+	write  time.Duration   // moving average of successful write times; writer goroutine only
 	stop   <-chan struct{} // closed to stop run
 }
 
 func newWriter(t *term) *writer {
-	return &writer{t: t, kick: make(chan struct{}, 1), budget: keyBudget{perSecond: t.s.cfg.KeyBudget}}
+	return &writer{t: t, kick: make(chan struct{}, 1), budget: keyBudget{perSecond: t.s.cfg.KeyBudget}, fence: t.lead.Rev()}
 }
 
 // queueRefill asks for e's cap to be raised ahead of demand. The caller set
@@ -245,39 +245,6 @@ func (w *writer) round() (more bool, err error) {
 	w.apply(b)
 	b.send(w.t)
 	return more, nil
-}
-
-// commit writes the batch, and after an unknown outcome (a timeout, say
-// while etcd elects a new raft leader) writes the very same records again:
-// no other write is issued meanwhile, so an attempt that lands late writes
-// the same values, and nothing of the batch is served until one attempt is
-// known to have succeeded. It gives up, with the last error, once the lease
-// is no longer valid or the writer stops; the term then ends.
-func (w *writer) commit(b *batch) (committed bool, err error) {
-	backoff := 20 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), w.t.s.cfg.WriteTimeout)
-		start := time.Now()
-		committed, err = w.t.s.store.Commit(ctx, w.t.lead.Key(), w.t.lead.Rev(), b.puts, b.deletes)
-		cancel()
-		w.t.s.cfg.Observer.StoreWrite(time.Since(start), len(b.puts)+len(b.deletes), outcome(committed, err))
-		if err == nil {
-			return committed, nil
-		}
-		w.t.s.counters.unknown.Add(1)
-		if !w.t.lead.Valid() {
-			return false, err
-		}
-		w.t.s.log.Warn("store write outcome unknown; writing the same records again", "records", len(b.puts)+len(b.deletes), "err", err)
-		select {
-		case <-w.stop:
-			return false, err
-		case <-w.t.lead.Done():
-			return false, err
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 500*time.Millisecond)
-	}
 }
 
 // requeue puts ops back at the head of the queue for the next round.

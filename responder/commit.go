@@ -1,0 +1,108 @@
+package responder
+
+import (
+	"context"
+	"time"
+)
+
+// Bounds of one write attempt. An attempt is cut off after a multiple of
+// the recent write time, at least minAttempt and at most WriteTimeout, so
+// that a write stuck on an etcd member that lost its raft leader (etcd
+// neither applies nor fails it) is sent again soon after etcd elects a new
+// one, while a write that is merely slow is not cut off.
+const (
+	minAttempt      = 250 * time.Millisecond
+	attemptPerWrite = 8
+)
+
+// maxRefused bounds the retries of a write the fence refused while the
+// leader key stayed ours; only a late refence can do that, so more means
+// something else writes the key, and the term ends.
+const maxRefused = 3
+
+// commit writes the batch. After an attempt of unknown outcome (a timeout,
+// say while etcd elects a new raft leader) it moves the fence and writes the
+// very same records again: the earlier attempt, if it lands late, then
+// fails its compare instead of overwriting records written after it, and
+// nothing of the batch is served until one attempt is known to have
+// succeeded. A refused fence that refence finds still ours (it was moved by
+// a refence of unknown outcome that landed late) is retried the same way.
+// It gives up, with the last error, once the lease is no longer valid or the
+// writer stops; the term then ends.
+func (w *writer) commit(b *batch) (committed bool, err error) {
+	s := w.t.s
+	for refused := 0; ; {
+		ctx, cancel := context.WithTimeout(context.Background(), w.attemptTimeout())
+		start := time.Now()
+		committed, err = s.store.Commit(ctx, w.t.lead.Key(), w.fence, b.puts, b.deletes)
+		cancel()
+		took := time.Since(start)
+		s.cfg.Observer.StoreWrite(took, len(b.puts)+len(b.deletes), outcome(committed, err))
+		switch {
+		case err == nil && committed:
+			w.observeWrite(took)
+			return true, nil
+		case err == nil:
+			if refused++; refused > maxRefused {
+				return false, nil
+			}
+		default:
+			s.counters.unknown.Add(1)
+			if !w.t.lead.Valid() {
+				return false, err
+			}
+			s.log.Warn("store write outcome unknown; moving the fence and writing the same records again",
+				"records", len(b.puts)+len(b.deletes), "took", took, "err", err)
+		}
+		ours, rerr := w.refence()
+		switch {
+		case rerr != nil:
+			return false, rerr
+		case !ours:
+			return false, err
+		}
+	}
+}
+
+// refence moves the fence, retrying attempts of unknown outcome while the
+// lease is valid. ours=false: the leader key is gone or another's.
+func (w *writer) refence() (ours bool, err error) {
+	s := w.t.s
+	backoff := 10 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.attemptTimeout())
+		rev, ok, err := s.store.Refence(ctx, w.t.lead.Key(), w.t.lead.Rev())
+		cancel()
+		if err == nil {
+			if ok {
+				w.fence = rev
+			}
+			return ok, nil
+		}
+		if !w.t.lead.Valid() {
+			return false, err
+		}
+		select {
+		case <-w.stop:
+			return false, err
+		case <-w.t.lead.Done():
+			return false, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// attemptTimeout bounds one write attempt.
+func (w *writer) attemptTimeout() time.Duration {
+	return min(max(attemptPerWrite*w.write, minAttempt), w.t.s.cfg.WriteTimeout)
+}
+
+// observeWrite folds a successful write's time into the moving average.
+func (w *writer) observeWrite(d time.Duration) {
+	if w.write == 0 {
+		w.write = d
+		return
+	}
+	w.write += (d - w.write) / 8
+}
