@@ -547,3 +547,21 @@ func TestCandidates(t *testing.T) {
 	}
 	la.End()
 }
+
+// TestKeyDeletedEndsLeadership: the leader key deleted while its lease
+// lives on (nothing the keepalives would notice) ends the leadership at
+// once, through the watch on the key.
+func TestKeyDeletedEndsLeadership(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	a := newElector(t, ep, "a")
+	la := lead(t, a)
+	if _, err := direct.Delete(context.Background(), la.Key()); err != nil {
+		t.Fatal(err)
+	}
+	closedWithin(t, la.Done(), ttl, "Done after the leader key was deleted")
+	if !errors.Is(la.Err(), election.ErrLeaseLost) {
+		t.Errorf("Err = %v, want ErrLeaseLost", la.Err())
+	}
+	la.End()
+}

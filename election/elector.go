@@ -141,6 +141,10 @@ func (e *Elector) attempt(ctx context.Context) (*Leadership, error) {
 		l.End()
 		return nil, fmt.Errorf("%w: won the election too late", ErrDeadline)
 	}
+	if !e.goLeadership(l, l.watchKey) {
+		l.finish(ErrClosed)
+		return nil, ErrClosed
+	}
 	e.log.Info("leading", "key", l.key, "rev", l.rev, "lease", fmt.Sprintf("%x", int64(l.lease)), "deadline", time.Until(l.Deadline()))
 	return l, nil
 }
@@ -185,6 +189,20 @@ func (e *Elector) start(l *Leadership) bool {
 	l.wg.Add(2)
 	go l.keepAlive()
 	go l.watch()
+	return true
+}
+
+// goLeadership runs f, one of l's goroutines, counted in both e.wg and
+// l.wg, unless e is closed.
+func (e *Elector) goLeadership(l *Leadership, f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	l.wg.Add(1)
+	go f()
 	return true
 }
 

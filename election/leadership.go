@@ -23,8 +23,9 @@ const maxRevokeTimeout = time.Second
 // All methods are safe for concurrent use. Valid and Deadline are cheap
 // (an atomic load and a clock read) and meant to be called per request.
 //
-// It ends, closing Done, when any of these happens first: etcd reports the
-// lease gone (KeepAliveOnce answers lease-not-found), the session's
+// It ends, closing Done, when any of these happens first: etcd deletes the
+// leader key (a watch sees it at once), etcd reports the lease gone
+// (KeepAliveOnce answers lease-not-found), the session's
 // keepalive channel closes (lease gone, or no answer for a TTL since the last
 // one), the local deadline passes without a successful keepalive (etcd
 // unreachable or this process paused), Resign or End is called, or the
