@@ -261,11 +261,11 @@ func TestDeadStandbyIsRevoked(t *testing.T) {
 		if len(resp.Kvs) != 0 {
 			return fmt.Errorf("the dead candidate's key is still queued")
 		}
+		if st := b.Server.Stats(); st.Revoked != 1 {
+			return fmt.Errorf("standby revoked %d leases, want 1 (the dead candidate's only)", st.Revoked)
+		}
 		return nil
 	})
-	if st := b.Server.Stats(); st.Revoked != 1 {
-		t.Fatalf("standby revoked %d leases, want 1 (the dead candidate's only)", st.Revoked)
-	}
 
 	a.Stop(t)
 	b.WaitLeading(t)
