@@ -18,7 +18,7 @@ var (
 	flagDuration = flag.Duration("chaos.duration", 0, "inject faults for this long; 0 runs one round of every kind (the short run)")
 	flagKinds    = flag.String("chaos.kinds", "", "comma-separated fault kinds (kill9,pause,term,etcd-cut,etcd-kill,nats-kill,standby-kill); empty: all")
 	flagTTL      = flag.Duration("chaos.ttl", 5*time.Second, "the responders' -lease-ttl")
-	flagElection = flag.Duration("chaos.etcd-election", 0, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default")
+	flagElection = flag.Duration("chaos.etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	flagClients  = flag.Int("chaos.clients", 16, "acquire clients")
 	flagOut      = flag.String("chaos.out", "", "also write the summary and the fault list to this file")
 	flagKeep     = flag.String("chaos.keep", "", "keep data and logs of every process in this directory, empty or new (else a temporary one)")

@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "inject faults for this long; 0 runs one round of every kind")
 	kinds := fs.String("kinds", "", "comma-separated fault kinds; empty: all")
 	ttl := fs.Duration("ttl", 5*time.Second, "the responders' -lease-ttl")
-	election := fs.Duration("etcd-election", 0, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default")
+	election := fs.Duration("etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	clients := fs.Int("clients", 16, "acquire clients")
 	out := fs.String("out", "", "also write the summary and the fault list to this file")
 	dir := fs.String("dir", "", "keep data and logs here, in an empty or new directory (else a temporary one, removed)")
