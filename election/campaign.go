@@ -10,7 +10,8 @@ import (
 )
 
 // campaign puts this node's key under its lease, unless it is there already
-// (a retried put), and waits until every key created before it is deleted.
+// (a retried put), waits until every key created before it is deleted, and
+// checks that its own key is still there.
 // It gives up when ctx ends or the leadership ends (lease lost, deadline).
 //
 // It follows concurrency.Election.Campaign but does not resign on
@@ -42,6 +43,15 @@ func (l *Leadership) campaign(ctx context.Context) error {
 	}
 	if err := waitDeletes(ctx, cli, l.e.prefix, l.rev-1); err != nil {
 		return l.cause(err)
+	}
+	// The keys ahead are gone, but so may be this one (its lease revoked or
+	// expired while waiting); concurrency.Election does not look.
+	own, err := cli.Get(ctx, l.key)
+	if err != nil {
+		return l.cause(fmt.Errorf("%w: get %s: %w", ErrEtcd, l.key, err))
+	}
+	if len(own.Kvs) == 0 || own.Kvs[0].CreateRevision != l.rev {
+		return fmt.Errorf("%w: key %s deleted while waiting", ErrLeaseLost, l.key)
 	}
 	return nil
 }

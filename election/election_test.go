@@ -565,3 +565,42 @@ func TestKeyDeletedEndsLeadership(t *testing.T) {
 	}
 	la.End()
 }
+
+// TestCampaignKeyDeletedWhileWaiting: a standby whose own key is deleted
+// while it waits does not win when the keys ahead of it go; its campaign
+// fails and it campaigns again with a new key.
+func TestCampaignKeyDeletedWhileWaiting(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	direct := testenv.Client(t, ep)
+	a, b := newElector(t, ep, "a"), newElector(t, ep, "b")
+	la := lead(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	standby := campaign(ctx, b)
+	waitCandidates(t, direct, 2)
+	resp, err := direct.Get(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, kv := range resp.Kvs {
+		keys = append(keys, string(kv.Key))
+	}
+	if _, err := direct.Delete(ctx, keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := within(t, standby, 5*time.Second)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.l.Key() == keys[1] {
+		t.Fatalf("won with the deleted key %s", keys[1])
+	}
+	if !fenced(t, direct, r.l) {
+		t.Error("the winner's fenced write failed")
+	}
+	r.l.End()
+}

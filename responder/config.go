@@ -51,13 +51,18 @@ type Config struct {
 	Observer Observer // nil: none
 
 	// Watch, if set, lets a standby probe the processes of the other
-	// candidates, the leader's first, over NATS and revoke a lease once
-	// ProbeFailures probes in a row, ProbeInterval apart, found its process
-	// gone. The candidate value must be CandidateValue(ID,
+	// candidates over NATS and revoke a lease once ProbeFailures probes in a
+	// row, ProbeInterval apart, found the leader's process gone; a standby's
+	// needs standbyProbeFactor times as many, since nothing waits on it. The candidate value must be CandidateValue(ID,
 	// Instance).
 	Watch         LeaderWatch
 	ProbeInterval time.Duration
 	ProbeFailures int
+	// ProbeWarmup is how long after its start a node waits before it
+	// probes: a NATS server that has just been connected to, or routed to
+	// its peers, may not know the cluster's interest yet and would answer
+	// "no responders" for a live process.
+	ProbeWarmup time.Duration
 }
 
 // DefaultConfig returns the defaults of cmd/responder.
@@ -81,6 +86,7 @@ func DefaultConfig() Config {
 		Logger:        slog.New(slog.DiscardHandler),
 		ProbeInterval: 100 * time.Millisecond,
 		ProbeFailures: 3,
+		ProbeWarmup:   time.Second,
 	}
 }
 
@@ -109,7 +115,7 @@ func (c Config) Validate() error {
 		return errors.New("responder: coalesce must be between 0 and half the refill interval")
 	case c.MaxRoundKeys < 1:
 		return errors.New("responder: max round keys must be at least 1")
-	case c.Watch != nil && (c.ProbeInterval <= 0 || c.ProbeFailures < 1):
+	case c.Watch != nil && (c.ProbeInterval <= 0 || c.ProbeFailures < 1 || c.ProbeWarmup < 0):
 		return errors.New("responder: probe interval and failures must be positive")
 	case strings.ContainsAny(c.Instance, ".*> \t#"):
 		return fmt.Errorf("responder: instance %q is not a subject token", c.Instance)

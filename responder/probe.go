@@ -25,6 +25,11 @@ type LeaderWatch interface {
 // watchedCandidates bounds how many keys of the queue a standby probes.
 const watchedCandidates = 8
 
+// standbyProbeFactor: a standby's key is revoked only after this many times
+// ProbeFailures probes in a row found its process gone. Nothing waits on a
+// standby, so a slower verdict costs little and misfires less.
+const standbyProbeFactor = 3
+
 // CandidateValue is what a node campaigns with: its id and its process
 // instance, so a standby can probe the very process that leads (a restarted
 // process reuses its id, never its instance).
@@ -44,29 +49,44 @@ func (s *Server) probeSubject(instance string) string {
 	return s.cfg.Prefix + ".probe." + instance
 }
 
-// answerProbes subscribes to this process's probe subject. NATS drops the
-// subscription when the process dies and its connection closes, so that
-// probes then get "no responders" at once; a paused process keeps it, and
-// its probes time out instead.
+// answerProbes subscribes to this process's probe subject, and flushes so
+// that its NATS server has the subscription before the process campaigns
+// (a failed flush is logged: the subscription is sent on reconnect).
+// NATS drops the subscription when the process dies and its connection
+// closes, so that probes then get "no responders" at once; a paused process
+// keeps it, and its probes time out instead.
 func (s *Server) answerProbes() (*nats.Subscription, error) {
 	body := quote(s.cfg.ID)
-	return s.nc.Subscribe(s.probeSubject(s.cfg.Instance), func(m *nats.Msg) {
+	sub, err := s.nc.Subscribe(s.probeSubject(s.cfg.Instance), func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = s.nc.Publish(m.Reply, body)
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.nc.FlushTimeout(s.cfg.WriteTimeout); err != nil {
+		s.log.Warn("probe subscription not confirmed by NATS yet", "err", err)
+	}
+	return sub, nil
 }
 
-// watchCandidates runs while this node campaigns: every ProbeInterval it
-// probes the process of every other key in the election queue, the leader
-// and the standbys ahead of or behind it, and once ProbeFailures probes in
-// a row of one key got "no responders" (the process is gone, not paused),
-// revokes that key's lease. A dead leader is so replaced without waiting
-// for its TTL, and a dead standby's key never becomes leader for a graceful
-// handoff to wait on. A timeout, or any other error, resets the key's
-// count. Safety does not depend on it: if it misfires, the revoked leader's
-// writes fail their fence and it stops serving when its keepalives fail.
+// watchCandidates runs while this node campaigns: from ProbeWarmup after
+// the node started, every ProbeInterval it probes the process of every
+// other key in the election queue, the leader and the standbys ahead of or
+// behind it, and once enough probes in a row of one key got "no responders"
+// (the process is gone, not paused), revokes that key's lease. A dead leader
+// is so replaced without waiting for its TTL, and a dead standby's key never
+// becomes leader for a graceful handoff to wait on. A timeout, or any other
+// error, resets the key's count. Safety does not depend on it: a wrongly
+// revoked leader sees its key deleted and stops serving at once (its writes
+// would fail their fence anyway).
 func (s *Server) watchCandidates(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Until(s.started.Add(s.cfg.ProbeWarmup))):
+	}
 	tick := time.NewTicker(s.cfg.ProbeInterval)
 	defer tick.Stop()
 	failed := make(map[int64]int) // lease -> probes in a row with no responders
@@ -86,7 +106,11 @@ func (s *Server) watchCandidates(ctx context.Context) {
 		gone := s.probeAll(cands)
 		next := make(map[int64]int, len(gone))
 		for _, c := range gone {
-			if n := failed[c.Lease] + 1; n < s.cfg.ProbeFailures {
+			need := s.cfg.ProbeFailures
+			if c.Lease != cands[0].Lease {
+				need *= standbyProbeFactor
+			}
+			if n := failed[c.Lease] + 1; n < need {
 				next[c.Lease] = n
 				continue
 			}
