@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stockstate/stock/client"
 )
 
 // Config is one chaos run.
@@ -147,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	}
 	lcfg := loadConfig{
 		clients: cfg.Clients, patient: Size, think: cfg.Think,
-		timeout: time.Second, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
+		timeout: client.DefaultConfig().Timeout, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
 		queryEvery: 25 * time.Millisecond, queryTimeout: time.Second,
 		skus: r.skus, weights: weights, seed: cfg.Seed, start: r.start,
 	}

@@ -374,7 +374,10 @@ func TestBatchCancelOneCaller(t *testing.T) {
 		}
 		return batchReply(results)
 	})
-	cl := newClient(t, testenv.Conn(t, srv), batched)
+	cl := newClient(t, testenv.Conn(t, srv), func(c *client.Config) {
+		c.Batch = true
+		c.Timeout = 10 * hold // the held batches are answered, not retried
+	})
 
 	acquire := func(ctx context.Context, id string) error {
 		g, err := cl.Acquire(ctx, "x", 1, client.WithID(id))
