@@ -10,8 +10,8 @@ import (
 )
 
 // campaign puts this node's key under its lease, unless it is there already
-// (a retried put), waits until every key created before it is deleted, and
-// checks that its own key is still there.
+// (a retried put), and waits until every key created before it is deleted
+// while its own is still there.
 // It gives up when ctx ends or the leadership ends (lease lost, deadline).
 //
 // It follows concurrency.Election.Campaign but does not resign on
@@ -41,17 +41,8 @@ func (l *Leadership) campaign(ctx context.Context) error {
 		}
 		l.rev = kvs[0].CreateRevision
 	}
-	if err := waitDeletes(ctx, cli, l.e.prefix, l.rev-1); err != nil {
+	if err := waitTurn(ctx, cli, l.e.prefix, l.key, l.rev); err != nil {
 		return l.cause(err)
-	}
-	// The keys ahead are gone, but so may be this one (its lease revoked or
-	// expired while waiting); concurrency.Election does not look.
-	own, err := cli.Get(ctx, l.key)
-	if err != nil {
-		return l.cause(fmt.Errorf("%w: get %s: %w", ErrEtcd, l.key, err))
-	}
-	if len(own.Kvs) == 0 || own.Kvs[0].CreateRevision != l.rev {
-		return fmt.Errorf("%w: key %s deleted while waiting", ErrLeaseLost, l.key)
 	}
 	return nil
 }
@@ -64,20 +55,27 @@ func (l *Leadership) cause(err error) error {
 	return err
 }
 
-// waitDeletes waits until no key under prefix has a CreateRevision of
-// maxRev or less. etcd is the source of truth: after each watched delete,
-// or a watch that ended (compaction), it reads again.
-func waitDeletes(ctx context.Context, cli *clientv3.Client, prefix string, maxRev int64) error {
-	opts := append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(maxRev))
+// waitTurn waits until the key created first under prefix is key, created
+// at rev: every key ahead of it is deleted. It fails with ErrLeaseLost if
+// key itself is gone (its lease revoked or expired while it waited), which
+// concurrency.Election does not check. Each round is one read of the first
+// key, and a watch on it if it is another's; etcd is the source of truth,
+// so after each watched delete, or a watch that ended (compaction), it reads
+// again.
+func waitTurn(ctx context.Context, cli *clientv3.Client, prefix, key string, rev int64) error {
 	for {
-		resp, err := cli.Get(ctx, prefix, opts...)
+		resp, err := cli.Get(ctx, prefix, clientv3.WithFirstCreate()...)
 		if err != nil {
 			return fmt.Errorf("%w: get %s: %w", ErrEtcd, prefix, err)
 		}
-		if len(resp.Kvs) == 0 {
+		if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision > rev {
+			return fmt.Errorf("%w: key %s deleted while waiting", ErrLeaseLost, key)
+		}
+		first := resp.Kvs[0]
+		if first.CreateRevision == rev && string(first.Key) == key {
 			return nil
 		}
-		if err := waitDelete(ctx, cli, string(resp.Kvs[0].Key), resp.Header.Revision); err != nil {
+		if err := waitDelete(ctx, cli, string(first.Key), resp.Header.Revision); err != nil {
 			return err
 		}
 	}
