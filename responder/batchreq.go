@@ -1,32 +1,84 @@
 package responder
 
 import (
-	"bytes"
-	"encoding/json"
+	"sync"
 	"sync/atomic"
-
-	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/stock"
 )
 
 // batchReq is one message of the batch subject in flight. Its items are
-// served like single acquires, some at once and some after a refill, from
-// several goroutines; each writes only its own result, and whoever
-// finishes the last item sends the reply.
+// served like single acquires, most at once by the handler and some after a
+// refill, from several goroutines; each writes only its own result, and
+// whoever answers the last item sends the reply. Once the reply is sent
+// nothing refers to the batchReq any more (every item was answered exactly
+// once), and it goes back to a pool with its slices.
 type batchReq struct {
 	t       *term
 	rq      request
 	binary  bool
-	items   []BatchItem
-	results []itemResult
+	data    []byte // what the items' spans point into
+	items   []batchItem
+	results []itemResult // one per item
+	ents    []*entry     // per item, its SKU's entry if resolve found it
+	msgs    []string     // JSON only: per item, the decode error, then the reply's message
 	pending atomic.Int64 // items not yet answered, plus one while dispatching
+
+	own   []byte // JSON only: storage of data
+	reply []byte // storage of the reply body
 }
 
+// itemResult is the outcome of one item; it holds no pointers, so the
+// results of a batch cost the garbage collector nothing to scan.
 type itemResult struct {
 	status             byte // index in BatchStatuses
 	granted, remaining int64
-	message            string
+}
+
+var batchReqs = sync.Pool{New: func() any { return new(batchReq) }}
+
+// newBatchReq decodes body into a pooled batchReq. On error the batchReq
+// is already released.
+func newBatchReq(body []byte) (*batchReq, error) {
+	b := batchReqs.Get().(*batchReq)
+	var items []batchItem
+	var err error
+	switch {
+	case len(body) > MaxBatchBody:
+		err = errBodyTooLarge(len(body), MaxBatchBody)
+	case len(body) > 0 && body[0] == batchBinary:
+		b.binary, b.data = true, body
+		items, err = decodeBinaryBatch(body, b.items[:0])
+	default:
+		var own []byte
+		if items, own, b.msgs, err = decodeJSONBatch(body, b.items[:0], b.own[:0], nil); err == nil {
+			b.own, b.data = own, own
+		}
+	}
+	if err != nil {
+		b.release()
+		return nil, err
+	}
+	b.items = items
+	if cap(b.results) < len(b.items) {
+		b.results = make([]itemResult, len(b.items))
+	}
+	b.results = b.results[:len(b.items)]
+	if cap(b.ents) < len(b.items) {
+		b.ents = make([]*entry, len(b.items))
+	}
+	b.ents = b.ents[:len(b.items)]
+	return b, nil
+}
+
+// release returns b to the pool. Nothing may use b afterwards.
+func (b *batchReq) release() {
+	clear(b.ents)
+	*b = batchReq{items: b.items[:0], results: b.results[:0], ents: b.ents[:0], own: b.own[:0], reply: b.reply[:0]}
+	batchReqs.Put(b)
+}
+
+// itemRequest is the request of item i, for the path of a single acquire.
+func (b *batchReq) itemRequest(i int) request {
+	return request{ep: epBatch, batch: b, item: i}
 }
 
 // granted records a grant of item i.
@@ -37,12 +89,22 @@ func (b *batchReq) granted(i int, n, rem int64) {
 
 // set records the answer to item i.
 func (b *batchReq) set(i int, a answer) {
-	r := itemResult{granted: a.granted, remaining: a.remaining}
-	if !a.ok() {
-		r = itemResult{status: batchStatus(kindNames[a.kind]), remaining: a.remaining, message: a.desc}
-	}
-	b.results[i] = r
+	b.record(i, a)
 	b.done()
+}
+
+func (b *batchReq) record(i int, a answer) {
+	if a.ok() {
+		b.results[i] = itemResult{granted: a.granted, remaining: a.remaining}
+		if !b.binary {
+			b.msgs[i] = ""
+		}
+		return
+	}
+	b.results[i] = itemResult{status: batchStatus(kindNames[a.kind]), remaining: a.remaining}
+	if !b.binary {
+		b.msgs[i] = a.desc
+	}
 }
 
 func batchStatus(kind string) byte {
@@ -60,116 +122,34 @@ func (b *batchReq) done() {
 	}
 }
 
+// answered counts n items that the dispatching handler answered itself,
+// and its own share of pending, and sends the reply if they were the last.
+func (b *batchReq) answered(n int) {
+	if b.pending.Add(-int64(n)-1) == 0 {
+		b.send()
+	}
+}
+
+// send publishes the reply, counts the request and releases b. NATS copies
+// the body before Publish returns, so its storage is reused.
 func (b *batchReq) send() {
-	var body []byte
+	body := b.reply[:0]
 	if b.binary {
-		body = make([]byte, 0, 2+len(b.results)*8)
-		body = append(body, batchBinary)
-		body = appendUvarint(body, uint64(len(b.results)))
-		for _, r := range b.results {
-			body = appendBinaryResult(body, r.status, r.granted, r.remaining)
-		}
+		body = appendBinaryReply(body, b.results)
 	} else {
-		body = append(make([]byte, 0, 64*len(b.results)), '[')
+		body = append(body, '[')
 		for i, r := range b.results {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = appendJSONResult(body, b.items[i].SKU, r.status, r.granted, r.remaining, r.message)
+			body = appendJSONResult(body, string(b.items[i].sku(b.data)), r.status, r.granted, r.remaining, b.msgs[i])
 		}
 		body = append(body, ']')
 	}
+	b.reply = body
 	a := answer{body: body}
-	b.t.respond(b.rq.reply, a)
-	b.t.s.counters.done(b.rq, a)
-}
-
-// onBatch serves the batch subject.
-func (t *term) onBatch(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epBatch)
-	items, itemErrs, binary, err := decodeBatch(m.Data)
-	if err != nil {
-		t.finish(rq, errorAnswer("", 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(""))
-		return
-	}
-	b := &batchReq{t: t, rq: rq, binary: binary, items: items, results: make([]itemResult, len(items))}
-	b.pending.Store(int64(len(items)) + 1)
-	for i, it := range items {
-		irq := request{ep: epBatch, batch: b, item: i}
-		msg := itemErrs[i]
-		if msg == "" {
-			msg = itemError(it)
-		}
-		if msg != "" {
-			t.finish(irq, errorAnswer(it.SKU, 0, ErrBadRequest, msg))
-			continue
-		}
-		if it.ID != "" {
-			irq.key = "acquire\x00" + it.SKU + "\x00" + it.ID
-			if !t.begin(irq) {
-				continue
-			}
-		}
-		t.acquire(it.SKU, it.N, irq)
-	}
-	b.done()
-}
-
-// decodeBatch reads a batch in either encoding. itemErrs holds, per item,
-// why a JSON item could not be read ("" if it could).
-func decodeBatch(body []byte) (items []BatchItem, itemErrs []string, binary bool, err error) {
-	switch {
-	case len(body) > MaxBatchBody:
-		return nil, nil, false, errBodyTooLarge(len(body), MaxBatchBody)
-	case len(body) > 0 && body[0] == batchBinary:
-		items, err = decodeBinaryBatch(body, nil)
-		return items, make([]string, len(items)), true, err
-	}
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
-		return nil, nil, false, errNotBatch
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, nil, false, errNotBatch
-	}
-	if len(raw) > MaxBatchItems {
-		return nil, nil, false, errTooManyItems(len(raw))
-	}
-	items, itemErrs = make([]BatchItem, len(raw)), make([]string, len(raw))
-	for i, r := range raw {
-		var it struct {
-			SKU *string         `json:"sku"`
-			N   json.RawMessage `json:"n"`
-			ID  *string         `json:"id"`
-		}
-		if err := strictUnmarshal(r, &it); err != nil {
-			itemErrs[i] = err.Error()
-			continue
-		}
-		if it.SKU != nil {
-			items[i].SKU = *it.SKU
-		}
-		if it.ID != nil {
-			items[i].ID = *it.ID
-			if *it.ID == "" {
-				itemErrs[i] = "id must not be empty"
-			}
-		}
-		items[i].N = 1
-		if it.N != nil {
-			n, err := parseCount(it.N, stock.MaxUnits)
-			if err != nil || n < 1 {
-				itemErrs[i] = "n must be an integer from 1 to 1000000"
-			}
-			items[i].N = n
-		}
-	}
-	return items, itemErrs, false, nil
+	t, rq := b.t, b.rq
+	t.respond(rq.reply, a)
+	b.release()
+	t.s.counters.done(rq, a)
 }

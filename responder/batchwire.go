@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/stockstate/stock/stock"
@@ -75,8 +76,6 @@ func errTooManyItems(n int) error {
 	return fmt.Errorf("batch of %d items is over the limit of %d", n, MaxBatchItems)
 }
 
-func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
-
 // AppendBatchRequest appends the binary encoding of items to b.
 func AppendBatchRequest(b []byte, items []BatchItem) []byte {
 	b = append(b, batchBinary)
@@ -128,68 +127,103 @@ func DecodeBatchReply(body []byte, out []BatchResult) ([]BatchResult, error) {
 	return out, nil
 }
 
-// decodeBinaryBatch reads a binary batch request. Items are not validated
-// here; a structural error fails the whole batch.
-func decodeBinaryBatch(body []byte, items []BatchItem) ([]BatchItem, error) {
-	body = body[1:]
-	count, k := binary.Uvarint(body)
-	if k <= 0 {
+// batchItem is one item of a batch request as the responder holds it: its
+// SKU and id are spans of the bytes it was decoded from, so that decoding
+// allocates nothing. An empty id means none.
+type batchItem struct {
+	skuOff, skuLen, idOff, idLen uint32
+	n                            int64
+}
+
+func (it *batchItem) sku(data []byte) []byte { return data[it.skuOff : it.skuOff+it.skuLen] }
+func (it *batchItem) id(data []byte) []byte  { return data[it.idOff : it.idOff+it.idLen] }
+
+// decodeBinaryBatch reads a binary batch request, appending its items to
+// items; their spans point into body. Items are not validated here; a
+// structural error fails the whole batch.
+func decodeBinaryBatch(body []byte, items []batchItem) ([]batchItem, error) {
+	if len(body) > MaxBatchBody {
+		return nil, errBodyTooLarge(len(body), MaxBatchBody)
+	}
+	count, p := uvarintAt(body, 1)
+	if p < 0 {
 		return nil, errBatchTruncated
 	}
 	if count > MaxBatchItems {
 		return nil, errTooManyItems(int(count))
 	}
-	body = body[k:]
-	str := func() (string, bool) {
-		l, k := binary.Uvarint(body)
-		if k <= 0 || l > uint64(len(body)-k) {
-			return "", false
-		}
-		s := string(body[k : k+int(l)])
-		body = body[k+int(l):]
-		return s, true
-	}
+	items = slices.Grow(items, int(min(count, uint64(len(body)/3)))) // an item takes 3 bytes at least
+	var l, n uint64
 	for range count {
-		var it BatchItem
-		var ok bool
-		if it.SKU, ok = str(); !ok {
+		var it batchItem
+		if l, p = uvarintAt(body, p); p < 0 || l > uint64(len(body)-p) {
 			return nil, errBatchTruncated
 		}
-		n, k := binary.Uvarint(body)
-		if k <= 0 {
+		it.skuOff, it.skuLen = uint32(p), uint32(l) // body is at most MaxBatchBody long
+		p += int(l)
+		if n, p = uvarintAt(body, p); p < 0 {
 			return nil, errBatchTruncated
 		}
-		body = body[k:]
-		it.N = int64(min(n, 1<<62))
-		if it.ID, ok = str(); !ok {
+		it.n = int64(min(n, 1<<62))
+		if l, p = uvarintAt(body, p); p < 0 || l > uint64(len(body)-p) {
 			return nil, errBatchTruncated
 		}
+		it.idOff, it.idLen = uint32(p), uint32(l)
+		p += int(l)
 		items = append(items, it)
 	}
-	if len(body) != 0 {
+	if p != len(body) {
 		return nil, errors.New("batch: data after the last item")
 	}
 	return items, nil
 }
 
+// uvarintAt reads a uvarint at body[p:] and returns it and the position
+// after it, or -1 if there is none.
+func uvarintAt(body []byte, p int) (uint64, int) {
+	if p < len(body) && body[p] < 0x80 {
+		return uint64(body[p]), p + 1
+	}
+	return uvarintSlow(body, p)
+}
+
+func uvarintSlow(body []byte, p int) (uint64, int) {
+	v, k := binary.Uvarint(body[p:])
+	if k <= 0 {
+		return 0, -1
+	}
+	return v, p + k
+}
+
 // itemError returns why an item cannot be served, or "".
-func itemError(it BatchItem) string {
+func itemError(data []byte, it *batchItem) string {
 	switch {
-	case !validSKU(it.SKU):
+	case !validSKU(it.sku(data)):
 		return errSKU.Error()
-	case it.N < 1 || it.N > stock.MaxUnits:
+	case it.n < 1 || it.n > stock.MaxUnits:
 		return "n must be an integer from 1 to 1000000"
-	case len(it.ID) > maxIDLen:
+	case it.idLen > maxIDLen:
 		return fmt.Sprintf("id must be at most %d bytes", maxIDLen)
 	}
 	return ""
 }
 
-// appendBinaryResult appends one result of a binary reply.
-func appendBinaryResult(b []byte, status byte, granted, remaining int64) []byte {
-	b = append(b, status)
-	b = binary.AppendUvarint(b, uint64(granted))
-	return binary.AppendUvarint(b, uint64(remaining))
+// appendBinaryReply appends the binary reply of results to b, growing b
+// once for the longest encoding.
+func appendBinaryReply(b []byte, results []itemResult) []byte {
+	n := len(b)
+	b = slices.Grow(b, 1+binary.MaxVarintLen64+len(results)*(1+2*binary.MaxVarintLen64))
+	buf := b[:cap(b)]
+	buf[n] = batchBinary
+	n++
+	n += binary.PutUvarint(buf[n:], uint64(len(results)))
+	for _, r := range results {
+		buf[n] = r.status
+		n++
+		n += binary.PutUvarint(buf[n:], uint64(r.granted))
+		n += binary.PutUvarint(buf[n:], uint64(r.remaining))
+	}
+	return buf[:n]
 }
 
 // appendJSONResult appends one result of a JSON reply.

@@ -15,10 +15,11 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 		if len(body) == 0 || body[0] != batchBinary {
 			return
 		}
-		items, err := decodeBinaryBatch(body, nil)
+		spans, err := decodeBinaryBatch(body, nil)
 		if err != nil {
 			return
 		}
+		items := publicItems(body, spans)
 		if len(items) > MaxBatchItems {
 			t.Fatalf("%d items", len(items))
 		}
@@ -29,10 +30,11 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 		}
 		// Canonical encodings round-trip; non-minimal varints may not.
 		again := AppendBatchRequest(nil, items)
-		back, err := decodeBinaryBatch(again, nil)
-		if err != nil || len(back) != len(items) {
+		backSpans, err := decodeBinaryBatch(again, nil)
+		if err != nil || len(backSpans) != len(items) {
 			t.Fatalf("re-decoding %x: %v", again, err)
 		}
+		back := publicItems(again, backSpans)
 		for i := range back {
 			if back[i] != items[i] {
 				t.Fatalf("item %d: %+v became %+v", i, items[i], back[i])
@@ -41,18 +43,30 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 	})
 }
 
-func TestBatchReplyRoundTrip(t *testing.T) {
-	b := &batchReq{binary: true, results: []itemResult{{granted: 2, remaining: 5}, {status: 3}, {status: 4, remaining: 1}}}
-	body := []byte{batchBinary}
-	body = appendUvarint(body, 3)
-	for _, r := range b.results {
-		body = appendBinaryResult(body, r.status, r.granted, r.remaining)
+// publicItems turns decoded items into BatchItems.
+func publicItems(data []byte, spans []batchItem) []BatchItem {
+	items := make([]BatchItem, len(spans))
+	for i := range spans {
+		items[i] = BatchItem{SKU: string(spans[i].sku(data)), N: spans[i].n, ID: string(spans[i].id(data))}
 	}
+	return items
+}
+
+func TestBatchReplyRoundTrip(t *testing.T) {
+	results := []itemResult{{granted: 2, remaining: 5}, {status: 3}, {status: 4, remaining: 1}, {granted: 1000000, remaining: 1 << 40}}
+	body := appendBinaryReply([]byte("xy"), results)
+	if string(body[:2]) != "xy" {
+		t.Fatalf("prefix lost: %x", body)
+	}
+	body = body[2:]
 	got, err := DecodeBatchReply(body, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []BatchResult{{Granted: 2, Remaining: 5}, {Error: ErrSoldOut, Code: 409}, {Error: ErrInsufficient, Code: 409, Remaining: 1}}
+	want := []BatchResult{{Granted: 2, Remaining: 5}, {Error: ErrSoldOut, Code: 409}, {Error: ErrInsufficient, Code: 409, Remaining: 1}, {Granted: 1000000, Remaining: 1 << 40}}
+	if len(got) != len(want) {
+		t.Fatalf("%d results", len(got))
+	}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
@@ -82,7 +96,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	js = append(js, ']')
 	b.Run("binary", func(b *testing.B) {
 		b.ReportAllocs()
-		var buf []BatchItem
+		var buf []batchItem
 		for b.Loop() {
 			buf, _ = decodeBinaryBatch(bin, buf[:0])
 		}
@@ -91,7 +105,9 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _, _, _ = decodeBatch(js)
+			if r, err := newBatchReq(js); err == nil {
+				r.release()
+			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
 	})

@@ -1,7 +1,9 @@
 package responder
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stockstate/stock/stock"
@@ -64,13 +66,25 @@ func (e *entry) removeWaiterLocked(w *waiter) bool {
 }
 
 // catalog maps SKUs to entries for one term. Lookups on the request path
-// take no lock (sync.Map, whose keys are stable once stored); only the
-// writer adds and removes SKUs.
+// read an immutable map through an atomic pointer and take no lock, also
+// when the SKU is given as bytes. Only the writer adds and removes SKUs:
+// additions go to a copy under mu that readers consult on a miss, and that
+// replaces the read map once misses have paid for the copy (the read and
+// dirty maps of sync.Map before Go 1.24); a removal replaces it at once, so
+// no lookup finds a removed entry after remove returns.
 type catalog struct {
-	skus sync.Map // string -> *entry
+	read atomic.Pointer[skuMap]
 
 	mu     sync.Mutex
-	broken map[string]error // stored values that did not parse
+	dirty  map[string]*entry // nil, or every SKU when read lacks some
+	misses int               // lookups that had to take mu since dirty was made
+	broken map[string]error  // stored values that did not parse
+}
+
+// skuMap is a read map and its index by bytes.
+type skuMap struct {
+	m   map[string]*entry
+	idx *skuIndex
 }
 
 func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
@@ -78,41 +92,108 @@ func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
 	if c.broken == nil {
 		c.broken = map[string]error{}
 	}
+	m := make(map[string]*entry, len(recs))
 	for sku, r := range recs {
 		e := &entry{sku: sku, item: stock.Resume(r)}
 		e.evSent = e.item.Remaining()
-		c.skus.Store(sku, e)
+		m[sku] = e
 	}
+	c.read.Store(&skuMap{m: m, idx: newSKUIndex(m)})
 	return c
 }
 
 // get returns the SKU's entry, or nil and the reason it cannot be served
 // (nil reason: no such SKU).
 func (c *catalog) get(sku string) (*entry, error) {
-	if e, ok := c.skus.Load(sku); ok {
-		return e.(*entry), nil
+	r := c.read.Load()
+	if e := r.m[sku]; e != nil {
+		return e, nil
 	}
+	return c.getSlow(r, sku)
+}
+
+// getBytes is get for a SKU given as bytes; it does not allocate.
+func (c *catalog) getBytes(sku []byte) (*entry, error) {
+	r := c.read.Load()
+	if e := r.idx.get(sku); e != nil {
+		return e, nil
+	}
+	if e := r.m[string(sku)]; e != nil { // not a valid SKU, so not indexed
+		return e, nil
+	}
+	return c.getSlow(r, string(sku))
+}
+
+// getSlow looks under mu for a SKU that the read map r lacks: it may have
+// been added, or the read map replaced, since.
+func (c *catalog) getSlow(r *skuMap, sku string) (*entry, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dirty != nil {
+		if e := c.dirty[sku]; e != nil {
+			c.missLocked()
+			return e, nil
+		}
+	} else if cur := c.read.Load(); cur != r {
+		if e := cur.m[sku]; e != nil {
+			return e, nil
+		}
+	}
 	return nil, c.broken[sku]
 }
 
-func (c *catalog) put(e *entry) { c.skus.Store(e.sku, e) }
+// missLocked counts a lookup that took mu, and publishes dirty as the read
+// map once there were as many as it has SKUs. Lock c.mu on entry.
+func (c *catalog) missLocked() {
+	if c.misses++; c.misses >= len(c.dirty) {
+		c.promoteLocked()
+	}
+}
+
+func (c *catalog) promoteLocked() {
+	c.read.Store(&skuMap{m: c.dirty, idx: newSKUIndex(c.dirty)})
+	c.dirty, c.misses = nil, 0
+}
+
+// dirtyLocked returns dirty, copying the read map into it first if there is
+// none. Lock c.mu on entry.
+func (c *catalog) dirtyLocked() map[string]*entry {
+	if c.dirty == nil {
+		r := c.read.Load()
+		c.dirty = maps.Clone(r.m)
+		if c.dirty == nil {
+			c.dirty = map[string]*entry{}
+		}
+	}
+	return c.dirty
+}
+
+func (c *catalog) put(e *entry) {
+	c.mu.Lock()
+	c.dirtyLocked()[e.sku] = e
+	c.mu.Unlock()
+}
 
 func (c *catalog) remove(sku string) {
-	c.skus.Delete(sku)
 	c.mu.Lock()
+	delete(c.dirtyLocked(), sku)
+	c.promoteLocked()
 	delete(c.broken, sku)
 	c.mu.Unlock()
 }
 
 // all returns every entry, for a graceful stop and for statistics.
 func (c *catalog) all() []*entry {
-	var es []*entry
-	c.skus.Range(func(_, v any) bool {
-		es = append(es, v.(*entry))
-		return true
-	})
+	c.mu.Lock()
+	m := c.dirty
+	if m == nil {
+		m = c.read.Load().m
+	}
+	es := make([]*entry, 0, len(m))
+	for _, e := range m {
+		es = append(es, e)
+	}
+	c.mu.Unlock()
 	return es
 }
 

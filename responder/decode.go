@@ -19,7 +19,7 @@ const (
 
 // validSKU reports whether s is a SKU token: 1..128 of A-Z a-z 0-9 _ - :.
 // The same token is a NATS subject token and a segment of a store key.
-func validSKU(s string) bool {
+func validSKU[S string | []byte](s S) bool {
 	if len(s) == 0 || len(s) > maxSKULen {
 		return false
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 
@@ -24,46 +25,105 @@ import (
 // item of the message in its Kind. "No responders", timeouts and send
 // errors end every item of the message too.
 
-// batchBuf is the encoding buffer of one publish.
-type batchBuf struct {
-	items []responder.BatchItem
-	body  []byte
+// batchItems returns, per SKU, the binary encoding of one item acquiring n
+// units of it without an id, as responder.AppendBatchRequest writes it, so
+// that encoding a batch is copying bytes.
+func batchItems(names []string, n int64) [][]byte {
+	enc := make([][]byte, len(names))
+	for i, name := range names {
+		enc[i] = responder.AppendBatchRequest(nil, []responder.BatchItem{{SKU: name, N: n}})[2:] // after 0x01 and the count 1
+	}
+	return enc
 }
 
 // batchBufs recycles encoding buffers; publishes run on several goroutines.
 type batchBufs struct{ pool sync.Pool }
 
-func (b *batchBufs) get() *batchBuf {
-	if buf, ok := b.pool.Get().(*batchBuf); ok {
+func (b *batchBufs) get() *[]byte {
+	if buf, ok := b.pool.Get().(*[]byte); ok {
 		return buf
 	}
-	return &batchBuf{}
+	return new([]byte)
 }
 
-func (b *batchBufs) put(buf *batchBuf) { b.pool.Put(buf) }
+func (b *batchBufs) put(buf *[]byte) { b.pool.Put(buf) }
 
 // publishBatch sends an attempt of the batch r with the given reply subject.
-// It reads r.skus, which stay untouched while r is in flight.
+// It reads r.skus, which stay untouched while r is in flight. NATS copies
+// the body before PublishRequest returns.
 func (w *worker) publishBatch(r request, reply string) error {
 	buf := w.ph.bufs.get()
 	defer w.ph.bufs.put(buf)
-	buf.items = buf.items[:0]
+	body := append((*buf)[:0], 0x01)
+	body = binary.AppendUvarint(body, uint64(len(r.skus)))
 	for _, k := range r.skus {
-		buf.items = append(buf.items, responder.BatchItem{SKU: w.ph.names[k], N: w.ph.n})
+		body = append(body, w.ph.items[k]...)
 	}
-	buf.body = responder.AppendBatchRequest(buf.body[:0], buf.items)
-	return w.nc.PublishRequest(w.ph.batchSub, reply, buf.body)
+	*buf = body
+	return w.nc.PublishRequest(w.ph.batchSub, reply, body)
 }
+
+// batchResult is one result of a binary batch reply.
+type batchResult struct {
+	kind               Kind
+	granted, remaining int64
+}
+
+// statusKinds maps a binary reply's status byte to its Kind.
+var statusKinds = func() (k [len(responder.BatchStatuses)]Kind) {
+	for i, s := range responder.BatchStatuses {
+		k[i] = KindGranted
+		if s != "" {
+			k[i] = kindOfError(s)
+		}
+	}
+	return k
+}()
+
+// decodeBatchReply reads a binary batch reply, as responder.DecodeBatchReply
+// does, into out (reusing its storage).
+func decodeBatchReply(body []byte, out []batchResult) ([]batchResult, error) {
+	if len(body) == 0 || body[0] != 0x01 {
+		return nil, errNotBatchReply
+	}
+	body = body[1:]
+	count, k := binary.Uvarint(body)
+	if k <= 0 || count > responder.MaxBatchItems {
+		return nil, errNotBatchReply
+	}
+	body = body[k:]
+	out = out[:0]
+	for range count {
+		if len(body) < 1 || int(body[0]) >= len(statusKinds) {
+			return nil, errNotBatchReply
+		}
+		r := batchResult{kind: statusKinds[body[0]]}
+		g, k1 := binary.Uvarint(body[1:])
+		if k1 <= 0 {
+			return nil, errNotBatchReply
+		}
+		rem, k2 := binary.Uvarint(body[1+k1:])
+		if k2 <= 0 {
+			return nil, errNotBatchReply
+		}
+		body = body[1+k1+k2:]
+		r.granted, r.remaining = int64(g), int64(rem)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+var errNotBatchReply = errors.New("not a binary batch reply")
 
 // onBatchReply is onReply for batches.
 func (w *worker) onBatchReply(m *nats.Msg) {
 	now := w.ph.since()
 	noResp := isNoResponders(m)
 	whole := Kind(-1) // the Kind of every item, when the reply is not a batch reply
-	var results []responder.BatchResult
+	var results []batchResult
 	if !noResp {
 		var err error
-		if results, err = responder.DecodeBatchReply(m.Data, w.results); err == nil {
+		if results, err = decodeBatchReply(m.Data, w.results); err == nil {
 			w.results = results
 		} else {
 			var v replyView
@@ -91,22 +151,34 @@ func (w *worker) onBatchReply(m *nats.Msg) {
 		if w.ph.closed {
 			next, send = w.retryLocked(r, now)
 		}
-	} else {
-		w.recordBatchLocked(r, results, whole, now)
-		w.endLocked(r)
-		if w.ph.closed {
-			next, send = w.nextLocked(now)
+		w.maybeDoneLocked()
+		w.mu.Unlock()
+		if send {
+			w.publish(next)
 		}
+		return
 	}
-	w.maybeDoneLocked()
+	// The slot's next batch goes out before this reply is counted, so that
+	// the counting overlaps the next round trip; recording keeps the phase
+	// from ending in between.
+	if w.ph.closed {
+		next, send = w.nextLocked(now)
+	}
+	w.recording++
 	w.mu.Unlock()
 	if send {
 		w.publish(next)
 	}
+	w.mu.Lock()
+	w.recording--
+	w.recordBatchLocked(r, results, whole, now)
+	w.endLocked(r)
+	w.maybeDoneLocked()
+	w.mu.Unlock()
 }
 
 // recordBatchLocked counts the reply to batch r that came in time.
-func (w *worker) recordBatchLocked(r request, results []responder.BatchResult, whole Kind, now time.Duration) {
+func (w *worker) recordBatchLocked(r request, results []batchResult, whole Kind, now time.Duration) {
 	items := r.items()
 	w.counts.MessageReplies++
 	w.lastReply = now
@@ -119,20 +191,16 @@ func (w *worker) recordBatchLocked(r request, results []responder.BatchResult, w
 		return
 	}
 	for i, res := range results {
-		kind := KindGranted
-		if res.Error != "" {
-			kind = kindOfError(res.Error)
-		}
-		w.counts.Kinds[kind]++
-		if kind != KindGranted {
+		w.counts.Kinds[res.kind]++
+		if res.kind != KindGranted {
 			continue
 		}
-		w.counts.Units += res.Granted
-		if res.Granted != w.ph.n {
+		w.counts.Units += res.granted
+		if res.granted != w.ph.n {
 			w.counts.Partial++
 		}
 		if w.ledger != nil {
-			w.ledger.Grant(int(r.skus[i]), w.ph.n, res.Granted, res.Remaining)
+			w.ledger.Grant(int(r.skus[i]), w.ph.n, res.granted, res.remaining)
 		}
 	}
 }
@@ -147,7 +215,7 @@ func (w *worker) expireLocked(r request) {
 
 // lateBatchLocked counts a reply to a batch that has already timed out. Its
 // grants go to the ledger when the batch's SKUs are known.
-func (w *worker) lateBatchLocked(seq uint64, results []responder.BatchResult, whole Kind) {
+func (w *worker) lateBatchLocked(seq uint64, results []batchResult, whole Kind) {
 	skus, known := w.expired[seq]
 	delete(w.expired, seq)
 	if whole >= 0 || (known && len(results) != len(skus)) {
@@ -156,12 +224,12 @@ func (w *worker) lateBatchLocked(seq uint64, results []responder.BatchResult, wh
 	}
 	w.counts.Late += int64(len(results))
 	for i, res := range results {
-		if res.Error != "" {
+		if res.kind != KindGranted {
 			continue
 		}
-		w.counts.LateUnits += res.Granted
+		w.counts.LateUnits += res.granted
 		if known && w.ledger != nil {
-			w.ledger.Grant(int(skus[i]), w.ph.n, res.Granted, res.Remaining)
+			w.ledger.Grant(int(skus[i]), w.ph.n, res.granted, res.remaining)
 		}
 	}
 }

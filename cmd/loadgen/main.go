@@ -134,6 +134,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	var items [][]byte
+	if c.Batch > 0 {
+		items = batchItems(names, c.N)
+	}
 	newPhase := func(name, subject string, ledger *Ledger) *phase {
 		subjects := make([]string, len(names))
 		for i, n := range names {
@@ -141,7 +145,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return &phase{
 			name: name, closed: c.closedLoop(), names: names, subjects: subjects, body: body, n: c.N,
-			batch: c.Batch, batchSub: subject,
+			batch: c.Batch, batchSub: subject, items: items,
 			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
 			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
 			dist: c.Dist, zipfS: c.ZipfS, seed: seed,

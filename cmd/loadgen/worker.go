@@ -9,8 +9,6 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
 )
 
 // phase is what the workers of one measurement phase share. All fields but
@@ -24,6 +22,7 @@ type phase struct {
 	n        int64     // units per request (per item of a batch)
 	batch    int       // items per batch message; 0 sends single requests
 	batchSub string    // the batch subject
+	items    [][]byte  // per SKU, its item of a batch (batchItems)
 	bufs     batchBufs // encoding buffers of batches
 	timeout  time.Duration
 	backoff  time.Duration
@@ -125,9 +124,10 @@ type worker struct {
 	zipf       *rand.Zipf
 
 	// Batches only.
-	free    [][]int32               // SKU lists of ended batches, for reuse
-	expired map[uint64][]int32      // SKU lists of timed-out batches, by seq, for their late replies
-	results []responder.BatchResult // decoded reply; used by onReply only
+	recording int                // replies being counted after their slot's next batch was sent
+	free      [][]int32          // SKU lists of ended batches, for reuse
+	expired   map[uint64][]int32 // SKU lists of timed-out batches, by seq, for their late replies
+	results   []batchResult      // decoded reply; used by onReply only
 }
 
 func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
@@ -369,7 +369,7 @@ func (w *worker) lateLocked(kind Kind, v *replyView) {
 }
 
 func (w *worker) maybeDoneLocked() {
-	if w.stopping && !w.doneClosed && len(w.inflight) == 0 && len(w.retryq) == 0 {
+	if w.stopping && !w.doneClosed && len(w.inflight) == 0 && len(w.retryq) == 0 && w.recording == 0 {
 		w.doneClosed = true
 		close(w.done)
 	}

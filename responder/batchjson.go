@@ -1,0 +1,59 @@
+package responder
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// decodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x"}, ...],
+// into items whose spans point into data, which it appends the SKUs and ids
+// to. msgs holds, per item, why it could not be read ("" if it could). A
+// body that is not a JSON array of at most MaxBatchItems fails whole.
+func decodeJSONBatch(body []byte, items []batchItem, data []byte, msgs []string) ([]batchItem, []byte, []string, error) {
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
+		return nil, nil, nil, errNotBatch
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, nil, nil, errNotBatch
+	}
+	if len(raw) > MaxBatchItems {
+		return nil, nil, nil, errTooManyItems(len(raw))
+	}
+	for _, r := range raw {
+		var it struct {
+			SKU *string         `json:"sku"`
+			N   json.RawMessage `json:"n"`
+			ID  *string         `json:"id"`
+		}
+		var item batchItem
+		msg := ""
+		if err := strictUnmarshal(r, &it); err != nil {
+			items, msgs = append(items, item), append(msgs, err.Error())
+			continue
+		}
+		if it.SKU != nil {
+			item.skuOff, item.skuLen = uint32(len(data)), uint32(len(*it.SKU))
+			data = append(data, *it.SKU...)
+		}
+		if it.ID != nil {
+			item.idOff, item.idLen = uint32(len(data)), uint32(len(*it.ID))
+			data = append(data, *it.ID...)
+			if *it.ID == "" {
+				msg = "id must not be empty"
+			}
+		}
+		item.n = 1
+		if it.N != nil {
+			n, err := parseCount(it.N, stock.MaxUnits)
+			if err != nil || n < 1 {
+				msg = "n must be an integer from 1 to 1000000"
+			}
+			item.n = n
+		}
+		items, msgs = append(items, item), append(msgs, msg)
+	}
+	return items, data, msgs, nil
+}
