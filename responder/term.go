@@ -150,21 +150,31 @@ func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan s
 
 // stopGracefully drains the subscriptions, lets waiters finish, trims every
 // cap to what was sold, and resigns, so the next leader loses nothing.
+//
+// It does not wait for nats.go to finish each drain (that polls every
+// 100 ms): once the server has confirmed the unsubscribes, no new request
+// comes, and the drain is done when none is pending, parked or being
+// written for. A handler still running then is harmless: every window is
+// closed under its lock before the trim is computed, so it can only wait,
+// and it is answered unavailable.
 func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
 	t.s.log.Info("stopping: draining requests")
+	began := time.Now()
 	for _, sub := range subs {
 		_ = sub.Drain()
 	}
-	deadline := time.Now().Add(t.s.cfg.DrainTimeout)
-	for time.Now().Before(deadline) && (anyValid(subs) || t.cat.anyWaiters() || !t.w.idle()) {
-		time.Sleep(2 * time.Millisecond)
+	deadline := began.Add(t.s.cfg.DrainTimeout)
+	if err := t.s.nc.FlushTimeout(t.s.cfg.DrainTimeout); err != nil {
+		t.s.log.Warn("unsubscribes not confirmed", "err", err)
+	}
+	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || !t.w.idle()) {
+		time.Sleep(time.Millisecond)
 	}
 	t.lost.Store(true)
 	t.s.leading.Store(false)
 	t.s.cfg.Observer.Leading(false)
 	close(stopWriter)
 	<-writerDone
-	t.failWaiters()
 
 	puts := map[string]stock.Record{}
 	for _, e := range t.cat.all() {
@@ -172,14 +182,20 @@ func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone 
 		if e.item.Cap > e.item.Sold && !e.gone {
 			puts[e.sku] = e.item.Trim()
 		}
+		e.item.Close()
 		e.mu.Unlock()
 	}
+	t.failWaiters()
+	drained := time.Since(began)
+
 	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)
 	defer cancel()
 	if len(puts) > 0 {
+		start := time.Now()
 		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.w.fence, puts, nil)
 		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
-		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err)
+		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err,
+			"drain", drained, "trim", time.Since(start))
 	}
 	if err := t.lead.Resign(ctx); err != nil {
 		t.s.log.Warn("resign failed; the lease will expire", "err", err)
@@ -201,9 +217,11 @@ func (t *term) failWaiters() {
 	}
 }
 
-func anyValid(subs []*nats.Subscription) bool {
+// anyPending reports whether a subscription still holds messages not yet
+// handed to its handler.
+func anyPending(subs []*nats.Subscription) bool {
 	for _, s := range subs {
-		if s.IsValid() {
+		if n, _, err := s.Pending(); err == nil && n > 0 {
 			return true
 		}
 	}

@@ -41,3 +41,9 @@ func (it *Item) Apply(r Record) {
 func (it *Item) Trim() Record {
 	return Record{Limit: it.Limit, Cap: it.Sold}
 }
+
+// Close empties the window: the cap in memory drops to what was sold, so
+// every later Acquire waits. A graceful stop closes each window before it
+// writes Trim's record, so that a grant racing the stop cannot sell a unit
+// that the next leader, resuming from the trimmed cap, sells again.
+func (it *Item) Close() { it.Cap = it.Sold }

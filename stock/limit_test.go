@@ -298,3 +298,20 @@ func TestApplyNeverRaisesCap(t *testing.T) {
 		})
 	}
 }
+
+// TestClose: a closed window grants nothing more; what was sold and the
+// limit stay, and a trim taken before closing still matches the item.
+func TestClose(t *testing.T) {
+	it := stock.Item{Limit: 100, Sold: 37, Cap: 60}
+	rec := it.Trim()
+	it.Close()
+	if it.Sold != 37 || it.Cap != 37 || it.Limit != 100 {
+		t.Fatalf("closed item %+v, want sold 37, cap 37, limit 100", stateOf(&it))
+	}
+	if _, o := it.Acquire(1); o != stock.Wait {
+		t.Fatalf("Acquire on a closed window: %v, want Wait", o)
+	}
+	if it.Record() != rec {
+		t.Fatalf("closed item's record %+v, want the trim %+v", it.Record(), rec)
+	}
+}
