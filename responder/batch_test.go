@@ -117,8 +117,7 @@ func TestBatchBinaryUnderLoad(t *testing.T) {
 		setLimit(t, c.NC, sku, limit)
 	}
 	var mu sync.Mutex
-	granted := map[string]int64{}
-	units := map[string]map[int64]bool{"s0": {}, "s1": {}, "s2": {}}
+	led := newLedger(limit)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -142,23 +141,7 @@ func TestBatchBinaryUnderLoad(t *testing.T) {
 				open := false
 				mu.Lock()
 				for i, r := range results {
-					switch r.Error {
-					case "":
-						sku := items[i].SKU
-						granted[sku] += r.Granted
-						for u := limit - r.Remaining - r.Granted; u < limit-r.Remaining; u++ {
-							if units[sku][u] {
-								t.Errorf("%s unit %d granted twice", sku, u)
-							}
-							units[sku][u] = true
-						}
-						open = true
-					case responder.ErrInsufficient:
-						open = true
-					case responder.ErrSoldOut:
-					default:
-						t.Errorf("item %d: %+v", i, r)
-					}
+					open = led.add(t, i, items[i].SKU, r) || open
 				}
 				mu.Unlock()
 				if !open {
@@ -168,9 +151,53 @@ func TestBatchBinaryUnderLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for sku, g := range granted {
-		if g != limit {
-			t.Errorf("%s: granted %d, want exactly %d", sku, g, limit)
+	led.soldOut(t, "s0", "s1", "s2")
+}
+
+// ledger checks the units that batch results name: each SKU has the same
+// limit, a grant of n leaving r names units [limit-r-n, limit-r), and no
+// unit may be named twice. It is not safe for concurrent use.
+type ledger struct {
+	limit   int64
+	granted map[string]int64
+	units   map[string]map[int64]bool
+}
+
+func newLedger(limit int64) *ledger {
+	return &ledger{limit: limit, granted: map[string]int64{}, units: map[string]map[int64]bool{}}
+}
+
+// add records result r of item i, on sku, and reports whether the SKU may
+// still have stock (a grant, or insufficient for this n).
+func (l *ledger) add(t *testing.T, i int, sku string, r responder.BatchResult) bool {
+	switch r.Error {
+	case "":
+		l.granted[sku] += r.Granted
+		if l.units[sku] == nil {
+			l.units[sku] = map[int64]bool{}
+		}
+		for u := l.limit - r.Remaining - r.Granted; u < l.limit-r.Remaining; u++ {
+			if l.units[sku][u] {
+				t.Errorf("%s unit %d granted twice", sku, u)
+			}
+			l.units[sku][u] = true
+		}
+		return true
+	case responder.ErrInsufficient:
+		return true
+	case responder.ErrSoldOut:
+		return false
+	default:
+		t.Errorf("item %d: %+v", i, r)
+		return false
+	}
+}
+
+// soldOut fails the test unless exactly the limit of each SKU was granted.
+func (l *ledger) soldOut(t *testing.T, skus ...string) {
+	for _, sku := range skus {
+		if g := l.granted[sku]; g != l.limit {
+			t.Errorf("%s: granted %d, want exactly %d", sku, g, l.limit)
 		}
 	}
 }

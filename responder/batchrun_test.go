@@ -97,11 +97,7 @@ func TestBatchPooledConcurrent(t *testing.T) {
 		setLimit(t, c.NC, sku, limit)
 	}
 	var mu sync.Mutex
-	granted := map[string]int64{}
-	units := map[string]map[int64]bool{}
-	for _, sku := range skus {
-		units[sku] = map[int64]bool{}
-	}
+	led := newLedger(limit)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -158,23 +154,7 @@ func TestBatchPooledConcurrent(t *testing.T) {
 						}
 						first[id] = r
 					}
-					switch r.Error {
-					case "":
-						sku := items[i].SKU
-						granted[sku] += r.Granted
-						for u := limit - r.Remaining - r.Granted; u < limit-r.Remaining; u++ {
-							if units[sku][u] {
-								t.Errorf("%s unit %d granted twice", sku, u)
-							}
-							units[sku][u] = true
-						}
-						open = true
-					case responder.ErrInsufficient:
-						open = true
-					case responder.ErrSoldOut:
-					default:
-						t.Errorf("item %d: %+v", i, r)
-					}
+					open = led.add(t, i, items[i].SKU, r) || open
 				}
 				mu.Unlock()
 				if !open || t.Failed() {
@@ -184,11 +164,7 @@ func TestBatchPooledConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, sku := range skus {
-		if granted[sku] != limit {
-			t.Errorf("%s: granted %d, want exactly %d", sku, granted[sku], limit)
-		}
-	}
+	led.soldOut(t, skus...)
 	if st := node.Server.Stats(); st.Stalls == 0 {
 		t.Errorf("no item waited for a refill: %+v", st)
 	}
