@@ -71,6 +71,9 @@ func (l *Leadership) Key() string { return l.key }
 
 // Rev returns the CreateRevision of the leader key: the fence. Guard every
 // etcd write with clientv3.Compare(clientv3.CreateRevision(Key()), "=", Rev()).
+// The key's ModRevision is also Rev() until someone rewrites the key; a
+// leader that rewrites it on purpose (capstore.Store.Refence) can fence on
+// the mod revision instead and so move its fence within the term.
 func (l *Leadership) Rev() int64 { return l.rev }
 
 // LeaseID returns the lease the leader key is attached to.
