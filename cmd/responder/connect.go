@@ -68,6 +68,7 @@ func retryConnect(ctx context.Context, timeout time.Duration, log *slog.Logger, 
 // Authentication and TLS failures are permanent.
 func connectNATS(ctx context.Context, url string, timeout time.Duration, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
 	var nc *nats.Conn
+	closedAfterTLS := 0 // attempts in a row that the server closed right after the TLS handshake
 	err := retryConnect(ctx, timeout, log, "NATS at "+redactURLs(url), func(ctx context.Context) error {
 		dial := 2 * time.Second
 		if d, ok := ctx.Deadline(); ok {
@@ -77,6 +78,16 @@ func connectNATS(ctx context.Context, url string, timeout time.Duration, log *sl
 		if err != nil {
 			if natsPermanent(err) {
 				return permanent{err}
+			}
+			// With TLS 1.3 a server that refuses our certificate may close
+			// the connection before its alert is read; once is a race,
+			// every time is a refusal.
+			if !tlsClosedByServer(err) {
+				closedAfterTLS = 0
+				return err
+			}
+			if closedAfterTLS++; closedAfterTLS >= 3 {
+				return permanent{fmt.Errorf("the server closed %d TLS connections in a row after the handshake (client certificate refused?): %w", closedAfterTLS, err)}
 			}
 			return err
 		}
@@ -96,6 +107,12 @@ func natsPermanent(err error) bool {
 		}
 	}
 	return tlsRejected(err)
+}
+
+// tlsClosedByServer reports a connection the server closed right after a
+// completed TLS handshake, as nats.go words it.
+func tlsClosedByServer(err error) bool {
+	return errors.Is(err, nats.ErrTLS) && strings.Contains(err.Error(), "closed by remote after TLS handshake")
 }
 
 // tlsRejected reports a TLS handshake that failed on a certificate: the

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/stockstate/stock/internal/embedded"
@@ -148,5 +151,26 @@ func TestStopWhileConnecting(t *testing.T) {
 	m.Close()
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Run took %v to stop", d)
+	}
+}
+
+// TestTLSClosedByServer: nats.go's error for a server that closed the
+// connection right after the TLS handshake is told apart from other TLS
+// errors, so that connectNATS can stop retrying once it repeats.
+func TestTLSClosedByServer(t *testing.T) {
+	closed := fmt.Errorf("%w: connection closed by remote after TLS handshake: %w", nats.ErrTLS, io.EOF)
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{closed, true},
+		{fmt.Errorf("connect: %w", closed), true},
+		{nats.ErrTLS, false},
+		{io.EOF, false},
+		{errors.New("connection closed by remote after TLS handshake"), false},
+	} {
+		if got := tlsClosedByServer(tc.err); got != tc.want {
+			t.Errorf("tlsClosedByServer(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
