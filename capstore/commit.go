@@ -15,17 +15,16 @@ import (
 // Commit writes puts and deletes in transactions fenced on the leader key at
 // fenceRev (see "Fencing" in the package doc), each of at most MaxTxnOps
 // operations counting the compare, in SKU order: first the puts, then the
-// deletes. With nothing to write it only checks the
-// fence.
+// deletes. With nothing to write it only checks the fence.
 //
 // Arguments are checked before anything is written: a record that is not
 // Valid gives an error wrapping ErrInvalidRecord; an empty SKU or leader key
 // one wrapping ErrInvalidName; a SKU both put and deleted a plain error.
 //
 // The transactions of one Commit run concurrently. committed=true, err=nil:
-// everything was written. committed=false, err=nil: a fence compare failed,
-// this node is not the leader (transactions that passed the fence before it
-// was lost did apply). err != nil: the outcome of some transaction is unknown
+// everything was written. committed=false, err=nil: a fence compare failed:
+// this node is not the leader, or its fence moved (transactions that passed
+// the fence before that did apply). err != nil: the outcome of some transaction is unknown
 // (it may or may not have applied). A Commit of more than MaxTxnOps-1
 // operations is atomic per transaction, not as a whole, so after a failure
 // the caller must treat every SKU of it as possibly old, possibly new. Each

@@ -16,18 +16,19 @@ import (
 // Release writes, in one transaction fenced on the leader key at fenceRev,
 // sku's new record rec and the key <prefix>/release/<sku>/<id> holding
 // reply, attached to a lease that keeps it at least ttl (the dedupe
-// horizon), but only if that id key does not exist yet. So a release retried within ttl, even to a
-// new leader, changes nothing and gets the first reply back.
+// horizon), but only if that id key does not exist yet. So a release
+// retried within ttl, even to a new leader, changes nothing and gets the
+// first reply back.
 //
-// committed=false, err=nil: the fence failed, this node is not the leader;
-// nothing was written. committed=true, prev != nil: id was seen before;
+// committed=false, err=nil: the fence failed (this node is not the leader,
+// or its fence moved); nothing was written. committed=true, prev != nil: id was seen before;
 // nothing was written and prev is the first reply. committed=true, prev ==
 // nil: rec and the id were written. err != nil: the outcome is unknown; a
 // retry with the same id is safe and tells which.
 //
 // An invalid rec (ErrInvalidRecord), an empty sku, id or leader key
-// (ErrInvalidName), or
-// a ttl below one second is refused before anything is written.
+// (ErrInvalidName), or a ttl below one second is refused before anything is
+// written.
 //
 // Leases are shared: one granted for ttl+LeaseSlack serves every Release
 // while it has at least ttl left, so ids outlive ttl by up to LeaseSlack.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockstate/stock/client"
+	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/responder"
 )
@@ -514,7 +515,7 @@ func TestBatchMaxInFlight(t *testing.T) {
 	// A second subscriber on the subject answers each batch after hold, so
 	// that the fake's handler never blocks and sees every batch arrive.
 	timersSub, err := rnc.Subscribe("stock.acquire", func(m *nats.Msg) {
-		items, err := decodeBatch(m.Data)
+		items, err := stocktest.DecodeBatchRequest(m.Data)
 		if err != nil {
 			t.Error(err)
 			return

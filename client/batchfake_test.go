@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/responder"
 )
@@ -28,7 +29,7 @@ func startBatchFake(t testing.TB, srv *server.Server, answer func(i int, items [
 	f := &batchFake{}
 	nc := testenv.Conn(t, srv)
 	_, err := nc.Subscribe("stock.acquire", func(m *nats.Msg) {
-		items, err := decodeBatch(m.Data)
+		items, err := stocktest.DecodeBatchRequest(m.Data)
 		f.mu.Lock()
 		i := len(f.batches)
 		f.batches = append(f.batches, items)
@@ -63,53 +64,6 @@ func (f *batchFake) received(t testing.TB) [][]responder.BatchItem {
 		t.Error(err)
 	}
 	return append([][]responder.BatchItem(nil), f.batches...)
-}
-
-// decodeBatch reads a binary batch request as batchwire.go describes it.
-func decodeBatch(b []byte) ([]responder.BatchItem, error) {
-	if len(b) == 0 || b[0] != 0x01 {
-		return nil, errors.New("not a binary batch")
-	}
-	b = b[1:]
-	uvarint := func() (uint64, error) {
-		v, k := binary.Uvarint(b)
-		if k <= 0 {
-			return 0, errors.New("truncated")
-		}
-		b = b[k:]
-		return v, nil
-	}
-	str := func() (string, error) {
-		l, err := uvarint()
-		if err != nil || l > uint64(len(b)) {
-			return "", errors.New("truncated")
-		}
-		s := string(b[:l])
-		b = b[l:]
-		return s, nil
-	}
-	count, err := uvarint()
-	if err != nil {
-		return nil, err
-	}
-	items := make([]responder.BatchItem, count)
-	for i := range items {
-		if items[i].SKU, err = str(); err != nil {
-			return nil, err
-		}
-		n, err := uvarint()
-		if err != nil {
-			return nil, err
-		}
-		items[i].N = int64(n)
-		if items[i].ID, err = str(); err != nil {
-			return nil, err
-		}
-	}
-	if len(b) != 0 {
-		return nil, errors.New("data after the last item")
-	}
-	return items, nil
 }
 
 // batchReply encodes results as a binary batch reply; a result's Error

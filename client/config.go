@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case !validPrefix(c.Prefix):
+	case !responder.ValidPrefix(c.Prefix):
 		return fmt.Errorf("client: prefix %q is not a NATS subject prefix", c.Prefix)
 	case c.Timeout <= 0:
 		return errors.New("client: timeout must be positive")
@@ -94,20 +94,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("client: max in flight must be at least 1, got %d", c.MaxInFlight)
 	}
 	return nil
-}
-
-// validPrefix reports whether p is one or more literal subject tokens.
-func validPrefix(p string) bool {
-	if p == "" || p[0] == '.' || p[len(p)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
-		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
-			return false
-		case c == '.' && p[i-1] == '.':
-			return false
-		}
-	}
-	return true
 }

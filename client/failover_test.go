@@ -90,6 +90,21 @@ var failoverModes = []struct {
 	{"batched", batched, 64},
 }
 
+// leaderAndStandby starts node-a, leading, and node-b, standing by, and a
+// client with cfg's defaults changed by edit, and sets sku1's limit.
+func leaderAndStandby(t *testing.T, edit func(*client.Config), limit int64) (*stocktest.Cluster, *stocktest.Node, *stocktest.Node, *client.Client) {
+	t.Helper()
+	c := stocktest.NewCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	cl := newClient(t, c.NC, edit)
+	if _, err := cl.SetLimit(ctx(t), "sku1", limit); err != nil {
+		t.Fatal(err)
+	}
+	return c, a, b, cl
+}
+
 // TestRetryAcrossGracefulHandoff: workers buy a SKU out while its leader
 // stops gracefully and a standby takes over. No error but "sold out" ever
 // reaches them, and they were granted exactly the limit: nothing lost,
@@ -102,14 +117,7 @@ func TestRetryAcrossGracefulHandoff(t *testing.T) {
 
 func testRetryAcrossGracefulHandoff(t *testing.T, edit func(*client.Config), workers int) {
 	const limit = 20_000
-	c := stocktest.NewCluster(t)
-	a := c.Start("node-a", "")
-	a.WaitLeading(t)
-	b := c.Start("node-b", "")
-	cl := newClient(t, c.NC, edit)
-	if _, err := cl.SetLimit(ctx(t), "sku1", limit); err != nil {
-		t.Fatal(err)
-	}
+	_, a, b, cl := leaderAndStandby(t, edit, limit)
 
 	l := startLoad(cl, "sku1", workers)
 	l.waitGrants(t, 2000)
@@ -147,14 +155,7 @@ func TestRetryAcrossLostSession(t *testing.T) {
 
 func testRetryAcrossLostSession(t *testing.T, edit func(*client.Config), workers int) {
 	const limit = 1_000_000
-	c := stocktest.NewCluster(t)
-	a := c.Start("node-a", "")
-	a.WaitLeading(t)
-	b := c.Start("node-b", "")
-	cl := newClient(t, c.NC, edit)
-	if _, err := cl.SetLimit(ctx(t), "sku1", limit); err != nil {
-		t.Fatal(err)
-	}
+	c, a, b, cl := leaderAndStandby(t, edit, limit)
 
 	l := startLoad(cl, "sku1", workers)
 	l.waitGrants(t, 2000)

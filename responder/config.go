@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case c.Prefix == "" || !validSubjectPrefix(c.Prefix):
+	case !ValidPrefix(c.Prefix):
 		return fmt.Errorf("responder: prefix %q is not a NATS subject prefix", c.Prefix)
 	case c.ServiceName == "" || strings.ContainsAny(c.ServiceName, ".*> \t"):
 		return fmt.Errorf("responder: service name %q is not a subject token", c.ServiceName)
@@ -125,8 +125,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func validSubjectPrefix(p string) bool {
-	if p[0] == '.' || p[len(p)-1] == '.' {
+// ValidPrefix reports whether p can prefix the protocol's subjects: one or
+// more literal NATS subject tokens (no wildcards, no empty token).
+func ValidPrefix(p string) bool {
+	if p == "" || p[0] == '.' || p[len(p)-1] == '.' {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

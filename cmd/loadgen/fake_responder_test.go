@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/responder"
 )
 
@@ -201,7 +201,7 @@ func (f *fakeResponder) acquireLocked(name string, n int64) (responder.Reply, in
 // onBatch serves the batch subject, binary encoding only, item by item as
 // onAcquire serves single requests; dropEvery and delayEvery count messages.
 func (f *fakeResponder) onBatch(m *nats.Msg) {
-	items, err := decodeBatch(m.Data)
+	items, err := stocktest.DecodeBatchRequest(m.Data)
 	if err != nil {
 		f.t.Errorf("batch %x: %v", m.Data, err)
 		f.fail(m, "", responder.ErrBadRequest, 400, 0, err.Error())
@@ -233,54 +233,6 @@ func (f *fakeResponder) onBatch(m *nats.Msg) {
 	default:
 		_ = f.nc.Publish(m.Reply, body)
 	}
-}
-
-// decodeBatch reads a binary batch request as responder/batchwire.go
-// describes it.
-func decodeBatch(b []byte) ([]responder.BatchItem, error) {
-	if len(b) == 0 || b[0] != 0x01 {
-		return nil, errors.New("not a binary batch")
-	}
-	b = b[1:]
-	uvarint := func() (uint64, error) {
-		v, k := binary.Uvarint(b)
-		if k <= 0 {
-			return 0, errors.New("truncated")
-		}
-		b = b[k:]
-		return v, nil
-	}
-	str := func() (string, error) {
-		l, err := uvarint()
-		if err != nil || l > uint64(len(b)) {
-			return "", errors.New("truncated")
-		}
-		s := string(b[:l])
-		b = b[l:]
-		return s, nil
-	}
-	count, err := uvarint()
-	if err != nil {
-		return nil, err
-	}
-	items := make([]responder.BatchItem, count)
-	for i := range items {
-		if items[i].SKU, err = str(); err != nil {
-			return nil, err
-		}
-		n, err := uvarint()
-		if err != nil {
-			return nil, err
-		}
-		items[i].N = int64(n)
-		if items[i].ID, err = str(); err != nil {
-			return nil, err
-		}
-	}
-	if len(b) != 0 {
-		return nil, errors.New("data after the last item")
-	}
-	return items, nil
 }
 
 func (f *fakeResponder) state(name string) (responder.Reply, bool) {
