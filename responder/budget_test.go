@@ -38,3 +38,29 @@ func TestKeyBudgetSettlesAtTheBudget(t *testing.T) {
 		t.Fatalf("policy still scaled when demand is under the budget: %+v", p)
 	}
 }
+
+// TestKeyBudgetReinsInAFloodEarly: a second's budget spent within the first
+// tenth of a second scales windows at once, not a second later, while
+// spending under the budget waits for the second to end.
+func TestKeyBudgetReinsInAFloodEarly(t *testing.T) {
+	base := stock.DefaultPolicy()
+	start := time.Unix(0, 0)
+
+	k := keyBudget{perSecond: 2000}
+	k.spend(3000, start)
+	if p := k.policy(base, start.Add(budgetMinSpan/2)); p != base {
+		t.Fatalf("scaled after %v, before the shortest bucket ended: %+v", budgetMinSpan/2, p)
+	}
+	at := start.Add(150 * time.Millisecond)
+	p := k.policy(base, at)
+	// 3000 keys in 150 ms is 20,000 keys/s: ten times the budget.
+	if want := 10 * base.Interval; p.Interval < want*9/10 || p.Interval > want*11/10 {
+		t.Fatalf("interval %v after a flood of 3000 keys in 150 ms, want about %v", p.Interval, want)
+	}
+
+	k = keyBudget{perSecond: 2000}
+	k.spend(1500, start)
+	if p := k.policy(base, start.Add(500*time.Millisecond)); p != base {
+		t.Fatalf("scaled within the second while under the budget: %+v", p)
+	}
+}

@@ -31,6 +31,7 @@ type Config struct {
 	Backoff        time.Duration // -backoff: closed-loop wait before retrying after no responders
 
 	Duration time.Duration // -d: 0 means no time bound
+	Warmup   time.Duration // -warmup: unmeasured load before each measured phase
 	Requests int64         // -requests: 0 means no count bound
 	N        int64         // -n: units per request (per item of a batch)
 	Batch    int           // -batch: acquires per message on the batch subject; 0 sends single requests
@@ -83,6 +84,11 @@ With -null, a null responder inside loadgen (a plain queue subscriber that
 replies fixed bytes, on its own connection) is measured first for the same
 duration, then the real responder, and the ratio real/null is reported.
 
+With -warmup D, each measured phase is preceded by D of the same load that
+is left out of its numbers: fresh SKUs start with empty windows, which grow
+to the load within the first tens of milliseconds. The real responder's
+warm-up is still verified, and reported on its own.
+
 Flags (-nats and -prefix default to $STOCK_NATS and $STOCK_PREFIX):
 `
 
@@ -123,6 +129,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "time to wait for each reply")
 	fs.DurationVar(&c.Backoff, "backoff", 20*time.Millisecond, "closed loop: wait before retrying after no responders")
 	fs.DurationVar(&c.Duration, "d", 10*time.Second, "duration of each phase (default 10s unless -requests is given)")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "before each measured phase, run the same load this long and leave it out of the phase's numbers (the responder's windows grow to the load first); the real responder's warm-up is verified and reported as warmup")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per phase (0: bounded by -d only)")
 	fs.Int64Var(&c.N, "n", 1, "units per request (per acquire of a batch)")
 	fs.IntVar(&c.Batch, "batch", 0, "send batches of `N` acquires on the batch subject instead of single requests (0: single)")
@@ -203,6 +210,9 @@ func (c *Config) validate() error {
 	}
 	if c.Duration < 0 {
 		bad("-d must not be negative, got %v", c.Duration)
+	}
+	if c.Warmup < 0 {
+		bad("-warmup must not be negative, got %v", c.Warmup)
 	}
 	if c.Requests < 0 {
 		bad("-requests must not be negative, got %d", c.Requests)

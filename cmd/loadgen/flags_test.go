@@ -101,6 +101,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad dist", args: []string{"-dist", "pareto"}, err: `-dist must be uniform or zipf, got "pareto"`},
 		{name: "bad zipf s", args: []string{"-dist", "zipf", "-zipf-s", "1"}, err: "-zipf-s must be greater than 1"},
 		{name: "zero timeout", args: []string{"-timeout", "0s"}, err: "-timeout must be positive"},
+		{name: "negative warmup", args: []string{"-warmup", "-1s"}, err: "-warmup must not be negative"},
 		{name: "no end", args: []string{"-d", "0"}, err: "the run would never end"},
 		{name: "wildcard prefix", args: []string{"-prefix", "stock.*"}, err: `-prefix "stock.*"`},
 		{name: "dotted sku prefix", args: []string{"-sku-prefix", "a.b"}, err: `-sku-prefix "a.b"`},

@@ -156,13 +156,37 @@ func (m *Main) Run(ctx context.Context) error {
 		progress = stderr
 	}
 
+	// measure runs the warm-up, if any, then the measured phase. Grants are
+	// recorded when before is given; the warm-up's are merged into the
+	// measured phase's ledger.
+	measure := func(name, subject string, before []SKUState) (warm, res *PhaseResult, err error) {
+		ledger := func() *Ledger {
+			if before == nil {
+				return nil // grants are not recorded
+			}
+			return NewLedger(before)
+		}
+		if c.Warmup > 0 {
+			ph := newPhase("warm", subject, ledger())
+			ph.dur, ph.budget = c.Warmup, 0
+			if warm, err = runPhase(ctx, ph, conns, progress, c.Progress); err != nil {
+				return warm, nil, err
+			}
+		}
+		res, err = runPhase(ctx, newPhase(name, subject, ledger()), conns, progress, c.Progress)
+		if res != nil && res.Ledger != nil && warm != nil && warm.Ledger != nil {
+			res.Ledger.Merge(warm.Ledger)
+		}
+		return warm, res, err
+	}
+
 	var runErr error
 	if c.Null || c.OnlyNull {
 		nr, err := StartNull(c.URL, c.nullSubject(), names, c.N, c.Batch, c.NullSubs)
 		if err != nil {
 			return err
 		}
-		res, err := runPhase(ctx, newPhase("null", c.nullSubject(), nil), conns, progress, c.Progress)
+		_, res, err := measure("null", c.nullSubject(), nil)
 		nr.Close()
 		if res != nil {
 			s.Null = summarizePhase(res, c.Batch)
@@ -170,18 +194,25 @@ func (m *Main) Run(ctx context.Context) error {
 		runErr = err
 	}
 	if !c.OnlyNull && runErr == nil {
-		ph := newPhase("real", c.Prefix+"."+responder.SubjectAcquire, NewLedger(before))
-		res, err := runPhase(ctx, ph, conns, progress, c.Progress)
+		warm, res, err := measure("real", c.Prefix+"."+responder.SubjectAcquire, before)
+		var seen *Ledger // every grant of the run, warm-up included
+		if warm != nil {
+			s.Warmup = summarizePhase(warm, c.Batch)
+			seen = warm.Ledger
+		}
 		if res != nil {
 			s.Real = summarizePhase(res, c.Batch)
 			s.Ratio = ratioOf(s.Real, s.Null)
+			seen = res.Ledger
+		}
+		if seen != nil {
 			// Verify also after an interruption: what was seen must still add up.
 			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, names, c.Timeout)
 			if qerr != nil {
 				s.VerifyNote = "could not query the SKUs after the run: " + qerr.Error()
 				err = errors.Join(err, qerr)
 			} else {
-				v := res.Ledger.Verify(after)
+				v := seen.Verify(after)
 				s.Verify = &v
 				if c.Existing {
 					s.VerifyNote = "with -existing, units other clients bought during the run count as lost to failovers"

@@ -19,6 +19,7 @@ type Summary struct {
 	Dist        string        `json:"dist"`
 	TimeoutMS   int64         `json:"timeout_ms"`
 	Null        *PhaseSummary `json:"null,omitempty"`
+	Warmup      *PhaseSummary `json:"warmup,omitempty"` // the real responder's warm-up (-warmup), not in Real
 	Real        *PhaseSummary `json:"real,omitempty"`
 	Ratio       *Ratio        `json:"ratio,omitempty"`
 	Verify      *Verdict      `json:"verify,omitempty"`
@@ -142,6 +143,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	if s.Null != nil {
 		writePhase(&b, "null responder", s.Null)
+	}
+	if s.Warmup != nil {
+		writePhase(&b, "responder, warm-up (left out of the numbers below)", s.Warmup)
 	}
 	if s.Real != nil {
 		writePhase(&b, "responder", s.Real)

@@ -52,3 +52,40 @@ func TestAgainstResponder(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmupAgainstResponder: with -warmup, each measured phase follows an
+// unmeasured one of the same load; the real warm-up is reported on its own,
+// and its grants are verified with the measured phase's: every unit sold is
+// seen once, none lost.
+func TestWarmupAgainstResponder(t *testing.T) {
+	const skus, stock = 3, 200_000
+	c := stocktest.NewCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	s, out, err := runLoadgen(t, t.Context(), c.NATS.ClientURL(), "-progress", "0", "-sku-prefix", "warm",
+		"-batch", "64", "-skus", fmt.Sprint(skus), "-stock", fmt.Sprint(stock),
+		"-warmup", "300ms", "-d", "300ms", "-c", "8", "-conns", "2", "-null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "VERIFY OK") || !strings.Contains(out, "warm-up") {
+		t.Fatal("report lacks VERIFY OK or the warm-up")
+	}
+	checkPhase(t, "null", s.Null)
+	checkPhase(t, "warmup", s.Warmup)
+	checkPhase(t, "real", s.Real)
+	if s.Warmup.Units == 0 || s.Real.Sent == 0 {
+		t.Fatalf("warm-up granted %d units, measured phase sent %d: want both busy", s.Warmup.Units, s.Real.Sent)
+	}
+	var seen, sold int64
+	for _, k := range s.Verify.SKUs {
+		if !k.UnitsChecked || k.Lost != 0 || k.Units != k.SoldAfter-k.SoldBefore {
+			t.Errorf("verdict %+v: want every unit sold seen once and checked", k)
+		}
+		seen += k.Units
+		sold += k.SoldAfter - k.SoldBefore
+	}
+	if got := s.Warmup.Units + s.Real.Units; got != seen || seen != sold {
+		t.Errorf("warm-up %d + measured %d units = %d; verification saw %d, the responder sold %d",
+			s.Warmup.Units, s.Real.Units, got, seen, sold)
+	}
+}
