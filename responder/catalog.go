@@ -11,17 +11,19 @@ import (
 
 // entry is one SKU served by this term. Its fields are guarded by mu, which
 // is held only for a few arithmetic steps, never across I/O.
+//
+// The fields every grant reads or writes come first, so that a grant touches
+// the first two cache lines of the entry only.
 type entry struct {
+	mu       sync.Mutex
+	queued   bool      // in the writer's refill queue
+	gone     bool      // deleted; requests answer unknown_sku
+	evQueued bool      // in the events queue
+	evSent   int64     // remaining in the last stock event
+	waiters  []*waiter // FIFO of requests waiting for a raised cap
+	item     stock.Item
+
 	sku string
-
-	mu      sync.Mutex
-	item    stock.Item
-	waiters []*waiter // FIFO of requests waiting for a raised cap
-	queued  bool      // in the writer's refill queue
-	gone    bool      // deleted; requests answer unknown_sku
-
-	evSent   int64 // remaining in the last stock event
-	evQueued bool  // in the events queue
 }
 
 // waiter is an acquire that fits the limit but not the window. It is

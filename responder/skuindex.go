@@ -6,9 +6,8 @@ import "hash/maphash"
 // built once per read map of the catalog and never changed, so any number
 // of goroutines look up at once without a lock. It holds only valid SKUs
 // (validSKU), so what it finds needs no validation. Its slots and a copy of the
-// SKUs sit in two dense arrays, so that a lookup touches little memory
-// besides the entry it finds (whose SKU length it reads, which brings the
-// entry into the cache); it does not allocate.
+// SKUs sit in two dense arrays, so that a lookup touches no entry; it does
+// not allocate.
 type skuIndex struct {
 	seed  maphash.Seed
 	mask  uint64
@@ -17,9 +16,9 @@ type skuIndex struct {
 }
 
 type skuSlot struct {
-	hash uint64
-	off  uint32 // the SKU is keys[off:off+len(e.sku)]
-	e    *entry // nil: empty
+	hash     uint64
+	off, len uint32 // the SKU is keys[off:off+len]
+	e        *entry // nil: empty
 }
 
 func newSKUIndex(m map[string]*entry) *skuIndex {
@@ -40,7 +39,7 @@ func newSKUIndex(m map[string]*entry) *skuIndex {
 		for x.slots[i].e != nil {
 			i = (i + 1) & x.mask
 		}
-		x.slots[i] = skuSlot{hash: h, off: uint32(len(x.keys)), e: e}
+		x.slots[i] = skuSlot{hash: h, off: uint32(len(x.keys)), len: uint32(len(sku)), e: e}
 		x.keys = append(x.keys, sku...)
 	}
 	return x
@@ -54,7 +53,7 @@ func (x *skuIndex) get(sku []byte) *entry {
 		if s.e == nil {
 			return nil
 		}
-		if s.hash == h && string(x.keys[s.off:int(s.off)+len(s.e.sku)]) == string(sku) {
+		if s.hash == h && string(x.keys[s.off:s.off+s.len]) == string(sku) {
 			return s.e
 		}
 	}

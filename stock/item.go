@@ -50,11 +50,13 @@ type Item struct {
 	Sold  int64 // S: units handed out so far
 	Cap   int64 // C: durable upper bound on Sold
 
+	// Read on every grant (NeedsRefill): kept next to Limit, Sold and Cap.
+	window  int64 // size of the previous window planned
+	stalled bool  // a request had to wait since the previous plan
+
 	rate       float64   // recent grant rate, units per second
 	lastPlan   time.Time // when the previous refill was planned
 	soldAtPlan int64     // Sold when the previous refill was planned
-	window     int64     // size of the previous window planned
-	stalled    bool      // a request had to wait since the previous plan
 }
 
 // Resume returns the Item a new leader serves from after loading r: Sold is
