@@ -314,8 +314,12 @@ func (r row) medians() (null, real, ratio, nullP99, realP99, p99Ratio, warmP99 f
 }
 
 func printTable(w io.Writer, o options, rows []row, stall *stallResult) {
-	fmt.Fprintf(w, "Medians of %d runs of %v per phase, each after %v of unmeasured warm-up; closed loop, c=256 over 4 connections (batch rows: 4 batches over 2), n=1; %d CPUs; %s.\n\n",
-		o.runs, o.duration, o.warmup, runtime.NumCPU(), runtime.Version())
+	warmup := "no warm-up"
+	if o.warmup > 0 {
+		warmup = fmt.Sprintf("each after %v of unmeasured warm-up", o.warmup)
+	}
+	fmt.Fprintf(w, "Medians of %d runs of %v per phase, %s; closed loop, c=256 over 4 connections (batch rows: 4 batches over 2), n=1; %d CPUs; %s.\n\n",
+		o.runs, o.duration, warmup, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintln(w, "| scenario | null req/s | real req/s | ratio | null p99 | real p99 | p99 ratio | real p99 in warm-up | verify |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
