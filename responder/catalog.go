@@ -12,8 +12,9 @@ import (
 // entry is one SKU served by this term. Its fields are guarded by mu, which
 // is held only for a few arithmetic steps, never across I/O.
 //
-// The fields every grant reads or writes come first, so that a grant touches
-// the first two cache lines of the entry only.
+// The fields every grant reads or writes come first: a grant touches the
+// first 106 of the entry's 144 bytes (two cache lines, or three when the
+// entry straddles one more), not all of them.
 type entry struct {
 	mu       sync.Mutex
 	queued   bool      // in the writer's refill queue
