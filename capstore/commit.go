@@ -94,5 +94,6 @@ func (s *Store) commitChunk(ctx context.Context, cmp clientv3.Cmp, chunk []clien
 		return false, fmt.Errorf("capstore: commit transaction %d of %d (%d ops) fenced on %s@%d: %w",
 			i, n, len(chunk), leaderKey, fenceRev, err)
 	}
+	s.observe(resp.Header)
 	return resp.Succeeded, nil
 }

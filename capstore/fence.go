@@ -33,6 +33,7 @@ func (s *Store) Refence(ctx context.Context, leaderKey string, leaderRev int64) 
 	if err != nil {
 		return 0, false, fmt.Errorf("capstore: refence %s@%d: %w", leaderKey, leaderRev, err)
 	}
+	s.observe(resp.Header)
 	if !resp.Succeeded {
 		return 0, false, nil
 	}

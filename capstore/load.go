@@ -65,6 +65,7 @@ func (s *Store) Get(ctx context.Context, skus []string) (recs map[string]stock.R
 		if err != nil {
 			return nil, nil, fmt.Errorf("capstore: get %d SKUs at revision %d: %w", len(chunk), rev, err)
 		}
+		s.observe(resp.Header)
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}

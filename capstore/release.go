@@ -75,6 +75,7 @@ func (s *Store) release(ctx context.Context, leaderKey string, fenceRev int64, s
 		}
 		return false, nil, err
 	}
+	s.observe(resp.Header)
 	if !resp.Succeeded {
 		return false, nil, nil
 	}

@@ -3,6 +3,7 @@ package capstore
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,8 +41,9 @@ type Store struct {
 	// DefaultPageSize.
 	PageSize int64
 
-	cli    *clientv3.Client
-	prefix string
+	cli      *clientv3.Client
+	prefix   string
+	raftTerm atomic.Uint64 // highest raft term in a reply (RaftTerm)
 
 	mu           sync.Mutex
 	leaseID      clientv3.LeaseID // lease for release ids; 0 if none

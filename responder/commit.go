@@ -2,6 +2,7 @@ package responder
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,6 +15,16 @@ const (
 	minAttempt      = 250 * time.Millisecond
 	attemptPerWrite = 8
 )
+
+// A write attempt that has no reply after raftWatchAfter reads etcd's raft
+// term every raftPoll: a term above the store's last reply means etcd has
+// elected (or is electing) a new raft leader, and the attempt, which may be
+// stuck on the dead one, is cut off at once rather than at its timeout. A
+// merely slow write leaves the term as it was and is not cut off.
+const raftPoll = 20 * time.Millisecond
+
+// errNewRaftLeader is the cause of an attempt cut off for a new raft leader.
+var errNewRaftLeader = errors.New("etcd has a new raft leader")
 
 // maxRefused bounds the retries of a write the fence refused while the
 // leader key stayed ours; only a late refence can do that, so more means
@@ -32,9 +43,10 @@ const maxRefused = 3
 func (w *writer) commit(b *batch) (committed bool, err error) {
 	s := w.t.s
 	for refused := 0; ; {
-		ctx, cancel := context.WithTimeout(context.Background(), w.attemptTimeout())
+		ctx, cancel := w.attemptContext()
 		start := time.Now()
 		committed, err = s.store.Commit(ctx, w.t.lead.Key(), w.fence, b.puts, b.deletes)
+		cause := context.Cause(ctx)
 		cancel()
 		took := time.Since(start)
 		s.cfg.Observer.StoreWrite(took, len(b.puts)+len(b.deletes), outcome(committed, err))
@@ -52,7 +64,7 @@ func (w *writer) commit(b *batch) (committed bool, err error) {
 				return false, err
 			}
 			s.log.Warn("store write outcome unknown; moving the fence and writing the same records again",
-				"records", len(b.puts)+len(b.deletes), "took", took, "err", err)
+				"records", len(b.puts)+len(b.deletes), "took", took, "err", err, "cause", cause)
 		}
 		ours, rerr := w.refence()
 		switch {
@@ -70,7 +82,7 @@ func (w *writer) refence() (ours bool, err error) {
 	s := w.t.s
 	backoff := 10 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), w.attemptTimeout())
+		ctx, cancel := w.attemptContext()
 		rev, ok, err := s.store.Refence(ctx, w.t.lead.Key(), w.t.lead.Rev())
 		cancel()
 		if err == nil {
@@ -91,6 +103,37 @@ func (w *writer) refence() (ours bool, err error) {
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
+}
+
+// attemptContext is the context of one write attempt: it ends after
+// attemptTimeout, or with cause errNewRaftLeader as soon as etcd reports a
+// raft term newer than the store's last reply (see raftPoll). The caller
+// cancels it when the attempt returns, which also ends the watch.
+func (w *writer) attemptContext() (context.Context, context.CancelFunc) {
+	parent, cut := context.WithCancelCause(context.Background())
+	ctx, cancel := context.WithTimeout(parent, w.attemptTimeout())
+	store, term := w.t.s.store, w.t.s.store.RaftTerm()
+	if term == 0 { // no reply yet to compare with
+		return ctx, func() { cancel(); cut(nil) }
+	}
+	watchAfter := min(max(2*w.write, raftPoll), minAttempt)
+	go func() {
+		t := time.NewTimer(watchAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if now, err := store.ReadRaftTerm(ctx); err == nil && now > term {
+				cut(errNewRaftLeader)
+				return
+			}
+			t.Reset(raftPoll)
+		}
+	}()
+	return ctx, func() { cancel(); cut(nil) }
 }
 
 // attemptTimeout bounds one write attempt.

@@ -21,6 +21,11 @@ type Store interface {
 	// leaderRev, so that writes fenced on an older revision fail; ok=false
 	// means this node does not lead.
 	Refence(ctx context.Context, leaderKey string, leaderRev int64) (fenceRev int64, ok bool, err error)
+	// RaftTerm is the highest etcd raft term in a reply so far (0: none);
+	// ReadRaftTerm reads the term of the member the client talks to,
+	// without needing a raft leader.
+	RaftTerm() uint64
+	ReadRaftTerm(ctx context.Context) (uint64, error)
 }
 
 // Leadership is one term of leading. Done closes when the term is over for
