@@ -13,15 +13,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// A closed multi-member embedded etcd (etcdCluster) leaves the HTTP
-		// connections between its members to end on their own. The package
-		// itself speaks no HTTP.
-		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
-		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-	)
+	goleak.VerifyTestMain(m, testenv.EtcdClusterLeaks...)
 }
 
 // setup starts an etcd and returns a client of it and a Store on prefix.
