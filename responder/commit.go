@@ -16,10 +16,11 @@ const (
 	attemptPerWrite = 8
 )
 
-// A write attempt that has no reply after raftWatchAfter reads etcd's raft
-// term every raftPoll: a term above the store's last reply means etcd has
-// elected (or is electing) a new raft leader, and the attempt, which may be
-// stuck on the dead one, is cut off at once rather than at its timeout. A
+// A write attempt that has no reply after twice the recent write time (at
+// least raftPoll, at most minAttempt) reads etcd's raft term every raftPoll,
+// which needs no raft leader: a term above the store's last reply means etcd
+// has elected (or is electing) a new raft leader, and the attempt, which may
+// be stuck on the dead one, is cut off at once rather than at its timeout. A
 // merely slow write leaves the term as it was and is not cut off.
 const raftPoll = 20 * time.Millisecond
 
