@@ -151,25 +151,9 @@ func TestChaos(t *testing.T) {
 		t.Skip("starts 9 processes and injects faults for about a minute")
 	}
 	cfg := runConfig(t)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
-	defer cancel()
 	start := time.Now()
-	h, err := Run(ctx, cfg)
-	if h == nil {
-		t.Fatal(err)
-	}
-	if err != nil {
-		t.Errorf("run ended early: %v", err)
-	}
-	r := Check(h, DefaultBounds())
-	report(t, h, r)
+	h, r := runChecked(t, cfg, 10*time.Minute)
 	t.Logf("run took %v (seed %d)", time.Since(start).Round(time.Millisecond), cfg.Seed)
-	for _, v := range r.Violations {
-		t.Errorf("safety: %s", v)
-	}
-	for _, e := range r.Excess {
-		t.Errorf("loss: %s", e)
-	}
 	seen := map[Kind]bool{}
 	for _, f := range h.Faults {
 		seen[f.Kind] = true
@@ -201,7 +185,24 @@ func TestChaosGraceful(t *testing.T) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 12 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+5*time.Minute)
+	h, r := runChecked(t, cfg, 5*time.Minute)
+	if len(h.Faults) < 3 {
+		t.Errorf("only %d graceful stops", len(h.Faults))
+	}
+	for _, s := range r.SKUs {
+		if s.Lost > s.Unknown {
+			t.Errorf("%s: sold %d at the end, clients saw %d units granted: %d lost, only %d of unknown outcome",
+				s.Name, s.SoldEnd, s.Units, s.Lost, s.Unknown)
+		}
+	}
+}
+
+// runChecked runs cfg (for its duration plus slack at most), checks the
+// history and reports it; a safety violation or a loss over its bound fails
+// t.
+func runChecked(t *testing.T, cfg Config, slack time.Duration) (*History, *Result) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+slack)
 	defer cancel()
 	h, err := Run(ctx, cfg)
 	if h == nil {
@@ -215,16 +216,8 @@ func TestChaosGraceful(t *testing.T) {
 	for _, v := range r.Violations {
 		t.Errorf("safety: %s", v)
 	}
-	if len(h.Faults) < 3 {
-		t.Errorf("only %d graceful stops", len(h.Faults))
-	}
-	for _, s := range r.SKUs {
-		if s.Lost > s.Unknown {
-			t.Errorf("%s: sold %d at the end, clients saw %d units granted: %d lost, only %d of unknown outcome",
-				s.Name, s.SoldEnd, s.Units, s.Lost, s.Unknown)
-		}
-	}
 	for _, e := range r.Excess {
 		t.Errorf("loss: %s", e)
 	}
+	return h, r
 }

@@ -117,24 +117,21 @@ func (w *writer) attemptContext() (context.Context, context.CancelFunc) {
 	if term == 0 { // no reply yet to compare with
 		return ctx, func() { cancel(); cut(nil) }
 	}
-	watchAfter := min(max(2*w.write, raftPoll), minAttempt)
-	go func() {
-		t := time.NewTimer(watchAfter)
-		defer t.Stop()
+	// A timer, not a goroutine: most attempts end before it fires.
+	watch := time.AfterFunc(min(max(2*w.write, raftPoll), minAttempt), func() {
 		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
 			if now, err := store.ReadRaftTerm(ctx); err == nil && now > term {
 				cut(errNewRaftLeader)
 				return
 			}
-			t.Reset(raftPoll)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(raftPoll):
+			}
 		}
-	}()
-	return ctx, func() { cancel(); cut(nil) }
+	})
+	return ctx, func() { watch.Stop(); cancel(); cut(nil) }
 }
 
 // attemptTimeout bounds one write attempt.
