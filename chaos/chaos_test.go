@@ -71,7 +71,10 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binDir)
 	}
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		// toxiproxy's own pipe goroutine of a link can stay blocked sending
+		// to a writer that ended with its connection (seen once in about
+		// ten runs); it is the library's, not ours.
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*ToxicStub).Run")); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
