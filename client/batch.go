@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // ErrClosed is returned by every call of a Client after Close, and by a
@@ -24,7 +23,7 @@ const binaryBatch = 0x01
 // pending is one attempt of a batched Acquire, from the call that queues it
 // to the outcome a sender hands back.
 type pending struct {
-	item  responder.BatchItem
+	item  wire.BatchItem
 	state atomic.Int32 // pendQueued, pendSent or pendAbandoned
 	out   chan outcome // buffered: a sender never waits for the caller
 }
@@ -41,7 +40,7 @@ const (
 // outcome is a sender's answer to one attempt: the item's result, or why
 // the whole batch failed (err, with res unset).
 type outcome struct {
-	res responder.BatchResult
+	res wire.BatchResult
 	err error
 }
 
@@ -128,7 +127,7 @@ func (b *batcher) close() {
 }
 
 // get returns a pending for it, recycled if one is free.
-func (b *batcher) get(it responder.BatchItem) *pending {
+func (b *batcher) get(it wire.BatchItem) *pending {
 	p, _ := b.pool.Get().(*pending)
 	if p == nil {
 		p = &pending{out: make(chan outcome, 1)}
@@ -141,7 +140,7 @@ func (b *batcher) get(it responder.BatchItem) *pending {
 // received, so that no sender holds it any more; one whose caller gave up
 // may still get an outcome, and is left to the garbage collector.
 func (b *batcher) put(p *pending) {
-	p.item = responder.BatchItem{}
+	p.item = wire.BatchItem{}
 	b.pool.Put(p)
 }
 
@@ -167,7 +166,7 @@ func (b *batcher) run() {
 
 // take moves up to maxBatch queued attempts, in arrival order, into out,
 // skipping abandoned ones, and keeps the encoded batch within
-// responder.MaxBatchBody. If attempts remain queued it wakes another sender.
+// wire.MaxBatchBody. If attempts remain queued it wakes another sender.
 func (b *batcher) take(out []*pending) []*pending {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -176,7 +175,7 @@ func (b *batcher) take(out []*pending) []*pending {
 	for ; i < len(b.queue) && len(out) < b.maxBatch; i++ {
 		p := b.queue[i]
 		n := itemSize(p.item)
-		if len(out) > 0 && size+n > responder.MaxBatchBody {
+		if len(out) > 0 && size+n > wire.MaxBatchBody {
 			break // p goes first in the next batch
 		}
 		if !p.state.CompareAndSwap(pendQueued, pendSent) {
@@ -195,16 +194,16 @@ func (b *batcher) take(out []*pending) []*pending {
 }
 
 // itemSize bounds the encoded size of it in a binary batch.
-func itemSize(it responder.BatchItem) int {
+func itemSize(it wire.BatchItem) int {
 	return 3*10 + len(it.SKU) + len(it.ID)
 }
 
 // sendBuffers are a sender's buffers, reused from batch to batch.
 type sendBuffers struct {
 	pend    []*pending
-	items   []responder.BatchItem
+	items   []wire.BatchItem
 	body    []byte
-	results []responder.BatchResult
+	results []wire.BatchResult
 }
 
 // send makes one request of the attempts in s.pend and hands each its
@@ -214,7 +213,7 @@ func (b *batcher) send(s *sendBuffers) {
 	for _, p := range s.pend {
 		s.items = append(s.items, p.item)
 	}
-	s.body = responder.AppendBatchRequest(s.body[:0], s.items)
+	s.body = wire.AppendBatchRequest(s.body[:0], s.items)
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	m, err := b.t.request(ctx, b.subject, s.body)
 	cancel()
@@ -234,7 +233,7 @@ func (b *batcher) send(s *sendBuffers) {
 		b.failAll(s.pend, e)
 		return
 	}
-	s.results, err = responder.DecodeBatchReply(m.Data, s.results)
+	s.results, err = wire.DecodeBatchReply(m.Data, s.results)
 	if err == nil && len(s.results) != len(s.pend) {
 		err = fmt.Errorf("%d results for %d items", len(s.results), len(s.pend))
 	}

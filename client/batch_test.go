@@ -13,7 +13,7 @@ import (
 	"github.com/stockstate/stock/client"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // counter counts the messages on a subject from its own connection; it does
@@ -130,17 +130,17 @@ func TestBatchCoalesces(t *testing.T) {
 func TestBatchResultsMapToCallers(t *testing.T) {
 	const calls = 120
 	srv := testenv.NATS(t)
-	kinds := []string{"", responder.ErrSoldOut, responder.ErrInsufficient, responder.ErrUnknownSKU,
-		responder.ErrBadRequest, responder.ErrInternal}
-	f := startBatchFake(t, srv, func(_ int, items []responder.BatchItem) *nats.Msg {
+	kinds := []string{"", wire.ErrSoldOut, wire.ErrInsufficient, wire.ErrUnknownSKU,
+		wire.ErrBadRequest, wire.ErrInternal}
+	f := startBatchFake(t, srv, func(_ int, items []wire.BatchItem) *nats.Msg {
 		time.Sleep(10 * time.Millisecond) // let the next batch gather
-		results := make([]responder.BatchResult, len(items))
+		results := make([]wire.BatchResult, len(items))
 		for j, it := range items {
 			var k int64
 			if _, err := fmt.Sscanf(it.SKU, "s%d", &k); err != nil {
 				t.Errorf("item %+v: %v", it, err)
 			}
-			results[j] = responder.BatchResult{Error: kinds[k%6], Remaining: k * 10}
+			results[j] = wire.BatchResult{Error: kinds[k%6], Remaining: k * 10}
 			if k%6 == 0 {
 				results[j].Granted = it.N
 			}
@@ -200,7 +200,7 @@ func TestBatchRetriesKeepIDs(t *testing.T) {
 	}{
 		{name: "items unavailable", itemsFirst: true},
 		{name: "batch unavailable", batchFirst: func(func() *nats.Msg) *nats.Msg {
-			return errMsg("", responder.ErrUnavailable, 503, 0)
+			return errMsg("", wire.ErrUnavailable, 503, 0)
 		}},
 		{name: "batch reply lost", batchFirst: func(grant func() *nats.Msg) *nats.Msg {
 			grant()
@@ -212,28 +212,28 @@ func TestBatchRetriesKeepIDs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := testenv.NATS(t)
 			var mu sync.Mutex
-			granted := map[string]responder.BatchResult{} // id -> first grant
-			sent := map[string][]string{}                 // sku -> ids, per attempt
+			granted := map[string]wire.BatchResult{} // id -> first grant
+			sent := map[string][]string{}            // sku -> ids, per attempt
 			remaining := int64(1_000_000)
-			answer := func(i int, items []responder.BatchItem) *nats.Msg {
+			answer := func(i int, items []wire.BatchItem) *nats.Msg {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, it := range items {
 					sent[it.SKU] = append(sent[it.SKU], it.ID)
 				}
 				grant := func() *nats.Msg {
-					results := make([]responder.BatchResult, len(items))
+					results := make([]wire.BatchResult, len(items))
 					for j, it := range items {
 						var k int
 						fmt.Sscanf(it.SKU, "s%d", &k)
 						if tt.itemsFirst && k%2 == 1 && len(sent[it.SKU]) == 1 {
-							results[j] = responder.BatchResult{Error: responder.ErrUnavailable}
+							results[j] = wire.BatchResult{Error: wire.ErrUnavailable}
 							continue
 						}
 						r, ok := granted[it.ID]
 						if !ok {
 							remaining -= it.N
-							r = responder.BatchResult{Granted: it.N, Remaining: remaining}
+							r = wire.BatchResult{Granted: it.N, Remaining: remaining}
 							granted[it.ID] = r
 						}
 						results[j] = r
@@ -323,8 +323,8 @@ func TestBatchWholeReplies(t *testing.T) {
 		reply *nats.Msg
 		want  error // nil: a decoding error, not a *client.Error
 	}{
-		{"bad request", errMsg("", responder.ErrBadRequest, 400, 0), client.ErrBadRequest},
-		{"internal", errMsg("", responder.ErrInternal, 500, 0), client.ErrInternal},
+		{"bad request", errMsg("", wire.ErrBadRequest, 400, 0), client.ErrBadRequest},
+		{"internal", errMsg("", wire.ErrInternal, 500, 0), client.ErrInternal},
 		{"too few results", batchReply(nil), nil},
 		{"not a reply", &nats.Msg{Data: []byte("hello")}, nil},
 		{"truncated", &nats.Msg{Data: []byte{0x01, 0x01, 0x00}}, nil},
@@ -332,7 +332,7 @@ func TestBatchWholeReplies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := testenv.NATS(t)
-			f := startBatchFake(t, srv, func(int, []responder.BatchItem) *nats.Msg { return tt.reply })
+			f := startBatchFake(t, srv, func(int, []wire.BatchItem) *nats.Msg { return tt.reply })
 			cl := newClient(t, testenv.Conn(t, srv), func(c *client.Config) {
 				fastRetries(c)
 				batched(c)
@@ -362,16 +362,16 @@ func TestBatchCancelOneCaller(t *testing.T) {
 	srv := testenv.NATS(t)
 	var mu sync.Mutex
 	remaining := int64(1000)
-	f := startBatchFake(t, srv, func(i int, items []responder.BatchItem) *nats.Msg {
+	f := startBatchFake(t, srv, func(i int, items []wire.BatchItem) *nats.Msg {
 		if i < 2 {
 			time.Sleep(hold) // batches 0 and 1 are in flight for hold
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		results := make([]responder.BatchResult, len(items))
+		results := make([]wire.BatchResult, len(items))
 		for j, it := range items {
 			remaining -= it.N
-			results[j] = responder.BatchResult{Granted: it.N, Remaining: remaining}
+			results[j] = wire.BatchResult{Granted: it.N, Remaining: remaining}
 		}
 		return batchReply(results)
 	})
@@ -456,9 +456,9 @@ func TestBatchCancelOneCaller(t *testing.T) {
 // later calls fail; a second Close is harmless.
 func TestBatchClose(t *testing.T) {
 	srv := testenv.NATS(t)
-	f := startBatchFake(t, srv, func(i int, items []responder.BatchItem) *nats.Msg {
+	f := startBatchFake(t, srv, func(i int, items []wire.BatchItem) *nats.Msg {
 		time.Sleep(300 * time.Millisecond)
-		return batchReply(make([]responder.BatchResult, len(items)))
+		return batchReply(make([]wire.BatchResult, len(items)))
 	})
 	cl := newClient(t, testenv.Conn(t, srv), batched)
 	errs := make(chan error, 3)
@@ -505,7 +505,7 @@ func TestBatchMaxInFlight(t *testing.T) {
 	var timers sync.WaitGroup
 	t.Cleanup(timers.Wait)
 	rnc := testenv.Conn(t, srv)
-	startBatchFake(t, srv, func(_ int, items []responder.BatchItem) *nats.Msg {
+	startBatchFake(t, srv, func(_ int, items []wire.BatchItem) *nats.Msg {
 		mu.Lock()
 		inflight++
 		most = max(most, inflight)
@@ -526,7 +526,7 @@ func TestBatchMaxInFlight(t *testing.T) {
 			mu.Lock()
 			inflight--
 			mu.Unlock()
-			results := make([]responder.BatchResult, len(items))
+			results := make([]wire.BatchResult, len(items))
 			for i := range results {
 				results[i].Granted = 1
 			}

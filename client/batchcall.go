@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // acquireBatched is Acquire through the batcher. Each attempt queues the
@@ -30,7 +29,7 @@ func (c *Client) acquireBatched(ctx context.Context, k call, n int64) (Grant, er
 			w.expire = t.C
 		}
 	}
-	p := c.batch.get(responder.BatchItem{SKU: k.sku, N: n, ID: k.id})
+	p := c.batch.get(wire.BatchItem{SKU: k.sku, N: n, ID: k.id})
 	var last error // why the previous attempt is being retried
 	for attempt := 1; ; attempt++ {
 		if err := w.err(); err != nil {
@@ -139,7 +138,7 @@ func itemOutcome(k call, n int64, out outcome) (g Grant, retry bool, err error) 
 	}
 	e := &Error{Code: r.Code, Kind: r.Error, Message: itemMessage(r.Error, n, r.Remaining), SKU: k.sku, Remaining: r.Remaining}
 	if e.Code == 0 {
-		e.Code = codeOfKind(e.Kind)
+		e.Code = wire.Code(e.Kind)
 	}
 	return Grant{}, e.retryable(), e
 }
@@ -149,13 +148,13 @@ func itemOutcome(k call, n int64, out outcome) (g Grant, retry bool, err error) 
 // generic one.
 func itemMessage(kind string, n, remaining int64) string {
 	switch kind {
-	case responder.ErrSoldOut:
+	case wire.ErrSoldOut:
 		return "sold out"
-	case responder.ErrInsufficient:
+	case wire.ErrInsufficient:
 		return fmt.Sprintf("%d requested, %d remaining", n, remaining)
-	case responder.ErrUnknownSKU:
+	case wire.ErrUnknownSKU:
 		return "no such sku"
-	case responder.ErrUnavailable:
+	case wire.ErrUnavailable:
 		return "this node is not serving; retry"
 	}
 	return kind + " (a batch reply carries no reason; the same request on the single subject gets one)"

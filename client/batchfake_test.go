@@ -12,7 +12,7 @@ import (
 
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // batchFake stands in for a responder on the batch subject: a plain
@@ -20,11 +20,11 @@ import (
 // with answer(i, items); a nil answer sends nothing.
 type batchFake struct {
 	mu      sync.Mutex
-	batches [][]responder.BatchItem
+	batches [][]wire.BatchItem
 	bad     []error
 }
 
-func startBatchFake(t testing.TB, srv *server.Server, answer func(i int, items []responder.BatchItem) *nats.Msg) *batchFake {
+func startBatchFake(t testing.TB, srv *server.Server, answer func(i int, items []wire.BatchItem) *nats.Msg) *batchFake {
 	t.Helper()
 	f := &batchFake{}
 	nc := testenv.Conn(t, srv)
@@ -56,23 +56,23 @@ func startBatchFake(t testing.TB, srv *server.Server, answer func(i int, items [
 
 // received returns the batches received so far, and fails t if any was
 // malformed.
-func (f *batchFake) received(t testing.TB) [][]responder.BatchItem {
+func (f *batchFake) received(t testing.TB) [][]wire.BatchItem {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, err := range f.bad {
 		t.Error(err)
 	}
-	return append([][]responder.BatchItem(nil), f.batches...)
+	return append([][]wire.BatchItem(nil), f.batches...)
 }
 
 // batchReply encodes results as a binary batch reply; a result's Error
 // names its status.
-func batchReply(results []responder.BatchResult) *nats.Msg {
+func batchReply(results []wire.BatchResult) *nats.Msg {
 	b := binary.AppendUvarint([]byte{0x01}, uint64(len(results)))
 	for _, r := range results {
 		status := -1
-		for i, k := range responder.BatchStatuses {
+		for i, k := range wire.BatchStatuses {
 			if k == r.Error {
 				status = i
 			}

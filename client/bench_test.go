@@ -8,7 +8,7 @@ import (
 	"github.com/stockstate/stock/client"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // benchmarkAcquire runs b.N one-unit acquires against a responder in the
@@ -76,8 +76,8 @@ func BenchmarkAcquireLone(b *testing.B) {
 // against a fake that grants every item at once and keeps no state.
 func BenchmarkAcquireBatchedNullResponder(b *testing.B) {
 	srv := testenv.NATS(b)
-	startBatchFake(b, srv, func(_ int, items []responder.BatchItem) *nats.Msg {
-		results := make([]responder.BatchResult, len(items))
+	startBatchFake(b, srv, func(_ int, items []wire.BatchItem) *nats.Msg {
+		results := make([]wire.BatchResult, len(items))
 		for i := range results {
 			results[i].Granted = 1
 		}

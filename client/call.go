@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // transport sends one attempt of a request and waits for its reply, or for
@@ -48,9 +47,9 @@ func (k call) String() string {
 // other than unavailable), an attempt fails in a way a retry cannot mend,
 // or ctx (bounded by CallTimeout) ends. In the last case the error wraps
 // both ctx's error and the last attempt's.
-func (c *Client) do(ctx context.Context, k call) (responder.Reply, error) {
+func (c *Client) do(ctx context.Context, k call) (wire.Reply, error) {
 	if c.closed.Load() {
-		return responder.Reply{}, fmt.Errorf("client: %v: %w", k, ErrClosed)
+		return wire.Reply{}, fmt.Errorf("client: %v: %w", k, ErrClosed)
 	}
 	if c.cfg.CallTimeout > 0 {
 		var cancel context.CancelFunc
@@ -71,17 +70,17 @@ func (c *Client) do(ctx context.Context, k call) (responder.Reply, error) {
 			}
 			last = err
 		case ctx.Err() != nil:
-			return responder.Reply{}, gaveUp(k, attempt, ctx.Err(), last)
+			return wire.Reply{}, gaveUp(k, attempt, ctx.Err(), last)
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 			// This attempt's deadline, not the caller's.
 			last = fmt.Errorf("%w: no reply within %v", nats.ErrTimeout, c.cfg.Timeout)
 		case errors.Is(err, nats.ErrNoResponders):
 			last = err
 		default:
-			return responder.Reply{}, fmt.Errorf("client: %v: %w", k, err)
+			return wire.Reply{}, fmt.Errorf("client: %v: %w", k, err)
 		}
 		if err := sleep(ctx, c.backoff(attempt)); err != nil {
-			return responder.Reply{}, gaveUp(k, attempt, err, last)
+			return wire.Reply{}, gaveUp(k, attempt, err, last)
 		}
 	}
 }

@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Client calls the responders over one NATS connection. It is safe for
@@ -56,12 +55,12 @@ func newClient(t transport, cfg Config) (*Client, error) {
 		t:        t,
 		idPrefix: rand.Text() + ".",
 		subjects: subjects{
-			acquire: p + responder.SubjectAcquire + ".",
-			release: p + responder.SubjectRelease + ".",
-			query:   p + responder.SubjectQuery + ".",
-			set:     p + responder.SubjectSet + ".",
-			del:     p + responder.SubjectDelete + ".",
-			batch:   p + responder.SubjectAcquire,
+			acquire: p + wire.SubjectAcquire + ".",
+			release: p + wire.SubjectRelease + ".",
+			query:   p + wire.SubjectQuery + ".",
+			set:     p + wire.SubjectSet + ".",
+			del:     p + wire.SubjectDelete + ".",
+			batch:   p + wire.SubjectAcquire,
 		},
 	}
 	if cfg.Batch {
@@ -211,7 +210,7 @@ func (c *Client) SetLimit(ctx context.Context, sku string, limit int64) (Stock, 
 	if err := checkSKU(sku); err != nil {
 		return Stock{}, err
 	}
-	body, err := json.Marshal(responder.SetRequest{Limit: limit})
+	body, err := json.Marshal(wire.SetRequest{Limit: limit})
 	if err != nil {
 		return Stock{}, fmt.Errorf("client: set %s: %w", sku, err)
 	}
@@ -233,7 +232,7 @@ func (c *Client) Delete(ctx context.Context, sku string) error {
 	return err
 }
 
-func stockOf(r responder.Reply) Stock {
+func stockOf(r wire.Reply) Stock {
 	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Remaining: r.Remaining, Leader: r.Leader}
 }
 
@@ -247,7 +246,7 @@ func unitsBody(n int64, id string) []byte {
 		b = append(b, id...)
 		return append(b, `"}`...)
 	}
-	b, _ := json.Marshal(responder.Request{N: n, ID: id}) // a struct of an int and a string cannot fail
+	b, _ := json.Marshal(wire.Request{N: n, ID: id}) // a struct of an int and a string cannot fail
 	return b
 }
 
@@ -271,7 +270,7 @@ func checkSKU(sku string) error {
 		bad = c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f
 	}
 	if bad {
-		return &Error{Code: 400, Kind: responder.ErrBadRequest, SKU: sku,
+		return &Error{Code: 400, Kind: wire.ErrBadRequest, SKU: sku,
 			Message: "sku must be one subject token: not empty, without '.', '*', '>', spaces or control characters (checked before sending)"}
 	}
 	return nil

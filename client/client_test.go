@@ -11,7 +11,7 @@ import (
 	"github.com/stockstate/stock/client"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // newClient returns a Client on nc with cfg's defaults changed by edit; it
@@ -152,29 +152,29 @@ func testTypedErrors(t *testing.T, edit func(*client.Config)) {
 		rem  int64
 	}{
 		{"insufficient", func() error { _, err := c.Acquire(ctx, "low", 5); return err },
-			client.ErrInsufficient, 409, responder.ErrInsufficient, 3},
+			client.ErrInsufficient, 409, wire.ErrInsufficient, 3},
 		{"sold out", func() error { _, err := c.Acquire(ctx, "none", 1); return err },
-			client.ErrSoldOut, 409, responder.ErrSoldOut, 0},
+			client.ErrSoldOut, 409, wire.ErrSoldOut, 0},
 		{"unknown sku", func() error { _, err := c.Acquire(ctx, "nope", 1); return err },
-			client.ErrUnknownSKU, 404, responder.ErrUnknownSKU, 0},
+			client.ErrUnknownSKU, 404, wire.ErrUnknownSKU, 0},
 		{"unknown sku query", func() error { _, err := c.Query(ctx, "nope"); return err },
-			client.ErrUnknownSKU, 404, responder.ErrUnknownSKU, 0},
+			client.ErrUnknownSKU, 404, wire.ErrUnknownSKU, 0},
 		{"unknown sku delete", func() error { return c.Delete(ctx, "nope") },
-			client.ErrUnknownSKU, 404, responder.ErrUnknownSKU, 0},
+			client.ErrUnknownSKU, 404, wire.ErrUnknownSKU, 0},
 		{"n zero", func() error { _, err := c.Acquire(ctx, "low", 0); return err },
-			client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+			client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 		{"n negative release", func() error { _, err := c.Release(ctx, "low", -1); return err },
-			client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+			client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 		{"release more than sold", func() error { _, err := c.Release(ctx, "low", 1); return err },
-			client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+			client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 		{"negative limit", func() error { _, err := c.SetLimit(ctx, "low", -1); return err },
-			client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+			client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 		{"sku the server refuses", func() error { _, err := c.Acquire(ctx, "a/b", 1); return err },
-			client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+			client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 		{"id too long", func() error {
 			_, err := c.Acquire(ctx, "low", 1, client.WithID(string(make([]byte, 200))))
 			return err
-		}, client.ErrBadRequest, 400, responder.ErrBadRequest, 0},
+		}, client.ErrBadRequest, 400, wire.ErrBadRequest, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

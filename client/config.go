@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Config tunes a Client. Start from DefaultConfig.
@@ -51,7 +51,7 @@ type Config struct {
 	Batch bool
 
 	// MaxBatch is the most acquires in one batch request, from 1 to
-	// responder.MaxBatchItems. 1024 by default. Used only with Batch.
+	// wire.MaxBatchItems. 1024 by default. Used only with Batch.
 	MaxBatch int
 
 	// MaxInFlight is the most batch requests a Client has in flight at
@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case !responder.ValidPrefix(c.Prefix):
+	case !wire.ValidPrefix(c.Prefix):
 		return fmt.Errorf("client: prefix %q is not a NATS subject prefix", c.Prefix)
 	case c.Timeout <= 0:
 		return errors.New("client: timeout must be positive")
@@ -88,8 +88,8 @@ func (c Config) Validate() error {
 		return errors.New("client: call timeout must not be negative")
 	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
 		return errors.New("client: backoff must satisfy 0 < min <= max")
-	case c.Batch && (c.MaxBatch < 1 || c.MaxBatch > responder.MaxBatchItems):
-		return fmt.Errorf("client: max batch must be from 1 to %d, got %d", responder.MaxBatchItems, c.MaxBatch)
+	case c.Batch && (c.MaxBatch < 1 || c.MaxBatch > wire.MaxBatchItems):
+		return fmt.Errorf("client: max batch must be from 1 to %d, got %d", wire.MaxBatchItems, c.MaxBatch)
 	case c.Batch && c.MaxInFlight < 1:
 		return fmt.Errorf("client: max in flight must be at least 1, got %d", c.MaxInFlight)
 	}

@@ -6,17 +6,16 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // decodeReply turns a reply message into its body, or into an *Error when
 // it carries the micro error headers or an "error" field. Unknown fields
 // are ignored, so a newer responder may add some. sku names the request's
 // SKU for errors whose body does not.
-func decodeReply(m *nats.Msg, sku string) (responder.Reply, error) {
-	var r responder.Reply
-	codeHdr := m.Header.Get(responder.HeaderErrorCode)
+func decodeReply(m *nats.Msg, sku string) (wire.Reply, error) {
+	var r wire.Reply
+	codeHdr := m.Header.Get(wire.HeaderErrorCode)
 	code, codeErr := strconv.Atoi(codeHdr)
 	if codeErr != nil {
 		code = 0
@@ -26,41 +25,23 @@ func decodeReply(m *nats.Msg, sku string) (responder.Reply, error) {
 			return r, fmt.Errorf("client: %s: reply %.64q is not a stock reply: %w", sku, m.Data, err)
 		}
 		// An error reply whose body does not parse still has its headers.
-		return r, &Error{Code: code, Kind: kindOfCode(code), Message: m.Header.Get(responder.HeaderError), SKU: sku}
+		return r, &Error{Code: code, Kind: wire.KindOfCode(code), Message: m.Header.Get(wire.HeaderError), SKU: sku}
 	}
 	if codeHdr == "" && r.Error == "" {
 		return r, nil
 	}
 	e := &Error{Code: code, Kind: r.Error, Message: r.Message, SKU: r.SKU, Remaining: r.Remaining}
 	if e.Kind == "" {
-		e.Kind = kindOfCode(code)
+		e.Kind = wire.KindOfCode(code)
 	}
 	if e.Code == 0 {
-		e.Code = codeOfKind(e.Kind)
+		e.Code = wire.Code(e.Kind)
 	}
 	if e.Message == "" {
-		e.Message = m.Header.Get(responder.HeaderError)
+		e.Message = m.Header.Get(wire.HeaderError)
 	}
 	if e.SKU == "" {
 		e.SKU = sku
 	}
 	return r, e
-}
-
-// codeOfKind is the status code of a kind, for an error reply without the
-// code header.
-func codeOfKind(kind string) int {
-	switch kind {
-	case responder.ErrBadRequest:
-		return 400
-	case responder.ErrUnknownSKU:
-		return 404
-	case responder.ErrSoldOut, responder.ErrInsufficient:
-		return 409
-	case responder.ErrUnavailable:
-		return 503
-	case responder.ErrInternal:
-		return 500
-	}
-	return 0
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Sentinels, one per error kind of the protocol. An *Error matches the one
@@ -27,7 +27,7 @@ var (
 //	}
 type Error struct {
 	Code      int    // status code of the Nats-Service-Error-Code header: 400, 404, 409, 500 or 503
-	Kind      string // the reply's "error": responder.ErrSoldOut and the like
+	Kind      string // the reply's "error": wire.ErrSoldOut and the like
 	Message   string // the reply's "message", for people
 	SKU       string
 	Remaining int64 // units left; set for insufficient
@@ -51,17 +51,17 @@ func (e *Error) Is(target error) bool {
 
 func sentinel(kind string) error {
 	switch kind {
-	case responder.ErrBadRequest:
+	case wire.ErrBadRequest:
 		return ErrBadRequest
-	case responder.ErrUnknownSKU:
+	case wire.ErrUnknownSKU:
 		return ErrUnknownSKU
-	case responder.ErrSoldOut:
+	case wire.ErrSoldOut:
 		return ErrSoldOut
-	case responder.ErrInsufficient:
+	case wire.ErrInsufficient:
 		return ErrInsufficient
-	case responder.ErrUnavailable:
+	case wire.ErrUnavailable:
 		return ErrUnavailable
-	case responder.ErrInternal:
+	case wire.ErrInternal:
 		return ErrInternal
 	}
 	return nil
@@ -79,22 +79,6 @@ func codeSentinel(code int) error {
 		return ErrUnavailable
 	}
 	return nil
-}
-
-// kindOfCode names the kind of a code, for an error reply whose body does
-// not say; 409 is left empty, as it has two kinds.
-func kindOfCode(code int) string {
-	switch code {
-	case 400:
-		return responder.ErrBadRequest
-	case 404:
-		return responder.ErrUnknownSKU
-	case 500:
-		return responder.ErrInternal
-	case 503:
-		return responder.ErrUnavailable
-	}
-	return ""
 }
 
 // retryable reports whether a reply error asks for another attempt.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/stockstate/stock/client"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // fake stands in for a responder: a plain subscription on one subject that
@@ -25,16 +25,16 @@ import (
 // as a paused leader would.
 type fake struct {
 	mu   sync.Mutex
-	reqs []responder.Request
+	reqs []wire.Request
 	bad  []error // bodies that are not what the protocol asks for
 }
 
-func startFake(t testing.TB, srv *server.Server, subject string, answer func(i int, req responder.Request) *nats.Msg) *fake {
+func startFake(t testing.TB, srv *server.Server, subject string, answer func(i int, req wire.Request) *nats.Msg) *fake {
 	t.Helper()
 	f := &fake{}
 	nc := testenv.Conn(t, srv)
 	_, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		var req responder.Request
+		var req wire.Request
 		if len(m.Data) > 0 {
 			dec := json.NewDecoder(bytes.NewReader(m.Data))
 			dec.DisallowUnknownFields()
@@ -65,18 +65,18 @@ func startFake(t testing.TB, srv *server.Server, subject string, answer func(i i
 
 // requests returns the requests received so far, and fails t if any body
 // was malformed.
-func (f *fake) requests(t testing.TB) []responder.Request {
+func (f *fake) requests(t testing.TB) []wire.Request {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, err := range f.bad {
 		t.Error(err)
 	}
-	return append([]responder.Request(nil), f.reqs...)
+	return append([]wire.Request(nil), f.reqs...)
 }
 
 // sameID fails t unless every request carries the same non-empty id.
-func sameID(t testing.TB, reqs []responder.Request) string {
+func sameID(t testing.TB, reqs []wire.Request) string {
 	t.Helper()
 	if len(reqs) == 0 || reqs[0].ID == "" {
 		t.Fatalf("requests %+v: no id", reqs)
@@ -96,8 +96,8 @@ func grantMsg(sku string, granted, remaining int64) *nats.Msg {
 // errMsg is an error reply as the responder sends it.
 func errMsg(sku, kind string, code int, remaining int64) *nats.Msg {
 	m := nats.NewMsg("")
-	m.Header.Set(responder.HeaderErrorCode, strconv.Itoa(code))
-	m.Header.Set(responder.HeaderError, kind+" happened")
+	m.Header.Set(wire.HeaderErrorCode, strconv.Itoa(code))
+	m.Header.Set(wire.HeaderError, kind+" happened")
 	m.Data = fmt.Appendf(nil, `{"sku":%q,"granted":0,"remaining":%d,"error":%q,"message":"%s happened"}`,
 		sku, remaining, kind, kind)
 	return m
@@ -132,11 +132,11 @@ func TestRetrySameID(t *testing.T) {
 			var mu sync.Mutex
 			granted := map[string]*nats.Msg{} // id -> first grant
 			remaining := int64(10)
-			f := startFake(t, srv, "stock.acquire.x", func(i int, req responder.Request) *nats.Msg {
+			f := startFake(t, srv, "stock.acquire.x", func(i int, req wire.Request) *nats.Msg {
 				mu.Lock()
 				defer mu.Unlock()
 				if i == 0 && !tt.lost {
-					return errMsg("x", responder.ErrUnavailable, 503, 0)
+					return errMsg("x", wire.ErrUnavailable, 503, 0)
 				}
 				if m, ok := granted[req.ID]; ok {
 					return m
@@ -181,7 +181,7 @@ func TestRetrySameID(t *testing.T) {
 // TestCallsGetNewIDs: calls without WithID do not share ids.
 func TestCallsGetNewIDs(t *testing.T) {
 	srv := testenv.NATS(t)
-	f := startFake(t, srv, "stock.release.x", func(i int, req responder.Request) *nats.Msg {
+	f := startFake(t, srv, "stock.release.x", func(i int, req wire.Request) *nats.Msg {
 		return &nats.Msg{Data: []byte(`{"sku":"x","released":1,"remaining":1}`)}
 	})
 	c := newClient(t, testenv.Conn(t, srv), fastRetries)
@@ -204,8 +204,8 @@ func TestCallsGetNewIDs(t *testing.T) {
 // an error that wraps the context's error and the last cause.
 func TestContextEndsRetries(t *testing.T) {
 	srv := testenv.NATS(t)
-	f := startFake(t, srv, "stock.acquire.x", func(int, responder.Request) *nats.Msg {
-		return errMsg("x", responder.ErrUnavailable, 503, 0)
+	f := startFake(t, srv, "stock.acquire.x", func(int, wire.Request) *nats.Msg {
+		return errMsg("x", wire.ErrUnavailable, 503, 0)
 	})
 	c := newClient(t, testenv.Conn(t, srv), fastRetries)
 
@@ -238,7 +238,7 @@ func TestContextEndsRetries(t *testing.T) {
 			t.Fatalf("err = %v, want Canceled and ErrUnavailable", err)
 		}
 	})
-	var second []responder.Request
+	var second []wire.Request
 	for _, r := range f.requests(t) {
 		if r.ID != id {
 			second = append(second, r)
@@ -327,8 +327,8 @@ func TestFinalReplies(t *testing.T) {
 	plain := func(body string) *nats.Msg { return &nats.Msg{Data: []byte(body)} }
 	headerOnly := func(code, desc, body string) *nats.Msg {
 		m := nats.NewMsg("")
-		m.Header.Set(responder.HeaderErrorCode, code)
-		m.Header.Set(responder.HeaderError, desc)
+		m.Header.Set(wire.HeaderErrorCode, code)
+		m.Header.Set(wire.HeaderError, desc)
 		m.Data = []byte(body)
 		return m
 	}
@@ -343,19 +343,19 @@ func TestFinalReplies(t *testing.T) {
 		{name: "grant with fields unknown here",
 			reply: plain(`{"sku":"x","granted":1,"remaining":4,"window":{"cap":9,"ids":[1,2]},"note":"new"}`),
 			grant: client.Grant{SKU: "x", Granted: 1, Remaining: 4}},
-		{name: "sold out", reply: errMsg("x", responder.ErrSoldOut, 409, 0), want: client.ErrSoldOut,
+		{name: "sold out", reply: errMsg("x", wire.ErrSoldOut, 409, 0), want: client.ErrSoldOut,
 			err: "sold_out 409 sold_out happened 0"},
-		{name: "insufficient", reply: errMsg("x", responder.ErrInsufficient, 409, 3), want: client.ErrInsufficient,
+		{name: "insufficient", reply: errMsg("x", wire.ErrInsufficient, 409, 3), want: client.ErrInsufficient,
 			err: "insufficient 409 insufficient happened 3"},
-		{name: "bad request", reply: errMsg("x", responder.ErrBadRequest, 400, 0), want: client.ErrBadRequest,
+		{name: "bad request", reply: errMsg("x", wire.ErrBadRequest, 400, 0), want: client.ErrBadRequest,
 			err: "bad_request 400 bad_request happened 0"},
-		{name: "unknown sku", reply: errMsg("x", responder.ErrUnknownSKU, 404, 0), want: client.ErrUnknownSKU,
+		{name: "unknown sku", reply: errMsg("x", wire.ErrUnknownSKU, 404, 0), want: client.ErrUnknownSKU,
 			err: "unknown_sku 404 unknown_sku happened 0"},
-		{name: "internal", reply: errMsg("x", responder.ErrInternal, 500, 0), want: client.ErrInternal,
+		{name: "internal", reply: errMsg("x", wire.ErrInternal, 500, 0), want: client.ErrInternal,
 			err: "internal 500 internal happened 0"},
 		{name: "error with fields unknown here",
 			reply: func() *nats.Msg {
-				m := errMsg("x", responder.ErrSoldOut, 409, 0)
+				m := errMsg("x", wire.ErrSoldOut, 409, 0)
 				m.Data = []byte(`{"sku":"x","remaining":0,"error":"sold_out","message":"gone","retry_after":null,"extra":[1]}`)
 				return m
 			}(), want: client.ErrSoldOut, err: "sold_out 409 gone 0"},
@@ -376,7 +376,7 @@ func TestFinalReplies(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sku := fmt.Sprintf("x%d", i)
-			f := startFake(t, srv, "stock.acquire."+sku, func(int, responder.Request) *nats.Msg {
+			f := startFake(t, srv, "stock.acquire."+sku, func(int, wire.Request) *nats.Msg {
 				return &nats.Msg{Header: tt.reply.Header, Data: tt.reply.Data}
 			})
 			g, err := c.Acquire(ctx(t), sku, 1)

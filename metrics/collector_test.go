@@ -10,13 +10,14 @@ import (
 
 	"github.com/stockstate/stock/metrics"
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 func fixedStats() responder.Stats {
 	st := responder.Stats{
 		Errors: map[string]uint64{
-			responder.ErrBadRequest: 1, responder.ErrUnknownSKU: 2, responder.ErrSoldOut: 3,
-			responder.ErrInsufficient: 4, responder.ErrUnavailable: 5, responder.ErrInternal: 0,
+			wire.ErrBadRequest: 1, wire.ErrUnknownSKU: 2, wire.ErrSoldOut: 3,
+			wire.ErrInsufficient: 4, wire.ErrUnavailable: 5, wire.ErrInternal: 0,
 		},
 		Units: 120, Stalls: 2, WaitTimeouts: 1, Refills: 7, RefillKeys: 9,
 		RefillTime: 1500 * time.Millisecond, Fenced: 1, Unknown: 2, Terms: 3,

@@ -12,6 +12,7 @@ import (
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/metrics"
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // TestWithResponder wires Metrics into a real responder (real NATS, real
@@ -35,13 +36,13 @@ func TestWithResponder(t *testing.T) {
 	srv.Store(n.Server)
 	n.WaitLeading(t)
 
-	request := func(subject, body string) responder.Reply {
+	request := func(subject, body string) wire.Reply {
 		t.Helper()
 		msg, err := c.NC.Request(subject, []byte(body), 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", subject, err)
 		}
-		var r responder.Reply
+		var r wire.Reply
 		if err := json.Unmarshal(msg.Data, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestWithResponder(t *testing.T) {
 			t.Fatalf("acquire: %+v", r)
 		}
 	}
-	if r := request("stock.acquire.sku1", `{"n":5}`); r.Error != responder.ErrInsufficient {
+	if r := request("stock.acquire.sku1", `{"n":5}`); r.Error != wire.ErrInsufficient {
 		t.Fatalf("acquire 5 of 4: %+v", r)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/wire"
 )
 
 // batch is what one writer round persists and, once durable, applies.
@@ -109,7 +110,7 @@ func (w *writer) plan(b *batch, o *op, now time.Time, policy stock.Policy) error
 		rem := rec.Limit - e.item.Sold
 		e.mu.Unlock()
 		if err != nil {
-			b.answer(o, errorAnswer(o.sku, 0, ErrBadRequest, err.Error()))
+			b.answer(o, errorAnswer(o.sku, 0, wire.ErrBadRequest, err.Error()))
 			return nil
 		}
 		c := change{op: o, e: e, rec: rec, ans: releaseAnswer(o.sku, o.n, rem)}

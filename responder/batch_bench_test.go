@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/wire"
 )
 
 // batchBenchTerm is benchTerm with skus SKUs (sku1, sku2, ...), each with a
@@ -26,11 +27,11 @@ func batchBenchTerm(b *testing.B, skus int) *term {
 // picked uniformly from skus, without ids, as loadgen -batch sends.
 func batchBenchMsg(items, skus int) *nats.Msg {
 	r := rand.New(rand.NewPCG(1, 2))
-	its := make([]BatchItem, items)
+	its := make([]wire.BatchItem, items)
 	for i := range its {
-		its[i] = BatchItem{SKU: fmt.Sprintf("sku%d", 1+r.IntN(skus)), N: 1}
+		its[i] = wire.BatchItem{SKU: fmt.Sprintf("sku%d", 1+r.IntN(skus)), N: 1}
 	}
-	return &nats.Msg{Subject: "stock.acquire", Reply: "_INBOX.bench.1", Data: AppendBatchRequest(nil, its)}
+	return &nats.Msg{Subject: "stock.acquire", Reply: "_INBOX.bench.1", Data: wire.AppendBatchRequest(nil, its)}
 }
 
 // BenchmarkBatchHandler is the whole path of a binary batch of 1024 grants

@@ -9,17 +9,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
-func batchJSON(t *testing.T, nc *nats.Conn, body string) []responder.BatchResult {
+func batchJSON(t *testing.T, nc *nats.Conn, body string) []wire.BatchResult {
 	t.Helper()
 	m, err := nc.Request("stock.acquire", []byte(body), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []responder.BatchResult
+	var out []wire.BatchResult
 	if err := json.Unmarshal(m.Data, &out); err != nil {
 		t.Fatalf("%q: %v", m.Data, err)
 	}
@@ -56,18 +55,18 @@ func TestBatchItems(t *testing.T) {
 		kind               string
 	}{
 		{2, 8, ""},
-		{0, 3, responder.ErrInsufficient},
+		{0, 3, wire.ErrInsufficient},
 		{1, 7, ""},
-		{0, 0, responder.ErrUnknownSKU},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrBadRequest},
-		{0, 0, responder.ErrSoldOut},
+		{0, 0, wire.ErrUnknownSKU},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrBadRequest},
+		{0, 0, wire.ErrSoldOut},
 		{3, 0, ""},
 	}
 	if len(got) != len(want) {
@@ -123,18 +122,18 @@ func TestBatchBinaryUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var results []responder.BatchResult
+			var results []wire.BatchResult
 			for round := 0; ; round++ {
-				items := make([]responder.BatchItem, 64)
+				items := make([]wire.BatchItem, 64)
 				for i := range items {
-					items[i] = responder.BatchItem{SKU: fmt.Sprintf("s%d", (g+i)%3), N: int64(1 + i%3)}
+					items[i] = wire.BatchItem{SKU: fmt.Sprintf("s%d", (g+i)%3), N: int64(1 + i%3)}
 				}
-				m, err := c.NC.Request("stock.acquire", responder.AppendBatchRequest(nil, items), 5*time.Second)
+				m, err := c.NC.Request("stock.acquire", wire.AppendBatchRequest(nil, items), 5*time.Second)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if results, err = responder.DecodeBatchReply(m.Data, results); err != nil || len(results) != len(items) {
+				if results, err = wire.DecodeBatchReply(m.Data, results); err != nil || len(results) != len(items) {
 					t.Errorf("reply %x: %v", m.Data, err)
 					return
 				}
@@ -169,7 +168,7 @@ func newLedger(limit int64) *ledger {
 
 // add records result r of item i, on sku, and reports whether the SKU may
 // still have stock (a grant, or insufficient for this n).
-func (l *ledger) add(t *testing.T, i int, sku string, r responder.BatchResult) bool {
+func (l *ledger) add(t *testing.T, i int, sku string, r wire.BatchResult) bool {
 	switch r.Error {
 	case "":
 		l.granted[sku] += r.Granted
@@ -183,9 +182,9 @@ func (l *ledger) add(t *testing.T, i int, sku string, r responder.BatchResult) b
 			l.units[sku][u] = true
 		}
 		return true
-	case responder.ErrInsufficient:
+	case wire.ErrInsufficient:
 		return true
-	case responder.ErrSoldOut:
+	case wire.ErrSoldOut:
 		return false
 	default:
 		t.Errorf("item %d: %+v", i, r)
@@ -210,7 +209,7 @@ func TestBatchMalformed(t *testing.T) {
 	setLimit(t, c.NC, "a", 10)
 	for _, body := range []string{"", "{}", "[", `{"sku":"a"}`, "\x01\x05\x01a", "\x01\x01\x01a\x01\x00extra", "\x01\xff\xff\xff\xff\x0f"} {
 		r := request(t, c.NC, "stock.acquire", body)
-		if r.code != 400 || r.Error != responder.ErrBadRequest {
+		if r.code != 400 || r.Error != wire.ErrBadRequest {
 			t.Errorf("%q: %+v code %d", body, r.Reply, r.code)
 		}
 	}

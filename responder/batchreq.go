@@ -3,6 +3,8 @@ package responder
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/stockstate/stock/wire"
 )
 
 // batchReq is one message of the batch subject in flight. Its items are
@@ -16,21 +18,14 @@ type batchReq struct {
 	rq      request
 	binary  bool
 	data    []byte // what the items' spans point into
-	items   []batchItem
-	results []itemResult // one per item
-	ents    []*entry     // per item, its SKU's entry if resolve found it
-	msgs    []string     // JSON only: per item, the decode error, then the reply's message
-	pending atomic.Int64 // items not yet answered, plus one while dispatching
+	items   []wire.ItemSpan
+	results []wire.ItemResult // one per item
+	ents    []*entry          // per item, its SKU's entry if resolve found it
+	msgs    []string          // JSON only: per item, the decode error, then the reply's message
+	pending atomic.Int64      // items not yet answered, plus one while dispatching
 
 	own   []byte // JSON only: storage of data
 	reply []byte // storage of the reply body
-}
-
-// itemResult is the outcome of one item; it holds no pointers, so the
-// results of a batch cost the garbage collector nothing to scan.
-type itemResult struct {
-	status             byte // index in BatchStatuses
-	granted, remaining int64
 }
 
 var batchReqs = sync.Pool{New: func() any { return new(batchReq) }}
@@ -39,17 +34,17 @@ var batchReqs = sync.Pool{New: func() any { return new(batchReq) }}
 // is already released.
 func newBatchReq(body []byte) (*batchReq, error) {
 	b := batchReqs.Get().(*batchReq)
-	var items []batchItem
+	var items []wire.ItemSpan
 	var err error
 	switch {
-	case len(body) > MaxBatchBody:
-		err = errBodyTooLarge(len(body), MaxBatchBody)
-	case len(body) > 0 && body[0] == batchBinary:
+	case len(body) > wire.MaxBatchBody:
+		err = wire.ErrBodyTooLarge(len(body), wire.MaxBatchBody)
+	case len(body) > 0 && body[0] == wire.BatchBinary:
 		b.binary, b.data = true, body
-		items, err = decodeBinaryBatch(body, b.items[:0])
+		items, err = wire.DecodeBinaryBatch(body, b.items[:0])
 	default:
 		var own []byte
-		if items, own, b.msgs, err = decodeJSONBatch(body, b.items[:0], b.own[:0], nil); err == nil {
+		if items, own, b.msgs, err = wire.DecodeJSONBatch(body, b.items[:0], b.own[:0], nil); err == nil {
 			b.own, b.data = own, own
 		}
 	}
@@ -59,7 +54,7 @@ func newBatchReq(body []byte) (*batchReq, error) {
 	}
 	b.items = items
 	if cap(b.results) < len(b.items) {
-		b.results = make([]itemResult, len(b.items))
+		b.results = make([]wire.ItemResult, len(b.items))
 	}
 	b.results = b.results[:len(b.items)]
 	if cap(b.ents) < len(b.items) {
@@ -83,7 +78,7 @@ func (b *batchReq) itemRequest(i int) request {
 
 // granted records a grant of item i.
 func (b *batchReq) granted(i int, n, rem int64) {
-	b.results[i] = itemResult{granted: n, remaining: rem}
+	b.results[i] = wire.ItemResult{Granted: n, Remaining: rem}
 	b.done()
 }
 
@@ -95,25 +90,16 @@ func (b *batchReq) set(i int, a answer) {
 
 func (b *batchReq) record(i int, a answer) {
 	if a.ok() {
-		b.results[i] = itemResult{granted: a.granted, remaining: a.remaining}
+		b.results[i] = wire.ItemResult{Granted: a.granted, Remaining: a.remaining}
 		if !b.binary {
 			b.msgs[i] = ""
 		}
 		return
 	}
-	b.results[i] = itemResult{status: batchStatus(kindNames[a.kind]), remaining: a.remaining}
+	b.results[i] = wire.ItemResult{Status: wire.StatusOf(wire.Kinds[a.kind]), Remaining: a.remaining}
 	if !b.binary {
 		b.msgs[i] = a.desc
 	}
-}
-
-func batchStatus(kind string) byte {
-	for i, k := range BatchStatuses {
-		if k == kind {
-			return byte(i)
-		}
-	}
-	return byte(len(BatchStatuses) - 1) // internal
 }
 
 func (b *batchReq) done() {
@@ -135,14 +121,14 @@ func (b *batchReq) answered(n int) {
 func (b *batchReq) send() {
 	body := b.reply[:0]
 	if b.binary {
-		body = appendBinaryReply(body, b.results)
+		body = wire.AppendBinaryReply(body, b.results)
 	} else {
 		body = append(body, '[')
 		for i, r := range b.results {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = appendJSONResult(body, string(b.items[i].sku(b.data)), r.status, r.granted, r.remaining, b.msgs[i])
+			body = wire.AppendJSONResult(body, string(b.items[i].SKU(b.data)), r.Status, r.Granted, r.Remaining, b.msgs[i])
 		}
 		body = append(body, ']')
 	}

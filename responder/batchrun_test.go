@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // TestBatchRuns: runs of items of one SKU, broken by items with ids, bad
@@ -25,7 +25,7 @@ func TestBatchRuns(t *testing.T) {
 			a, b := "a-"+enc, "b-"+enc
 			setLimit(t, c.NC, a, 10)
 			setLimit(t, c.NC, b, 5)
-			items := []responder.BatchItem{
+			items := []wire.BatchItem{
 				{SKU: a, N: 2},
 				{SKU: a, N: 1, ID: "i1"},
 				{SKU: a, N: 0},
@@ -43,25 +43,25 @@ func TestBatchRuns(t *testing.T) {
 			wants := []want{
 				{2, 8, ""},
 				{1, 7, ""},
-				{0, 0, responder.ErrBadRequest},
+				{0, 0, wire.ErrBadRequest},
 				{3, 4, ""},
 				{1, 4, ""},
-				{0, 4, responder.ErrInsufficient},
+				{0, 4, wire.ErrInsufficient},
 				{4, 0, ""},
-				{0, 0, responder.ErrSoldOut},
-				{0, 4, responder.ErrInsufficient},
+				{0, 0, wire.ErrSoldOut},
+				{0, 4, wire.ErrInsufficient},
 				{1, 7, ""},
-				{0, 0, responder.ErrUnknownSKU},
-				{0, 0, responder.ErrBadRequest},
+				{0, 0, wire.ErrUnknownSKU},
+				{0, 0, wire.ErrBadRequest},
 				{1, 3, ""},
 			}
-			var got []responder.BatchResult
+			var got []wire.BatchResult
 			if enc == "binary" {
-				m, err := c.NC.Request("stock.acquire", responder.AppendBatchRequest(nil, items), 5*time.Second)
+				m, err := c.NC.Request("stock.acquire", wire.AppendBatchRequest(nil, items), 5*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, err = responder.DecodeBatchReply(m.Data, nil); err != nil {
+				if got, err = wire.DecodeBatchReply(m.Data, nil); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -101,12 +101,12 @@ func TestBatchPooledConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
-			first := map[string]responder.BatchResult{} // by id
-			var results []responder.BatchResult
+			first := map[string]wire.BatchResult{} // by id
+			var results []wire.BatchResult
 			for round := 0; ; round++ {
-				items := make([]responder.BatchItem, 40)
+				items := make([]wire.BatchItem, 40)
 				for i := range items {
-					items[i] = responder.BatchItem{SKU: skus[(g+i/7)%len(skus)], N: int64(1 + i%2)}
+					items[i] = wire.BatchItem{SKU: skus[(g+i/7)%len(skus)], N: int64(1 + i%2)}
 					if i%5 == 0 {
 						items[i].ID = fmt.Sprintf("g%d-r%d-i%d", g, round-round%2, i) // repeated by the next round
 					}
@@ -114,12 +114,12 @@ func TestBatchPooledConcurrent(t *testing.T) {
 				items[len(items)-1] = items[0] // repeated within the batch
 				var err error
 				if g%2 == 0 {
-					m, err := c.NC.Request("stock.acquire", responder.AppendBatchRequest(nil, items), 5*time.Second)
+					m, err := c.NC.Request("stock.acquire", wire.AppendBatchRequest(nil, items), 5*time.Second)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					if results, err = responder.DecodeBatchReply(m.Data, results); err != nil {
+					if results, err = wire.DecodeBatchReply(m.Data, results); err != nil {
 						t.Error(err)
 						return
 					}

@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/wire"
 )
 
 // onBatch serves the batch subject. Items without an id whose SKU's window
@@ -20,7 +21,7 @@ func (t *term) onBatch(m *nats.Msg) {
 	rq := t.s.counters.begin(m.Reply, epBatch)
 	b, err := newBatchReq(m.Data)
 	if err != nil {
-		t.finish(rq, errorAnswer("", 0, ErrBadRequest, err.Error()))
+		t.finish(rq, errorAnswer("", 0, wire.ErrBadRequest, err.Error()))
 		return
 	}
 	if !t.serving() {
@@ -47,12 +48,7 @@ func (r *batchRun) end(t *term) {
 	if e == nil {
 		return
 	}
-	refill := false
-	if r.granted {
-		refill = !e.queued && e.item.NeedsRefill()
-		e.queued = e.queued || refill
-		t.ev.changedLocked(e)
-	}
+	refill := r.granted && t.grantedLocked(e)
 	e.mu.Unlock()
 	if refill {
 		t.w.queueRefill(e)
@@ -73,7 +69,7 @@ func (t *term) resolve(b *batchReq) {
 		if !plain(b, i) {
 			continue
 		}
-		sku := b.items[i].sku(b.data)
+		sku := b.items[i].SKU(b.data)
 		if e == nil || !bytes.Equal(sku, prev) {
 			if e = idx.get(sku); e == nil {
 				continue
@@ -98,19 +94,16 @@ func (t *term) serveBatch(b *batchReq) (answered int) {
 				continue
 			}
 		}
-		e := run.e
-		rem, o := e.item.Acquire(it.n)
+		rem, o := t.grantOrParkLocked(run.e, it.N, b.itemRequest(i))
 		switch o {
 		case stock.Granted:
-			b.results[i] = itemResult{granted: it.n, remaining: rem}
+			b.results[i] = wire.ItemResult{Granted: it.N, Remaining: rem}
 			run.granted = true
-			units += uint64(it.n)
+			units += uint64(it.N)
 			answered++
-		case stock.Wait:
-			run.end(t)
-			t.acquire(e.sku, it.n, b.itemRequest(i))
+		case stock.Wait: // parked; answered into the batch later
 		default:
-			t.refuse(b, i, o, it.n, rem)
+			t.refuse(b, i, o, it.N, rem)
 			answered++
 		}
 	}
@@ -125,13 +118,13 @@ func (t *term) serveBatch(b *batchReq) (answered int) {
 // no id, a valid n, and read well.
 func plain(b *batchReq, i int) bool {
 	it := &b.items[i]
-	return it.idLen == 0 && it.n >= 1 && it.n <= stock.MaxUnits && (b.binary || b.msgs[i] == "")
+	return !it.HasID() && it.N >= 1 && it.N <= stock.MaxUnits && (b.binary || b.msgs[i] == "")
 }
 
 // startRun starts a run at item i, which its predecessor's run does not
-// cover, locking its SKU. It returns false, having handed the item to the
-// path of a single acquire, if the item is bad, has an id, or cannot be
-// served at once in order (its SKU is unknown, deleted, or has waiters).
+// cover, locking its SKU. It returns false, having answered the item or
+// handed it to the path of a single acquire, if the item is bad, has an id,
+// or its SKU is unknown or deleted.
 func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 	it := &b.items[i]
 	e := b.ents[i] // if set, the item is plain and its SKU valid
@@ -140,18 +133,19 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 		msg = b.msgs[i]
 	}
 	if msg == "" && e == nil {
-		msg = itemError(b.data, it)
+		msg = wire.ItemError(b.data, it)
 	}
 	if msg != "" {
-		t.finish(b.itemRequest(i), errorAnswer(string(it.sku(b.data)), 0, ErrBadRequest, msg))
+		t.finish(b.itemRequest(i), errorAnswer(string(it.SKU(b.data)), 0, wire.ErrBadRequest, msg))
 		return false
 	}
-	sku := it.sku(b.data)
-	if it.idLen > 0 {
+	sku := it.SKU(b.data)
+	if it.HasID() {
 		irq := b.itemRequest(i)
-		irq.key = "acquire\x00" + string(sku) + "\x00" + string(it.id(b.data))
+		irq.key = dedupeKey(wire.SubjectAcquire, string(sku), string(it.ID(b.data)))
 		if t.begin(irq) {
-			t.acquire(irq.key[len("acquire\x00"):len("acquire\x00")+len(sku)], it.n, irq)
+			skuOfKey := irq.key[len(wire.SubjectAcquire)+1 : len(wire.SubjectAcquire)+1+len(sku)] // shares the key's bytes
+			t.acquire(skuOfKey, args{n: it.N}, irq)
 		}
 		return false
 	}
@@ -163,9 +157,9 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 		}
 	}
 	e.mu.Lock()
-	if e.gone || len(e.waiters) > 0 {
+	if e.gone {
 		e.mu.Unlock()
-		t.acquire(e.sku, it.n, b.itemRequest(i))
+		t.finish(b.itemRequest(i), missing(e.sku, nil))
 		return false
 	}
 	*run = batchRun{e: e}
@@ -175,15 +169,15 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 // refuse records a sold_out or insufficient outcome of item i, answered by
 // the dispatch itself, and counts it as finish would.
 func (t *term) refuse(b *batchReq, i int, o stock.Outcome, n, rem int64) {
-	kind, r := ErrSoldOut, itemResult{}
+	kind, r := wire.ErrSoldOut, wire.ItemResult{}
 	if o == stock.Insufficient {
-		kind, r.remaining = ErrInsufficient, rem
+		kind, r.Remaining = wire.ErrInsufficient, rem
 	}
-	r.status = batchStatus(kind)
+	r.Status = wire.StatusOf(kind)
 	b.results[i] = r
 	if !b.binary {
 		b.msgs[i] = t.acquireAnswer("", n, rem, o).desc
 	}
 	t.s.counters.errors[epBatch].Add(1)
-	t.s.counters.kinds[kindIndex(kind)].Add(1)
+	t.s.counters.kinds[wire.KindIndex(kind)].Add(1)
 }

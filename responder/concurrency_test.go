@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // TestConcurrentAcquiresSellExactlyTheLimit: 64 goroutines acquire random
@@ -48,12 +48,12 @@ func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 						units[u]++
 					}
 					mu.Unlock()
-				case responder.ErrInsufficient:
+				case wire.ErrInsufficient:
 					if r.Remaining >= int64(n) || r.Remaining <= 0 {
 						t.Errorf("insufficient with remaining %d for n %d", r.Remaining, n)
 						return
 					}
-				case responder.ErrSoldOut:
+				case wire.ErrSoldOut:
 					return
 				default:
 					t.Errorf("unexpected reply %+v", r.Reply)
@@ -72,7 +72,7 @@ func TestConcurrentAcquiresSellExactlyTheLimit(t *testing.T) {
 		}
 	}
 	r := request(t, c.NC, "stock.acquire.sku1", `{"n":1}`)
-	if r.Error != responder.ErrSoldOut || r.code != 409 {
+	if r.Error != wire.ErrSoldOut || r.code != 409 {
 		t.Fatalf("after sell-out: %+v", r.Reply)
 	}
 	q := request(t, c.NC, "stock.query.sku1", "")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/wire"
 )
 
 // Config tunes a Server. Start from DefaultConfig.
@@ -93,7 +94,7 @@ func DefaultConfig() Config {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case !ValidPrefix(c.Prefix):
+	case !wire.ValidPrefix(c.Prefix):
 		return fmt.Errorf("responder: prefix %q is not a NATS subject prefix", c.Prefix)
 	case c.ServiceName == "" || strings.ContainsAny(c.ServiceName, ".*> \t"):
 		return fmt.Errorf("responder: service name %q is not a subject token", c.ServiceName)
@@ -123,21 +124,4 @@ func (c Config) Validate() error {
 		return errors.New("responder: nil logger")
 	}
 	return nil
-}
-
-// ValidPrefix reports whether p can prefix the protocol's subjects: one or
-// more literal NATS subject tokens (no wildcards, no empty token).
-func ValidPrefix(p string) bool {
-	if p == "" || p[0] == '.' || p[len(p)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
-		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
-			return false
-		case c == '.' && p[i-1] == '.':
-			return false
-		}
-	}
-	return true
 }

@@ -75,16 +75,10 @@ func (s *Server) ping() any {
 	return micro.Ping{ServiceIdentity: s.identity(), Type: micro.PingResponseType}
 }
 
-// endpoints lists the request subjects in Stats.Endpoints order.
-func (s *Server) endpoints() [numEndpoints]string {
-	p := s.subjects
-	return [numEndpoints]string{p.acquire + ">", p.release + ">", p.query + ">", p.set + ">", p.del + ">", p.batch}
-}
-
 func (s *Server) info() any {
 	eps := make([]micro.EndpointInfo, 0, numEndpoints)
-	for i, subject := range s.endpoints() {
-		eps = append(eps, micro.EndpointInfo{Name: endpointNames[i], Subject: subject, QueueGroup: s.cfg.Queue})
+	for i, ep := range endpoints {
+		eps = append(eps, micro.EndpointInfo{Name: ep.name, Subject: subject(s.cfg.Prefix, i), QueueGroup: s.cfg.Queue})
 	}
 	return micro.Info{
 		ServiceIdentity: s.identity(),
@@ -110,12 +104,11 @@ type serviceData struct {
 
 func (s *Server) microStats() any {
 	st := s.Stats()
-	subjects := s.endpoints()
 	out := micro.Stats{ServiceIdentity: s.identity(), Type: micro.StatsResponseType, Started: s.started}
 	for i, e := range st.Endpoints {
 		es := &micro.EndpointStats{
 			Name:           e.Name,
-			Subject:        subjects[i],
+			Subject:        subject(s.cfg.Prefix, i),
 			QueueGroup:     s.cfg.Queue,
 			NumRequests:    int(e.Requests),
 			NumErrors:      int(e.Errors),

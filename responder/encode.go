@@ -1,11 +1,11 @@
 package responder
 
 import (
-	"encoding/json"
 	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/wire"
 )
 
 // answer is one reply: a JSON body, and for errors the status code and
@@ -14,7 +14,7 @@ import (
 type answer struct {
 	body []byte
 	code int    // 0 for success
-	kind int    // index in kindNames, for errors
+	kind int    // index in wire.Kinds, for errors
 	desc string // Nats-Service-Error
 
 	granted, remaining int64 // of acquires, for batch replies
@@ -31,39 +31,15 @@ func (a answer) msg(subject string) *nats.Msg {
 	m := &nats.Msg{Subject: subject, Data: a.body}
 	if a.code != 0 {
 		m.Header = nats.Header{
-			HeaderErrorCode: []string{strconv.Itoa(a.code)},
-			HeaderError:     []string{a.desc},
+			wire.HeaderErrorCode: []string{strconv.Itoa(a.code)},
+			wire.HeaderError:     []string{a.desc},
 		}
 	}
 	return m
 }
 
-// Status codes of the error kinds.
-var errorCodes = map[string]int{
-	ErrBadRequest:   400,
-	ErrUnknownSKU:   404,
-	ErrSoldOut:      409,
-	ErrInsufficient: 409,
-	ErrUnavailable:  503,
-	ErrInternal:     500,
-}
-
-// The hand-written encoders below write the same JSON that encoding/json
-// writes for Reply. SKUs are validated tokens and need no escaping.
-
 func grantAnswer(sku string, granted, remaining int64) answer {
-	return answer{body: appendGrant(make([]byte, 0, 80+len(sku)), sku, granted, remaining), granted: granted, remaining: remaining}
-}
-
-// appendGrant appends the reply to a grant to b.
-func appendGrant(b []byte, sku string, granted, remaining int64) []byte {
-	b = append(b, `{"sku":"`...)
-	b = append(b, sku...)
-	b = append(b, `","granted":`...)
-	b = strconv.AppendInt(b, granted, 10)
-	b = append(b, `,"remaining":`...)
-	b = strconv.AppendInt(b, remaining, 10)
-	return append(b, '}')
+	return answer{body: wire.AppendGrant(make([]byte, 0, 80+len(sku)), sku, granted, remaining), granted: granted, remaining: remaining}
 }
 
 // grantBuffers recycle the bodies of grants that no dedupe entry keeps:
@@ -71,56 +47,20 @@ func appendGrant(b []byte, sku string, granted, remaining int64) []byte {
 var grantBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
 
 func releaseAnswer(sku string, released, remaining int64) answer {
-	b := make([]byte, 0, 80+len(sku))
-	b = append(b, `{"sku":"`...)
-	b = append(b, sku...)
-	b = append(b, `","released":`...)
-	b = strconv.AppendInt(b, released, 10)
-	b = append(b, `,"remaining":`...)
-	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, '}')
-	return answer{body: b}
+	return answer{body: wire.AppendRelease(make([]byte, 0, 80+len(sku)), sku, released, remaining)}
 }
 
 // queryAnswer is the reply of query and admin.set. leader is JSON-quoted.
 func queryAnswer(sku string, limit, sold int64, leader []byte) answer {
-	b := make([]byte, 0, 96+len(sku)+len(leader))
-	b = append(b, `{"sku":"`...)
-	b = append(b, sku...)
-	b = append(b, `","limit":`...)
-	b = strconv.AppendInt(b, limit, 10)
-	b = append(b, `,"sold":`...)
-	b = strconv.AppendInt(b, sold, 10)
-	b = append(b, `,"remaining":`...)
-	b = strconv.AppendInt(b, limit-sold, 10)
-	b = append(b, `,"leader":`...)
-	b = append(b, leader...)
-	b = append(b, '}')
-	return answer{body: b}
+	return answer{body: wire.AppendQuery(make([]byte, 0, 96+len(sku)+len(leader)), sku, limit, sold, leader)}
 }
 
 func deletedAnswer(sku string) answer {
-	return answer{body: []byte(`{"sku":"` + sku + `","deleted":true}`)}
+	return answer{body: wire.AppendDeleted(make([]byte, 0, 40+len(sku)), sku)}
 }
 
-// errorAnswer is an error reply of kind (an Err* constant). sku may be any
-// string the client sent, so it is escaped.
+// errorAnswer is an error reply of kind (a wire.Err* constant).
 func errorAnswer(sku string, remaining int64, kind, message string) answer {
-	b := make([]byte, 0, 80+len(sku)+len(message))
-	b = append(b, `{"sku":`...)
-	b = append(b, quote(sku)...)
-	b = append(b, `,"granted":0,"remaining":`...)
-	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, `,"error":"`...)
-	b = append(b, kind...)
-	b = append(b, `","message":`...)
-	b = append(b, quote(message)...)
-	b = append(b, '}')
-	return answer{body: b, code: errorCodes[kind], kind: kindIndex(kind), desc: message, remaining: remaining}
-}
-
-// quote returns s as a JSON string.
-func quote(s string) []byte {
-	b, _ := json.Marshal(s)
-	return b
+	b := wire.AppendError(make([]byte, 0, 80+len(sku)+len(message)), sku, remaining, kind, message)
+	return answer{body: b, code: wire.Code(kind), kind: wire.KindIndex(kind), desc: message, remaining: remaining}
 }

@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // TestStockEvents: the leader publishes remaining on stock.events.<sku>,
@@ -21,20 +20,20 @@ func TestStockEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.NC.Flush()
-	next := func(within time.Duration) responder.Event {
+	next := func(within time.Duration) wire.Event {
 		t.Helper()
 		m, err := sub.NextMsg(within)
 		if err != nil {
 			t.Fatalf("no event within %v: %v", within, err)
 		}
-		var ev responder.Event
+		var ev wire.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
 		return ev
 	}
 	setLimit(t, c.NC, "sku1", 2000)
-	if ev := next(time.Second); ev != (responder.Event{SKU: "sku1", Remaining: 2000}) {
+	if ev := next(time.Second); ev != (wire.Event{SKU: "sku1", Remaining: 2000}) {
 		t.Fatalf("on creation: %+v", ev)
 	}
 
@@ -44,19 +43,19 @@ func TestStockEvents(t *testing.T) {
 	}
 	request(t, c.NC, "stock.acquire.sku1", `{"n":1000}`) // sells out
 	elapsed := time.Since(start)
-	var evs []responder.Event
+	var evs []wire.Event
 	for {
 		m, err := sub.NextMsg(300 * time.Millisecond)
 		if err == nats.ErrTimeout {
 			break
 		}
-		var ev responder.Event
+		var ev wire.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
 		evs = append(evs, ev)
 	}
-	if len(evs) == 0 || evs[len(evs)-1] != (responder.Event{SKU: "sku1", Remaining: 0, SoldOut: true}) {
+	if len(evs) == 0 || evs[len(evs)-1] != (wire.Event{SKU: "sku1", Remaining: 0, SoldOut: true}) {
 		t.Fatalf("last event is not the sell-out: %+v", evs)
 	}
 	if max := int(elapsed/(100*time.Millisecond)) + 3; len(evs) > max {
@@ -71,7 +70,7 @@ func TestStockEvents(t *testing.T) {
 	// The restock is published before the release is answered, from the
 	// same connection, so it is already here when the reply is.
 	request(t, c.NC, "stock.release.sku1", `{"n":5}`)
-	if ev := next(20 * time.Millisecond); ev != (responder.Event{SKU: "sku1", Remaining: 5}) {
+	if ev := next(20 * time.Millisecond); ev != (wire.Event{SKU: "sku1", Remaining: 5}) {
 		t.Fatalf("restock from zero: %+v", ev)
 	}
 }

@@ -54,7 +54,7 @@ func BenchmarkAcquireHandler(b *testing.B) {
 	m := &nats.Msg{Subject: "stock.acquire.sku1", Reply: "_INBOX.bench.1", Data: []byte(`{"n":1}`)}
 	b.ReportAllocs()
 	for b.Loop() {
-		t.onAcquire(m)
+		t.handle(epAcquire, m)
 	}
 }
 
@@ -67,7 +67,7 @@ func BenchmarkAcquireHandlerParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		m := &nats.Msg{Subject: "stock.acquire.sku1", Reply: "_INBOX.bench.1", Data: []byte(`{"n":1}`)}
 		for pb.Next() {
-			t.onAcquire(m)
+			t.handle(epAcquire, m)
 		}
 	})
 }

@@ -4,47 +4,19 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/wire"
 )
 
-// Handlers run on the NATS subscription goroutines, several at once. None
-// blocks: a request that must wait for a raised cap is parked on its SKU and
-// answered later by the writer or its timer. A message without a reply
-// subject changes nothing.
+// The serving half of each endpoint (endpoint.go), called by handle once a
+// request passed the common checks. None blocks: a request that must wait
+// for a raised cap is parked on its SKU and answered later by the writer or
+// its timer.
 
-func (t *term) onAcquire(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epAcquire)
-	sku := m.Subject[len(t.s.subjects.acquire):]
-	if !validSKU(sku) {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
-		return
-	}
-	n, id, err := decodeUnits(m.Data, t.s.cfg.MaxBody)
-	if err != nil {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(sku))
-		return
-	}
-	if id != "" {
-		rq.key = "acquire\x00" + sku + "\x00" + id
-		if !t.begin(rq) {
-			return
-		}
-	}
-	t.acquire(sku, n, rq)
-}
-
-// acquire serves n units of sku, or parks the request until a raised cap is
-// durable.
-func (t *term) acquire(sku string, n int64, rq request) {
+// acquire serves n units of sku from its window, or parks the request until
+// a raised cap is durable. Single acquires and the batch items that cannot
+// join a run come here.
+func (t *term) acquire(sku string, a args, rq request) {
 	e, err := t.cat.get(sku)
 	if e == nil {
 		t.finish(rq, missing(sku, err))
@@ -56,38 +28,58 @@ func (t *term) acquire(sku string, n int64, rq request) {
 		t.finish(rq, missing(sku, nil))
 		return
 	}
+	rem, o := t.grantOrParkLocked(e, a.n, rq)
+	refill := o == stock.Granted && t.grantedLocked(e)
+	e.mu.Unlock()
+	if refill {
+		t.w.queueRefill(e)
+	}
+	t.answerAcquire(rq, sku, a.n, rem, o)
+}
+
+// grantOrParkLocked is the one path of every acquire, single or batched: it
+// takes n units from e's window for rq or, when they fit the limit but not
+// the window, parks rq behind e's earlier waiters until the writer raises
+// the cap (or MaxWait passes). Wait means parked: the writer or the waiter's
+// timer answers rq. Lock e.mu on entry; it stays held.
+func (t *term) grantOrParkLocked(e *entry, n int64, rq request) (rem int64, o stock.Outcome) {
 	if len(e.waiters) == 0 {
-		rem, o := e.item.Acquire(n)
-		if o != stock.Wait {
-			refill := o == stock.Granted && !e.queued && e.item.NeedsRefill()
-			e.queued = e.queued || refill
-			if o == stock.Granted {
-				t.ev.changedLocked(e)
-			}
-			e.mu.Unlock()
-			if refill {
-				t.w.queueRefill(e)
-			}
-			if o == stock.Granted && rq.key == "" {
-				if rq.batch != nil {
-					t.s.counters.units.Add(uint64(n))
-					rq.batch.granted(rq.item, n, rem)
-					return
-				}
-				t.grant(rq, sku, n, rem)
-				return
-			}
-			t.finish(rq, t.acquireAnswer(sku, n, rem, o))
-			return
+		if rem, o = e.item.Acquire(n); o != stock.Wait {
+			return rem, o
 		}
 	}
 	w := &waiter{n: n, req: rq}
 	e.waiters = append(e.waiters, w)
 	e.queued = true
 	w.timer = time.AfterFunc(t.s.cfg.MaxWait, func() { t.expire(e, w) })
-	e.mu.Unlock()
 	t.s.counters.stalls.Add(1)
 	t.w.queueWaiting(e)
+	return 0, stock.Wait
+}
+
+// grantedLocked notes grants from e's window: the change for stock events,
+// and whether a refill ahead of demand is due, which the caller queues after
+// unlocking. Lock e.mu on entry.
+func (t *term) grantedLocked(e *entry) (refill bool) {
+	refill = !e.queued && e.item.NeedsRefill()
+	e.queued = e.queued || refill
+	t.ev.changedLocked(e)
+	return refill
+}
+
+// answerAcquire answers an acquire whose outcome is known; a parked one
+// (Wait) is answered later.
+func (t *term) answerAcquire(rq request, sku string, n, rem int64, o stock.Outcome) {
+	switch {
+	case o == stock.Wait:
+	case o == stock.Granted && rq.key == "" && rq.batch != nil:
+		t.s.counters.units.Add(uint64(n))
+		rq.batch.granted(rq.item, n, rem)
+	case o == stock.Granted && rq.key == "":
+		t.grant(rq, sku, n, rem)
+	default:
+		t.finish(rq, t.acquireAnswer(sku, n, rem, o))
+	}
 }
 
 // grant answers a granted acquire without an id, the hot path, from a
@@ -95,7 +87,7 @@ func (t *term) acquire(sku string, n int64, rq request) {
 func (t *term) grant(rq request, sku string, n, rem int64) {
 	t.s.counters.units.Add(uint64(n))
 	buf := grantBuffers.Get().(*[]byte)
-	a := answer{body: appendGrant((*buf)[:0], sku, n, rem)}
+	a := answer{body: wire.AppendGrant((*buf)[:0], sku, n, rem)}
 	t.finish(rq, a)
 	*buf = a.body[:0]
 	grantBuffers.Put(buf)
@@ -108,57 +100,18 @@ func (t *term) expire(e *entry, w *waiter) {
 	e.mu.Unlock()
 	if found {
 		t.s.counters.waitTimeouts.Add(1)
-		t.finish(w.req, errorAnswer(e.sku, 0, ErrUnavailable,
+		t.finish(w.req, errorAnswer(e.sku, 0, wire.ErrUnavailable,
 			fmt.Sprintf("no stock window became durable within %v", t.s.cfg.MaxWait)))
 	}
 }
 
-func (t *term) onRelease(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epRelease)
-	sku := m.Subject[len(t.s.subjects.release):]
-	if !validSKU(sku) {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
-		return
-	}
-	n, id, err := decodeUnits(m.Data, t.s.cfg.MaxBody)
-	if err != nil {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(sku))
-		return
-	}
-	if id != "" {
-		rq.key = "release\x00" + sku + "\x00" + id
-		if !t.begin(rq) {
-			return
-		}
-	}
-	t.w.submit(&op{kind: opRelease, sku: sku, n: n, id: id, req: rq})
+// release returns units of sku once the raised limit is durable.
+func (t *term) release(sku string, a args, rq request) {
+	t.w.submit(&op{kind: opRelease, sku: sku, n: a.n, id: a.id, req: rq})
 }
 
-func (t *term) onQuery(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epQuery)
-	sku := m.Subject[len(t.s.subjects.query):]
-	if !validSKU(sku) {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
-		return
-	}
-	if err := decodeEmpty(m.Data); err != nil {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(sku))
-		return
-	}
+// query answers from the term's view of sku.
+func (t *term) query(sku string, _ args, rq request) {
 	e, err := t.cat.get(sku)
 	if e == nil {
 		t.finish(rq, missing(sku, err))
@@ -174,46 +127,13 @@ func (t *term) onQuery(m *nats.Msg) {
 	t.finish(rq, queryAnswer(sku, limit, sold, t.s.leader))
 }
 
-func (t *term) onSet(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epSet)
-	sku := m.Subject[len(t.s.subjects.set):]
-	if !validSKU(sku) {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
-		return
-	}
-	limit, err := decodeLimit(m.Data, t.s.cfg.MaxBody)
-	if err != nil {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(sku))
-		return
-	}
-	t.w.submit(&op{kind: opSet, sku: sku, limit: limit, req: rq})
+// set creates sku or changes its limit once the change is durable.
+func (t *term) set(sku string, a args, rq request) {
+	t.w.submit(&op{kind: opSet, sku: sku, limit: a.limit, req: rq})
 }
 
-func (t *term) onDelete(m *nats.Msg) {
-	if m.Reply == "" {
-		return
-	}
-	rq := t.s.counters.begin(m.Reply, epDelete)
-	sku := m.Subject[len(t.s.subjects.del):]
-	if !validSKU(sku) {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, errSKU.Error()))
-		return
-	}
-	if err := decodeEmpty(m.Data); err != nil {
-		t.finish(rq, errorAnswer(sku, 0, ErrBadRequest, err.Error()))
-		return
-	}
-	if !t.serving() {
-		t.finish(rq, unavailable(sku))
-		return
-	}
+// del deletes sku once the deletion is durable.
+func (t *term) del(sku string, _ args, rq request) {
 	t.w.submit(&op{kind: opDelete, sku: sku, req: rq})
 }
 
@@ -271,19 +191,19 @@ func (t *term) acquireAnswer(sku string, n, rem int64, o stock.Outcome) answer {
 		t.s.counters.units.Add(uint64(n))
 		return grantAnswer(sku, n, rem)
 	case stock.SoldOut:
-		return errorAnswer(sku, 0, ErrSoldOut, "sold out")
+		return errorAnswer(sku, 0, wire.ErrSoldOut, "sold out")
 	default:
-		return errorAnswer(sku, rem, ErrInsufficient, fmt.Sprintf("%d requested, %d remaining", n, rem))
+		return errorAnswer(sku, rem, wire.ErrInsufficient, fmt.Sprintf("%d requested, %d remaining", n, rem))
 	}
 }
 
 func missing(sku string, broken error) answer {
 	if broken != nil {
-		return errorAnswer(sku, 0, ErrInternal, "stored record is corrupt; set it with admin.delete then admin.set: "+broken.Error())
+		return errorAnswer(sku, 0, wire.ErrInternal, "stored record is corrupt; set it with admin.delete then admin.set: "+broken.Error())
 	}
-	return errorAnswer(sku, 0, ErrUnknownSKU, "no such sku")
+	return errorAnswer(sku, 0, wire.ErrUnknownSKU, "no such sku")
 }
 
 func unavailable(sku string) answer {
-	return errorAnswer(sku, 0, ErrUnavailable, "this node is not serving; retry")
+	return errorAnswer(sku, 0, wire.ErrUnavailable, "this node is not serving; retry")
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 const testTTL = stocktest.TTL
@@ -22,7 +22,7 @@ func newCluster(t testing.TB) *stocktest.Cluster { return stocktest.NewCluster(t
 
 // reply is a decoded answer with its status code (0 on success).
 type reply struct {
-	responder.Reply
+	wire.Reply
 	code   int
 	header string
 }
@@ -52,12 +52,12 @@ func decodeReply(m *nats.Msg) (reply, error) {
 	if err := dec.Decode(&r.Reply); err != nil {
 		return r, fmt.Errorf("reply %q: %w", m.Data, err)
 	}
-	if c := m.Header.Get(responder.HeaderErrorCode); c != "" {
+	if c := m.Header.Get(wire.HeaderErrorCode); c != "" {
 		code, err := strconv.Atoi(c)
 		if err != nil {
 			return r, fmt.Errorf("bad code header %q", c)
 		}
-		r.code, r.header = code, m.Header.Get(responder.HeaderError)
+		r.code, r.header = code, m.Header.Get(wire.HeaderError)
 	}
 	if (r.code == 0) != (r.Error == "") {
 		return r, fmt.Errorf("reply %q has code %d and error %q", m.Data, r.code, r.Error)
@@ -71,7 +71,7 @@ func retriable(r reply, err error) bool {
 	if err != nil {
 		return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout)
 	}
-	return r.Error == responder.ErrUnavailable
+	return r.Error == wire.ErrUnavailable
 }
 
 // setLimit creates sku with limit through whichever node leads.

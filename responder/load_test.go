@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // load acquires one unit at a time from workers goroutines, retrying what
@@ -36,7 +35,7 @@ func startLoad(ctx context.Context, nc *nats.Conn, sku string, limit int64, work
 			for ctx.Err() == nil {
 				r, err := tryRequest(nc, "stock.acquire."+sku, `{"n":1}`, 2*time.Second)
 				l.record(r, err)
-				if err != nil || r.Error == responder.ErrUnavailable {
+				if err != nil || r.Error == wire.ErrUnavailable {
 					time.Sleep(2 * time.Millisecond)
 				}
 			}
@@ -61,7 +60,7 @@ func (l *load) record(r reply, err error) {
 		for u := l.limit - r.Remaining - r.Granted; u < l.limit-r.Remaining; u++ {
 			l.units[u]++
 		}
-	case r.Error != responder.ErrSoldOut:
+	case r.Error != wire.ErrSoldOut:
 		l.errs = append(l.errs, fmt.Sprintf("%+v", r.Reply))
 	}
 }

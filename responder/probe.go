@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/wire"
 )
 
 // CandidateValue is what a node campaigns with: its id and its process
@@ -32,7 +33,7 @@ func (s *Server) probeSubject(instance string) string {
 // closes, so that probes then get "no responders" at once; a paused process
 // keeps it, and its probes time out instead.
 func (s *Server) answerProbes() (*nats.Subscription, error) {
-	body := quote(s.cfg.ID)
+	body := wire.Quote(s.cfg.ID)
 	sub, err := s.nc.Subscribe(s.probeSubject(s.cfg.Instance), func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = s.nc.Publish(m.Reply, body)

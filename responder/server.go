@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/wire"
 )
 
 // Server campaigns for leadership and serves the stock protocol during each
@@ -20,19 +21,13 @@ type Server struct {
 	campaign Campaign
 	log      *slog.Logger
 	dedupe   *dedupe
-	leader   []byte // cfg.ID as a JSON string
-	subjects subjects
+	leader   []byte               // cfg.ID as a JSON string
+	prefixes [numEndpoints]string // per endpoint, what precedes the SKU token
+	events   string               // what precedes the SKU of a stock event
 	leading  atomic.Bool
 	term     atomic.Pointer[term] // the term being served, or nil
 	counters counters
 	started  time.Time
-}
-
-// subjects are the subscription prefixes; each ends in "." and the SKU follows.
-type subjects struct {
-	acquire, release, query, set, del string
-	events                            string
-	batch                             string // the batch subject itself, no SKU token
 }
 
 // New returns a Server that answers on nc and persists through store.
@@ -52,8 +47,7 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 	if cfg.Queue == "" {
 		cfg.Queue = cfg.Prefix + "." + cfg.Instance
 	}
-	p := cfg.Prefix + "."
-	return &Server{
+	s := &Server{
 		started:  time.Now().UTC(),
 		cfg:      cfg,
 		nc:       nc,
@@ -61,17 +55,13 @@ func New(nc *nats.Conn, store Store, campaign Campaign, cfg Config) (*Server, er
 		campaign: campaign,
 		log:      cfg.Logger,
 		dedupe:   newDedupe(cfg.DedupeHorizon),
-		leader:   quote(cfg.ID),
-		subjects: subjects{
-			acquire: p + SubjectAcquire + ".",
-			release: p + SubjectRelease + ".",
-			query:   p + SubjectQuery + ".",
-			set:     p + SubjectSet + ".",
-			del:     p + SubjectDelete + ".",
-			events:  p + SubjectEvents + ".",
-			batch:   p + SubjectAcquire,
-		},
-	}, nil
+		leader:   wire.Quote(cfg.ID),
+		events:   cfg.Prefix + "." + wire.SubjectEvents + ".",
+	}
+	for i := range endpoints {
+		s.prefixes[i] = cfg.Prefix + "." + endpoints[i].subject + "."
+	}
+	return s, nil
 }
 
 // Leading reports whether this node is serving a term now.

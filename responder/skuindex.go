@@ -1,11 +1,15 @@
 package responder
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+
+	"github.com/stockstate/stock/wire"
+)
 
 // skuIndex finds entries by SKU bytes. It is an open-addressing hash table
 // built once per read map of the catalog and never changed, so any number
 // of goroutines look up at once without a lock. It holds only valid SKUs
-// (validSKU), so what it finds needs no validation. Its slots and a copy of the
+// (wire.ValidSKU), so what it finds needs no validation. Its slots and a copy of the
 // SKUs sit in two dense arrays, so that a lookup touches no entry; it does
 // not allocate.
 type skuIndex struct {
@@ -31,7 +35,7 @@ func newSKUIndex(m map[string]*entry) *skuIndex {
 	}
 	x := &skuIndex{seed: maphash.MakeSeed(), mask: uint64(size - 1), slots: make([]skuSlot, size), keys: make([]byte, 0, n)}
 	for sku, e := range m {
-		if !validSKU(sku) {
+		if !wire.ValidSKU(sku) {
 			continue
 		}
 		h := maphash.String(x.seed, sku)

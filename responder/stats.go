@@ -3,19 +3,8 @@ package responder
 import (
 	"sync/atomic"
 	"time"
-)
 
-// Endpoint names, in the order of Stats.Endpoints.
-var endpointNames = [...]string{"acquire", "release", "query", "admin_set", "admin_delete", "acquire_batch"}
-
-const (
-	epAcquire = iota
-	epRelease
-	epQuery
-	epSet
-	epDelete
-	epBatch
-	numEndpoints
+	"github.com/stockstate/stock/wire"
 )
 
 // EndpointStats counts one endpoint's requests since the server started.
@@ -30,7 +19,7 @@ type EndpointStats struct {
 // and safe at any time.
 type Stats struct {
 	Endpoints [numEndpoints]EndpointStats
-	// Errors counts error replies by kind (ErrSoldOut, ...).
+	// Errors counts error replies by kind (wire.ErrSoldOut, ...).
 	Errors map[string]uint64
 
 	Units        uint64 // units granted
@@ -53,26 +42,12 @@ type counters struct {
 	requests [numEndpoints]atomic.Uint64
 	errors   [numEndpoints]atomic.Uint64
 	procNS   [numEndpoints]atomic.Int64
-	kinds    [numKinds]atomic.Uint64
+	kinds    [wire.NumKinds]atomic.Uint64
 
 	units, stalls, waitTimeouts     atomic.Uint64
 	refills, refillKeys             atomic.Uint64
 	refillNS                        atomic.Int64
 	fenced, unknown, terms, revoked atomic.Uint64
-}
-
-// Error kinds in counter order.
-var kindNames = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
-
-const numKinds = len(kindNames)
-
-func kindIndex(kind string) int {
-	for i, k := range kindNames {
-		if k == kind {
-			return i
-		}
-	}
-	return len(kindNames) - 1
 }
 
 // sampleEvery: one request in this many is timed, and its time counted this
@@ -104,7 +79,7 @@ func (c *counters) done(rq request, a answer) {
 func (s *Server) Stats() Stats {
 	c := &s.counters
 	st := Stats{
-		Errors:       make(map[string]uint64, numKinds),
+		Errors:       make(map[string]uint64, wire.NumKinds),
 		Units:        c.units.Load(),
 		Stalls:       c.stalls.Load(),
 		WaitTimeouts: c.waitTimeouts.Load(),
@@ -119,13 +94,13 @@ func (s *Server) Stats() Stats {
 	}
 	for i := range st.Endpoints {
 		st.Endpoints[i] = EndpointStats{
-			Name:           endpointNames[i],
+			Name:           endpoints[i].name,
 			Requests:       c.requests[i].Load(),
 			Errors:         c.errors[i].Load(),
 			ProcessingTime: time.Duration(c.procNS[i].Load()),
 		}
 	}
-	for i, k := range kindNames {
+	for i, k := range wire.Kinds {
 		st.Errors[k] = c.kinds[i].Load()
 	}
 	if t := s.term.Load(); t != nil && st.Leading {

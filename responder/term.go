@@ -99,38 +99,6 @@ func (t *term) run(ctx context.Context) error {
 	return err
 }
 
-func (t *term) subscribe() ([]*nats.Subscription, error) {
-	nc, q, p := t.s.nc, t.s.cfg.Queue, t.s.subjects
-	var subs []*nats.Subscription
-	add := func(prefix string, h nats.MsgHandler) error {
-		sub, err := nc.QueueSubscribe(prefix+">", q, h)
-		if err != nil {
-			return fmt.Errorf("responder: subscribe %s>: %w", prefix, err)
-		}
-		subs = append(subs, sub)
-		return nil
-	}
-	for range t.s.cfg.Workers {
-		if err := add(p.acquire, t.onAcquire); err != nil {
-			return subs, err
-		}
-		sub, err := nc.QueueSubscribe(p.batch, q, t.onBatch)
-		if err != nil {
-			return subs, fmt.Errorf("responder: subscribe %s: %w", p.batch, err)
-		}
-		subs = append(subs, sub)
-	}
-	for _, s := range []struct {
-		prefix string
-		h      nats.MsgHandler
-	}{{p.release, t.onRelease}, {p.query, t.onQuery}, {p.set, t.onSet}, {p.del, t.onDelete}} {
-		if err := add(s.prefix, s.h); err != nil {
-			return subs, err
-		}
-	}
-	return subs, nc.Flush()
-}
-
 // stopLost stops answering at once: requests already delivered are answered
 // unavailable, waiters too, and the lease is abandoned so that a new term
 // starts from a fresh one.

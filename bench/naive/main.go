@@ -21,10 +21,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/wire"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-
-	"github.com/stockstate/stock/responder"
 )
 
 type state struct {
@@ -77,40 +76,40 @@ func serve(cli *clientv3.Client, prefix string, m *nats.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	switch kind {
-	case responder.SubjectSet:
-		var req responder.SetRequest
+	case wire.SubjectSet:
+		var req wire.SetRequest
 		if json.Unmarshal(m.Data, &req) != nil {
-			reply(m, 400, responder.Reply{SKU: sku, Error: responder.ErrBadRequest})
+			reply(m, 400, wire.Reply{SKU: sku, Error: wire.ErrBadRequest})
 			return
 		}
 		st := state{Limit: req.Limit}
 		b, _ := json.Marshal(st)
 		if _, err := cli.Put(ctx, key, string(b)); err != nil {
-			reply(m, 503, responder.Reply{SKU: sku, Error: responder.ErrUnavailable})
+			reply(m, 503, wire.Reply{SKU: sku, Error: wire.ErrUnavailable})
 			return
 		}
 		queryReply(m, sku, st)
-	case responder.SubjectQuery:
+	case wire.SubjectQuery:
 		st, _, err := load(ctx, cli, key)
 		if err != nil {
-			reply(m, 404, responder.Reply{SKU: sku, Error: responder.ErrUnknownSKU})
+			reply(m, 404, wire.Reply{SKU: sku, Error: wire.ErrUnknownSKU})
 			return
 		}
 		queryReply(m, sku, st)
-	case responder.SubjectAcquire:
+	case wire.SubjectAcquire:
 		n := int64(1)
-		var req responder.Request
+		var req wire.Request
 		if len(m.Data) > 0 && json.Unmarshal(m.Data, &req) == nil && req.N > 0 {
 			n = req.N
 		}
 		for {
 			st, rev, err := load(ctx, cli, key)
 			if err != nil {
-				reply(m, 404, responder.Reply{SKU: sku, Error: responder.ErrUnknownSKU})
+				reply(m, 404, wire.Reply{SKU: sku, Error: wire.ErrUnknownSKU})
 				return
 			}
 			if st.Limit-st.Sold < n {
-				reply(m, 409, responder.Reply{SKU: sku, Remaining: st.Limit - st.Sold, Error: responder.ErrSoldOut})
+				reply(m, 409, wire.Reply{SKU: sku, Remaining: st.Limit - st.Sold, Error: wire.ErrSoldOut})
 				return
 			}
 			st.Sold += n
@@ -118,7 +117,7 @@ func serve(cli *clientv3.Client, prefix string, m *nats.Msg) {
 			resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 				Then(clientv3.OpPut(key, string(b))).Commit()
 			if err != nil {
-				reply(m, 503, responder.Reply{SKU: sku, Error: responder.ErrUnavailable})
+				reply(m, 503, wire.Reply{SKU: sku, Error: wire.ErrUnavailable})
 				return
 			}
 			if resp.Succeeded {
@@ -144,14 +143,14 @@ func load(ctx context.Context, cli *clientv3.Client, key string) (state, int64, 
 }
 
 func queryReply(m *nats.Msg, sku string, st state) {
-	reply(m, 0, responder.Reply{SKU: sku, Limit: st.Limit, Sold: st.Sold, Remaining: st.Limit - st.Sold, Leader: "naive"})
+	reply(m, 0, wire.Reply{SKU: sku, Limit: st.Limit, Sold: st.Sold, Remaining: st.Limit - st.Sold, Leader: "naive"})
 }
 
-func reply(m *nats.Msg, code int, r responder.Reply) {
+func reply(m *nats.Msg, code int, r wire.Reply) {
 	b, _ := json.Marshal(r)
 	msg := &nats.Msg{Subject: m.Reply, Data: b}
 	if code != 0 {
-		msg.Header = nats.Header{responder.HeaderErrorCode: []string{strconv.Itoa(code)}, responder.HeaderError: []string{r.Error}}
+		msg.Header = nats.Header{wire.HeaderErrorCode: []string{strconv.Itoa(code)}, wire.HeaderError: []string{r.Error}}
 	}
 	_ = m.RespondMsg(msg)
 }

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // adminPatience bounds how long loadgen waits for the responder to answer a
@@ -20,7 +19,7 @@ const adminPatience = 15 * time.Second
 // errReply is an error reply from the responder.
 type errReply struct {
 	Subject string
-	Reply   responder.Reply
+	Reply   wire.Reply
 }
 
 func (e *errReply) Error() string {
@@ -34,14 +33,14 @@ func (e *errReply) Error() string {
 // adminRequest sends body to subject and decodes the reply, retrying while
 // nobody answers or the responder is unavailable (a failover), for up to
 // adminPatience.
-func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (responder.Reply, error) {
+func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (wire.Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminPatience)
 	defer cancel()
 	for {
 		r, err := adminRequestOnce(ctx, nc, subject, body, timeout)
 		var er *errReply
 		retry := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
-			(errors.As(err, &er) && er.Reply.Error == responder.ErrUnavailable)
+			(errors.As(err, &er) && er.Reply.Error == wire.ErrUnavailable)
 		if !retry {
 			return r, err
 		}
@@ -53,8 +52,8 @@ func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byt
 	}
 }
 
-func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (responder.Reply, error) {
-	var r responder.Reply
+func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (wire.Reply, error) {
+	var r wire.Reply
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	m, err := nc.RequestWithContext(rctx, subject, body)
@@ -67,9 +66,9 @@ func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body [
 	if err := json.Unmarshal(m.Data, &r); err != nil {
 		return r, fmt.Errorf("loadgen: %s: reply %q: %w", subject, m.Data, err)
 	}
-	if r.Error != "" || (m.Header != nil && m.Header.Get(responder.HeaderErrorCode) != "") {
+	if r.Error != "" || (m.Header != nil && m.Header.Get(wire.HeaderErrorCode) != "") {
 		if r.Error == "" {
-			r.Error = m.Header.Get(responder.HeaderErrorCode) + " " + m.Header.Get(responder.HeaderError)
+			r.Error = m.Header.Get(wire.HeaderErrorCode) + " " + m.Header.Get(wire.HeaderError)
 		}
 		return r, &errReply{Subject: subject, Reply: r}
 	}
@@ -82,7 +81,7 @@ func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body [
 // batch the writes of many SKUs.
 func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit int64, existing bool, timeout time.Duration) ([]SKUState, error) {
 	const setupInFlight = 64
-	body, err := json.Marshal(responder.SetRequest{Limit: limit})
+	body, err := json.Marshal(wire.SetRequest{Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -99,12 +98,12 @@ func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var r responder.Reply
+			var r wire.Reply
 			var err error
 			if existing {
-				r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
+				r, err = adminRequest(ctx, nc, prefix+"."+wire.SubjectQuery+"."+name, nil, timeout)
 			} else {
-				r, err = adminRequest(ctx, nc, prefix+"."+responder.SubjectSet+"."+name, body, timeout)
+				r, err = adminRequest(ctx, nc, prefix+"."+wire.SubjectSet+"."+name, body, timeout)
 			}
 			if err == nil {
 				err = checkState(name, r)
@@ -132,7 +131,7 @@ func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string
 func queryStates(ctx context.Context, nc *nats.Conn, prefix string, names []string, timeout time.Duration) ([]SKUState, error) {
 	states := make([]SKUState, len(names))
 	for i, name := range names {
-		r, err := adminRequest(ctx, nc, prefix+"."+responder.SubjectQuery+"."+name, nil, timeout)
+		r, err := adminRequest(ctx, nc, prefix+"."+wire.SubjectQuery+"."+name, nil, timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +143,7 @@ func queryStates(ctx context.Context, nc *nats.Conn, prefix string, names []stri
 	return states, nil
 }
 
-func checkState(name string, r responder.Reply) error {
+func checkState(name string, r wire.Reply) error {
 	if r.SKU != name {
 		return fmt.Errorf("loadgen: asked about SKU %q, reply is about %q", name, r.SKU)
 	}

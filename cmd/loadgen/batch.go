@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // With -batch N each request is one message on the batch subject
@@ -26,12 +25,12 @@ import (
 // errors end every item of the message too.
 
 // batchItems returns, per SKU, the binary encoding of one item acquiring n
-// units of it without an id, as responder.AppendBatchRequest writes it, so
+// units of it without an id, as wire.AppendBatchRequest writes it, so
 // that encoding a batch is copying bytes.
 func batchItems(names []string, n int64) [][]byte {
 	enc := make([][]byte, len(names))
 	for i, name := range names {
-		enc[i] = responder.AppendBatchRequest(nil, []responder.BatchItem{{SKU: name, N: n}})[2:] // after 0x01 and the count 1
+		enc[i] = wire.AppendBatchRequest(nil, []wire.BatchItem{{SKU: name, N: n}})[2:] // after 0x01 and the count 1
 	}
 	return enc
 }
@@ -70,8 +69,8 @@ type batchResult struct {
 }
 
 // statusKinds maps a binary reply's status byte to its Kind.
-var statusKinds = func() (k [len(responder.BatchStatuses)]Kind) {
-	for i, s := range responder.BatchStatuses {
+var statusKinds = func() (k [len(wire.BatchStatuses)]Kind) {
+	for i, s := range wire.BatchStatuses {
 		k[i] = KindGranted
 		if s != "" {
 			k[i] = kindOfError(s)
@@ -80,7 +79,7 @@ var statusKinds = func() (k [len(responder.BatchStatuses)]Kind) {
 	return k
 }()
 
-// decodeBatchReply reads a binary batch reply, as responder.DecodeBatchReply
+// decodeBatchReply reads a binary batch reply, as wire.DecodeBatchReply
 // does, into out (reusing its storage).
 func decodeBatchReply(body []byte, out []batchResult) ([]batchResult, error) {
 	if len(body) == 0 || body[0] != 0x01 {
@@ -88,7 +87,7 @@ func decodeBatchReply(body []byte, out []batchResult) ([]batchResult, error) {
 	}
 	body = body[1:]
 	count, k := binary.Uvarint(body)
-	if k <= 0 || count > responder.MaxBatchItems {
+	if k <= 0 || count > wire.MaxBatchItems {
 		return nil, errNotBatchReply
 	}
 	body = body[k:]

@@ -4,22 +4,22 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // TestBatchItemsEncoding: a batch built from batchItems is the bytes
-// responder.AppendBatchRequest writes.
+// wire.AppendBatchRequest writes.
 func TestBatchItemsEncoding(t *testing.T) {
 	names := []string{"a", "sku-1", string(bytes.Repeat([]byte("x"), 200))}
 	for _, n := range []int64{1, 3, 300} {
 		enc := batchItems(names, n)
-		var items []responder.BatchItem
+		var items []wire.BatchItem
 		got := []byte{0x01, 5}
 		for _, k := range []int{0, 2, 1, 1, 0} {
-			items = append(items, responder.BatchItem{SKU: names[k], N: n})
+			items = append(items, wire.BatchItem{SKU: names[k], N: n})
 			got = append(got, enc[k]...)
 		}
-		if want := responder.AppendBatchRequest(nil, items); !bytes.Equal(got, want) {
+		if want := wire.AppendBatchRequest(nil, items); !bytes.Equal(got, want) {
 			t.Fatalf("n=%d: %x, want %x", n, got, want)
 		}
 	}
@@ -38,7 +38,7 @@ func TestDecodeBatchReply(t *testing.T) {
 		body = appendUvarint(body, r.rem)
 	}
 	for l := 0; l <= len(body); l++ {
-		want, werr := responder.DecodeBatchReply(body[:l], nil)
+		want, werr := wire.DecodeBatchReply(body[:l], nil)
 		got, gerr := decodeBatchReply(body[:l], nil)
 		if (werr == nil) != (gerr == nil) || len(got) != len(want) {
 			t.Fatalf("prefix %d: %v, %v; responder: %v, %v", l, got, gerr, want, werr)
@@ -53,7 +53,7 @@ func TestDecodeBatchReply(t *testing.T) {
 			}
 		}
 	}
-	if _, err := decodeBatchReply([]byte{0x01, 1, byte(len(responder.BatchStatuses)), 0, 0}, nil); err == nil {
+	if _, err := decodeBatchReply([]byte{0x01, 1, byte(len(wire.BatchStatuses)), 0, 0}, nil); err == nil {
 		t.Fatal("unknown status accepted")
 	}
 }

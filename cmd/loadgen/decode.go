@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // replyView is the part of a reply body the load loop needs. Its byte slices
@@ -17,7 +17,7 @@ type replyView struct {
 	remaining int64
 }
 
-// decodeReply decodes a reply body (a responder.Reply in JSON) into v. The
+// decodeReply decodes a reply body (a wire.Reply in JSON) into v. The
 // common flat shapes are scanned by hand without allocating; anything else
 // (escapes, non-ASCII, nesting, case-folded keys) goes through encoding/json,
 // so both paths accept the same documents and yield the same values.
@@ -27,7 +27,7 @@ func decodeReply(data []byte, v *replyView) bool {
 		return true
 	}
 	*v = replyView{}
-	var r responder.Reply
+	var r wire.Reply
 	if err := json.Unmarshal(data, &r); err != nil {
 		return false
 	}
@@ -50,14 +50,14 @@ const (
 	fieldBool
 )
 
-// replyFields maps the JSON names of responder.Reply to their types, so that
+// replyFields maps the JSON names of wire.Reply to their types, so that
 // the scanner rejects what encoding/json would reject (a string where an
 // integer belongs) and stays right when the wire type grows.
 var replyFields = replyFieldTable()
 
 func replyFieldTable() map[string]fieldType {
 	m := make(map[string]fieldType)
-	t := reflect.TypeFor[responder.Reply]()
+	t := reflect.TypeFor[wire.Reply]()
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

@@ -5,8 +5,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 var replySeeds = []string{
@@ -73,7 +72,7 @@ func TestReplyFields(t *testing.T) {
 	want := map[string]fieldType{"sku": fieldString, "error": fieldString, "granted": fieldInt, "remaining": fieldInt}
 	for name, ft := range want {
 		if got, ok := replyFields[name]; !ok || got != ft {
-			t.Errorf("responder.Reply field %q: type %v (present %v), want %v", name, got, ok, ft)
+			t.Errorf("wire.Reply field %q: type %v (present %v), want %v", name, got, ok, ft)
 		}
 	}
 }
@@ -98,7 +97,7 @@ func FuzzScanReply(f *testing.F) {
 		if !scanReply(data, &v) {
 			return
 		}
-		var r responder.Reply
+		var r wire.Reply
 		if err := json.Unmarshal(data, &r); err != nil {
 			t.Fatalf("scanner accepted %q, encoding/json: %v", data, err)
 		}
@@ -124,14 +123,14 @@ func TestClassify(t *testing.T) {
 	}{
 		{"grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":1,"remaining":0}`)}, KindGranted},
 		{"no responders", &nats.Msg{Header: hdr("Status", "503")}, KindNoResponders},
-		{"sold out", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "409"), Data: []byte(`{"sku":"a","remaining":0,"error":"sold_out"}`)}, KindSoldOut},
+		{"sold out", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "409"), Data: []byte(`{"sku":"a","remaining":0,"error":"sold_out"}`)}, KindSoldOut},
 		{"insufficient", &nats.Msg{Data: []byte(`{"sku":"a","remaining":1,"error":"insufficient"}`)}, KindInsufficient},
 		{"unavailable", &nats.Msg{Data: []byte(`{"error":"unavailable"}`)}, KindUnavailable},
 		{"bad request", &nats.Msg{Data: []byte(`{"error":"bad_request"}`)}, KindBadRequest},
 		{"unknown sku", &nats.Msg{Data: []byte(`{"error":"unknown_sku"}`)}, KindUnknownSKU},
 		{"internal", &nats.Msg{Data: []byte(`{"error":"internal"}`)}, KindInternal},
-		{"header only 503", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "503"), Data: []byte(`oops`)}, KindUnavailable},
-		{"header only 409 remaining", &nats.Msg{Header: hdr(responder.HeaderErrorCode, "409"), Data: []byte(`{"remaining":2}`)}, KindInsufficient},
+		{"header only 503", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "503"), Data: []byte(`oops`)}, KindUnavailable},
+		{"header only 409 remaining", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "409"), Data: []byte(`{"remaining":2}`)}, KindInsufficient},
 		{"unknown error kind", &nats.Msg{Data: []byte(`{"error":"weird"}`)}, KindInvalid},
 		{"zero grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":0}`)}, KindInvalid},
 		{"empty", &nats.Msg{}, KindInvalid},

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockstate/stock/internal/stocktest"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // fakeFaults makes the in-test responder misbehave in a chosen way.
@@ -61,8 +61,8 @@ func startFake(t testing.TB, url string, faults fakeFaults) *fakeResponder {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{responder.SubjectQuery, f.onQuery},
-		{responder.SubjectSet, f.onSet},
+		{wire.SubjectQuery, f.onQuery},
+		{wire.SubjectSet, f.onSet},
 	} {
 		if _, err := nc.QueueSubscribe(f.prefix+"."+s.subject+".*", "stock", s.h); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func startFake(t testing.TB, url string, faults fakeFaults) *fakeResponder {
 // subscribeAcquire subscribes to the single acquire subjects and to the
 // batch subject.
 func (f *fakeResponder) subscribeAcquire() {
-	acq := f.prefix + "." + responder.SubjectAcquire
+	acq := f.prefix + "." + wire.SubjectAcquire
 	single, err := f.nc.QueueSubscribe(acq+".*", "stock", f.onAcquire)
 	if err != nil {
 		f.t.Error(err)
@@ -126,7 +126,7 @@ func (f *fakeResponder) grantCount() int {
 
 func skuOf(subject string) string { return subject[strings.LastIndexByte(subject, '.')+1:] }
 
-func (f *fakeResponder) reply(m *nats.Msg, r responder.Reply, code int) {
+func (f *fakeResponder) reply(m *nats.Msg, r wire.Reply, code int) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		f.t.Error(err)
@@ -135,24 +135,24 @@ func (f *fakeResponder) reply(m *nats.Msg, r responder.Reply, code int) {
 	out := &nats.Msg{Subject: m.Reply, Data: body}
 	if r.Error != "" {
 		out.Header = nats.Header{}
-		out.Header.Set(responder.HeaderErrorCode, strconv.Itoa(code))
-		out.Header.Set(responder.HeaderError, r.Message)
+		out.Header.Set(wire.HeaderErrorCode, strconv.Itoa(code))
+		out.Header.Set(wire.HeaderError, r.Message)
 	}
 	_ = f.nc.PublishMsg(out)
 }
 
 func (f *fakeResponder) fail(m *nats.Msg, sku, kind string, code int, remaining int64, msg string) {
-	f.reply(m, responder.Reply{SKU: sku, Remaining: remaining, Error: kind, Message: msg}, code)
+	f.reply(m, wire.Reply{SKU: sku, Remaining: remaining, Error: kind, Message: msg}, code)
 }
 
 func (f *fakeResponder) onAcquire(m *nats.Msg) {
 	name := skuOf(m.Subject)
-	req := responder.Request{N: 1}
+	req := wire.Request{N: 1}
 	if len(m.Data) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(m.Data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil || req.N < 1 {
-			f.fail(m, name, responder.ErrBadRequest, 400, 0, "bad request")
+			f.fail(m, name, wire.ErrBadRequest, 400, 0, "bad request")
 			return
 		}
 	}
@@ -179,23 +179,23 @@ func (f *fakeResponder) onAcquire(m *nats.Msg) {
 
 // acquireLocked serves n units of name with one leader's ordered view, and
 // the faults; it returns the reply and its error code, 0 for a grant.
-func (f *fakeResponder) acquireLocked(name string, n int64) (responder.Reply, int) {
+func (f *fakeResponder) acquireLocked(name string, n int64) (wire.Reply, int) {
 	s, ok := f.skus[name]
 	if !ok {
-		return responder.Reply{SKU: name, Error: responder.ErrUnknownSKU, Message: "no such SKU"}, 404
+		return wire.Reply{SKU: name, Error: wire.ErrUnknownSKU, Message: "no such SKU"}, 404
 	}
 	remaining := s.limit + f.faults.oversell - s.sold
 	switch {
 	case remaining <= 0:
-		return responder.Reply{SKU: name, Error: responder.ErrSoldOut, Message: "sold out"}, 409
+		return wire.Reply{SKU: name, Error: wire.ErrSoldOut, Message: "sold out"}, 409
 	case remaining < n:
-		return responder.Reply{SKU: name, Remaining: remaining, Error: responder.ErrInsufficient, Message: "not enough left"}, 409
+		return wire.Reply{SKU: name, Remaining: remaining, Error: wire.ErrInsufficient, Message: "not enough left"}, 409
 	}
 	f.grants++
 	if f.faults.dupEvery == 0 || f.grants%f.faults.dupEvery != 0 {
 		s.sold += n
 	}
-	return responder.Reply{SKU: name, Granted: n, Remaining: max(0, s.limit-s.sold)}, 0
+	return wire.Reply{SKU: name, Granted: n, Remaining: max(0, s.limit-s.sold)}, 0
 }
 
 // onBatch serves the batch subject, binary encoding only, item by item as
@@ -204,7 +204,7 @@ func (f *fakeResponder) onBatch(m *nats.Msg) {
 	items, err := stocktest.DecodeBatchRequest(m.Data)
 	if err != nil {
 		f.t.Errorf("batch %x: %v", m.Data, err)
-		f.fail(m, "", responder.ErrBadRequest, 400, 0, err.Error())
+		f.fail(m, "", wire.ErrBadRequest, 400, 0, err.Error())
 		return
 	}
 	if f.faults.wholeError != "" {
@@ -215,7 +215,7 @@ func (f *fakeResponder) onBatch(m *nats.Msg) {
 	f.mu.Lock()
 	for _, it := range items {
 		r, _ := f.acquireLocked(it.SKU, it.N)
-		body = append(body, byte(slices.Index(responder.BatchStatuses[:], r.Error)))
+		body = append(body, byte(slices.Index(wire.BatchStatuses[:], r.Error)))
 		body = binary.AppendUvarint(body, uint64(r.Granted))
 		body = binary.AppendUvarint(body, uint64(r.Remaining))
 	}
@@ -235,12 +235,12 @@ func (f *fakeResponder) onBatch(m *nats.Msg) {
 	}
 }
 
-func (f *fakeResponder) state(name string) (responder.Reply, bool) {
+func (f *fakeResponder) state(name string) (wire.Reply, bool) {
 	s, ok := f.skus[name]
 	if !ok {
-		return responder.Reply{}, false
+		return wire.Reply{}, false
 	}
-	return responder.Reply{SKU: name, Limit: s.limit, Sold: s.sold, Remaining: max(0, s.limit-s.sold), Leader: "fake"}, true
+	return wire.Reply{SKU: name, Limit: s.limit, Sold: s.sold, Remaining: max(0, s.limit-s.sold), Leader: "fake"}, true
 }
 
 func (f *fakeResponder) onQuery(m *nats.Msg) {
@@ -249,7 +249,7 @@ func (f *fakeResponder) onQuery(m *nats.Msg) {
 	r, ok := f.state(name)
 	f.mu.Unlock()
 	if !ok {
-		f.fail(m, name, responder.ErrUnknownSKU, 404, 0, "no such SKU")
+		f.fail(m, name, wire.ErrUnknownSKU, 404, 0, "no such SKU")
 		return
 	}
 	f.reply(m, r, 0)
@@ -257,9 +257,9 @@ func (f *fakeResponder) onQuery(m *nats.Msg) {
 
 func (f *fakeResponder) onSet(m *nats.Msg) {
 	name := skuOf(m.Subject)
-	var req responder.SetRequest
+	var req wire.SetRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.Limit < 0 {
-		f.fail(m, name, responder.ErrBadRequest, 400, 0, "bad request")
+		f.fail(m, name, wire.ErrBadRequest, 400, 0, "bad request")
 		return
 	}
 	f.mu.Lock()

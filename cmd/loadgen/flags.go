@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Config is everything the flags set.
@@ -223,11 +223,11 @@ func (c *Config) validate() error {
 	if c.N < 1 {
 		bad("-n must be at least 1, got %d", c.N)
 	}
-	if c.Batch < 0 || c.Batch > responder.MaxBatchItems {
-		bad("-batch must be from 0 to %d, got %d", responder.MaxBatchItems, c.Batch)
-	} else if size := batchBodySize(c); size > responder.MaxBatchBody {
+	if c.Batch < 0 || c.Batch > wire.MaxBatchItems {
+		bad("-batch must be from 0 to %d, got %d", wire.MaxBatchItems, c.Batch)
+	} else if size := batchBodySize(c); size > wire.MaxBatchBody {
 		bad("-batch %d with SKU names like %s%d makes messages of up to %d bytes, over the responder's %d",
-			c.Batch, c.SKUPrefix, max(c.SKUs-1, 0), size, responder.MaxBatchBody)
+			c.Batch, c.SKUPrefix, max(c.SKUs-1, 0), size, wire.MaxBatchBody)
 	}
 	switch c.Dist {
 	case "uniform":
@@ -253,7 +253,7 @@ func (c *Config) validate() error {
 // batchBodySize bounds the size of a batch message: the longest SKU name
 // in every item.
 func batchBodySize(c *Config) int {
-	item := responder.AppendBatchRequest(nil, []responder.BatchItem{{SKU: c.SKUPrefix + strconv.Itoa(max(c.SKUs-1, 0)), N: c.N}})
+	item := wire.AppendBatchRequest(nil, []wire.BatchItem{{SKU: c.SKUPrefix + strconv.Itoa(max(c.SKUs-1, 0)), N: c.N}})
 	return len(item) + 8 + (len(item)-2)*(c.Batch-1)
 }
 

@@ -4,8 +4,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Kind is the outcome of one request attempt. Every attempt that was sent
@@ -30,12 +29,12 @@ const (
 
 var kindNames = [numKinds]string{
 	KindGranted:      "granted",
-	KindSoldOut:      responder.ErrSoldOut,
-	KindInsufficient: responder.ErrInsufficient,
-	KindUnavailable:  responder.ErrUnavailable,
-	KindBadRequest:   responder.ErrBadRequest,
-	KindUnknownSKU:   responder.ErrUnknownSKU,
-	KindInternal:     responder.ErrInternal,
+	KindSoldOut:      wire.ErrSoldOut,
+	KindInsufficient: wire.ErrInsufficient,
+	KindUnavailable:  wire.ErrUnavailable,
+	KindBadRequest:   wire.ErrBadRequest,
+	KindUnknownSKU:   wire.ErrUnknownSKU,
+	KindInternal:     wire.ErrInternal,
 	KindInvalid:      "invalid",
 	KindNoResponders: "no_responders",
 	KindTimeout:      "timeout",
@@ -57,17 +56,17 @@ func (k Kind) isReply() bool { return k <= KindInvalid }
 // item, to a Kind.
 func kindOfError[T string | []byte](e T) Kind {
 	switch string(e) {
-	case responder.ErrSoldOut:
+	case wire.ErrSoldOut:
 		return KindSoldOut
-	case responder.ErrInsufficient:
+	case wire.ErrInsufficient:
 		return KindInsufficient
-	case responder.ErrUnavailable:
+	case wire.ErrUnavailable:
 		return KindUnavailable
-	case responder.ErrBadRequest:
+	case wire.ErrBadRequest:
 		return KindBadRequest
-	case responder.ErrUnknownSKU:
+	case wire.ErrUnknownSKU:
 		return KindUnknownSKU
-	case responder.ErrInternal:
+	case wire.ErrInternal:
 		return KindInternal
 	}
 	return KindInvalid
@@ -110,7 +109,7 @@ func classify(m *nats.Msg, v *replyView) Kind {
 	ok := decodeReply(m.Data, v)
 	var code string
 	if m.Header != nil {
-		code = m.Header.Get(responder.HeaderErrorCode)
+		code = m.Header.Get(wire.HeaderErrorCode)
 	}
 	switch {
 	case ok && len(v.errKind) > 0:

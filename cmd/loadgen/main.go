@@ -29,8 +29,7 @@ import (
 	"syscall"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 func main() {
@@ -126,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 		s.Mode, s.C, s.Rate = "open", 0, c.Rate
 	}
 	m.Summary = s
-	body, err := json.Marshal(responder.Request{N: c.N})
+	body, err := json.Marshal(wire.Request{N: c.N})
 	if err != nil {
 		return err
 	}
@@ -194,7 +193,7 @@ func (m *Main) Run(ctx context.Context) error {
 		runErr = err
 	}
 	if !c.OnlyNull && runErr == nil {
-		warm, res, err := measure("real", c.Prefix+"."+responder.SubjectAcquire, before)
+		warm, res, err := measure("real", c.Prefix+"."+wire.SubjectAcquire, before)
 		var seen *Ledger // every grant of the run, warm-up included
 		if warm != nil {
 			s.Warmup = summarizePhase(warm, c.Batch)

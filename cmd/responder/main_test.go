@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // runMain runs the program on its embedded default, on free ports, with its
@@ -77,13 +77,13 @@ func startMain(t *testing.T, env map[string]string, args ...string) (m *Main, st
 	return m, stop
 }
 
-func req(t *testing.T, nc *nats.Conn, subject, body string) responder.Reply {
+func req(t *testing.T, nc *nats.Conn, subject, body string) wire.Reply {
 	t.Helper()
 	msg, err := nc.Request(subject, []byte(body), 5*time.Second)
 	if err != nil {
 		t.Fatalf("%s: %v", subject, err)
 	}
-	var r responder.Reply
+	var r wire.Reply
 	if err := json.Unmarshal(msg.Data, &r); err != nil {
 		t.Fatalf("%s: %q: %v", subject, msg.Data, err)
 	}

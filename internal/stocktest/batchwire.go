@@ -4,14 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // DecodeBatchRequest reads a binary batch request as responder/batchwire.go
 // describes it, written from that description rather than with the
 // responder's decoder, so that fakes standing in for a responder check the
 // clients' encoding against the documented layout.
-func DecodeBatchRequest(b []byte) ([]responder.BatchItem, error) {
+func DecodeBatchRequest(b []byte) ([]wire.BatchItem, error) {
 	if len(b) == 0 || b[0] != 0x01 {
 		return nil, errors.New("not a binary batch")
 	}
@@ -37,7 +37,7 @@ func DecodeBatchRequest(b []byte) ([]responder.BatchItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := make([]responder.BatchItem, count)
+	items := make([]wire.BatchItem, count)
 	for i := range items {
 		if items[i].SKU, err = str(); err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package responder
+package wire
 
 import (
 	"bytes"
@@ -11,38 +11,18 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// Limits on request fields.
-const (
-	maxSKULen = 128
-	maxIDLen  = 128
-)
+// errUnits is the reason given for an n out of range.
+var errUnits = fmt.Errorf("n must be an integer from 1 to %d", stock.MaxUnits)
 
-// validSKU reports whether s is a SKU token: 1..128 of A-Z a-z 0-9 _ - :.
-// The same token is a NATS subject token and a segment of a store key.
-func validSKU[S string | []byte](s S) bool {
-	if len(s) == 0 || len(s) > maxSKULen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-var errSKU = fmt.Errorf("sku must be 1 to %d characters from A-Z, a-z, 0-9, underscore, hyphen and colon", maxSKULen)
-
-// decodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
+// DecodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
 // An empty body, or one without "n", means n 1. The common bodies are
 // recognised without allocating.
-func decodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
+func DecodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
 	switch {
 	case len(body) == 0:
 		return 1, "", nil
 	case len(body) > maxBody:
-		return 0, "", errBodyTooLarge(len(body), maxBody)
+		return 0, "", ErrBodyTooLarge(len(body), maxBody)
 	}
 	if n, ok := fastUnits(body); ok {
 		return n, "", nil
@@ -57,13 +37,13 @@ func decodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
 	n = 1
 	if req.N != nil {
 		if n, err = parseCount(req.N, stock.MaxUnits); err != nil || n < 1 {
-			return 0, "", fmt.Errorf("n must be an integer from 1 to %d", stock.MaxUnits)
+			return 0, "", errUnits
 		}
 	}
 	if req.ID != nil {
 		id = *req.ID
-		if id == "" || len(id) > maxIDLen {
-			return 0, "", fmt.Errorf("id must be 1 to %d bytes", maxIDLen)
+		if id == "" || len(id) > MaxIDLen {
+			return 0, "", fmt.Errorf("id must be 1 to %d bytes", MaxIDLen)
 		}
 	}
 	return n, id, nil
@@ -89,10 +69,10 @@ func fastUnits(b []byte) (int64, bool) {
 	return n, n <= stock.MaxUnits
 }
 
-// decodeLimit decodes an admin.set body: {"limit":100}.
-func decodeLimit(body []byte, maxBody int) (int64, error) {
+// DecodeLimit decodes an admin.set body: {"limit":100}.
+func DecodeLimit(body []byte, maxBody int) (int64, error) {
 	if len(body) > maxBody {
-		return 0, errBodyTooLarge(len(body), maxBody)
+		return 0, ErrBodyTooLarge(len(body), maxBody)
 	}
 	var req struct {
 		Limit json.RawMessage `json:"limit"`
@@ -110,8 +90,8 @@ func decodeLimit(body []byte, maxBody int) (int64, error) {
 	return l, nil
 }
 
-// decodeEmpty accepts the bodies of query and admin.delete: nothing, or {}.
-func decodeEmpty(body []byte) error {
+// DecodeEmpty accepts the bodies of query and admin.delete: nothing, or {}.
+func DecodeEmpty(body []byte) error {
 	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "{}" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package responder
+package wire
 
 import (
 	"bytes"
@@ -7,11 +7,11 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// decodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x"}, ...],
+// DecodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x"}, ...],
 // into items whose spans point into data, which it appends the SKUs and ids
 // to. msgs holds, per item, why it could not be read ("" if it could). A
 // body that is not a JSON array of at most MaxBatchItems fails whole.
-func decodeJSONBatch(body []byte, items []batchItem, data []byte, msgs []string) ([]batchItem, []byte, []string, error) {
+func DecodeJSONBatch(body []byte, items []ItemSpan, data []byte, msgs []string) ([]ItemSpan, []byte, []string, error) {
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
 		return nil, nil, nil, errNotBatch
 	}
@@ -28,7 +28,7 @@ func decodeJSONBatch(body []byte, items []batchItem, data []byte, msgs []string)
 			N   json.RawMessage `json:"n"`
 			ID  *string         `json:"id"`
 		}
-		var item batchItem
+		var item ItemSpan
 		msg := ""
 		if err := strictUnmarshal(r, &it); err != nil {
 			items, msgs = append(items, item), append(msgs, err.Error())
@@ -45,13 +45,13 @@ func decodeJSONBatch(body []byte, items []batchItem, data []byte, msgs []string)
 				msg = "id must not be empty"
 			}
 		}
-		item.n = 1
+		item.N = 1
 		if it.N != nil {
 			n, err := parseCount(it.N, stock.MaxUnits)
 			if err != nil || n < 1 {
-				msg = "n must be an integer from 1 to 1000000"
+				msg = errUnits.Error()
 			}
-			item.n = n
+			item.N = n
 		}
 		items, msgs = append(items, item), append(msgs, msg)
 	}

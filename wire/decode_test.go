@@ -1,4 +1,4 @@
-package responder
+package wire
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ var unitsCases = []struct {
 	{name: "array", body: `[1]`, reject: true},
 	{name: "trailing", body: `{"n":1}x`, reject: true},
 	{name: "empty id", body: `{"n":1,"id":""}`, reject: true},
-	{name: "long id", body: `{"id":"` + strings.Repeat("a", maxIDLen+1) + `"}`, reject: true},
+	{name: "long id", body: `{"id":"` + strings.Repeat("a", MaxIDLen+1) + `"}`, reject: true},
 	{name: "leading zero", body: `{"n":01}`, reject: true},
 	{name: "oversized", body: `{"n":1,"id":"` + strings.Repeat("a", 2000) + `"}`, reject: true},
 }
@@ -44,7 +44,7 @@ var unitsCases = []struct {
 func TestDecodeUnits(t *testing.T) {
 	for _, tc := range unitsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			n, id, err := decodeUnits([]byte(tc.body), 1024)
+			n, id, err := DecodeUnits([]byte(tc.body), 1024)
 			if tc.reject {
 				if err == nil {
 					t.Fatalf("accepted n=%d id=%q", n, id)
@@ -60,23 +60,23 @@ func TestDecodeUnits(t *testing.T) {
 
 func TestDecodeOneDoesNotAllocate(t *testing.T) {
 	body := []byte(`{"n":1}`)
-	if a := testing.AllocsPerRun(100, func() { _, _, _ = decodeUnits(body, 1024) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { _, _, _ = DecodeUnits(body, 1024) }); a != 0 {
 		t.Fatalf("decoding {\"n\":1} allocates %v times", a)
 	}
 }
 
-// FuzzDecodeUnits checks that whatever decodeUnits accepts is a request
+// FuzzDecodeUnits checks that whatever DecodeUnits accepts is a request
 // encoding/json reads the same way, with n in range and a bounded id.
 func FuzzDecodeUnits(f *testing.F) {
 	for _, tc := range unitsCases {
 		f.Add([]byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, id, err := decodeUnits(body, 1024)
+		n, id, err := DecodeUnits(body, 1024)
 		if err != nil {
 			return
 		}
-		if n < 1 || n > stock.MaxUnits || len(id) > maxIDLen || len(body) > 1024 {
+		if n < 1 || n > stock.MaxUnits || len(id) > MaxIDLen || len(body) > 1024 {
 			t.Fatalf("accepted out of range: n=%d id=%q", n, id)
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
@@ -104,13 +104,13 @@ func FuzzDecodeUnits(f *testing.F) {
 }
 
 func TestValidSKU(t *testing.T) {
-	for _, s := range []string{"sku1", "A-b_c:9", strings.Repeat("x", maxSKULen)} {
-		if !validSKU(s) {
+	for _, s := range []string{"sku1", "A-b_c:9", strings.Repeat("x", MaxSKULen)} {
+		if !ValidSKU(s) {
 			t.Errorf("%q rejected", s)
 		}
 	}
-	for _, s := range []string{"", "a.b", "a*", ">", "a b", "é", strings.Repeat("x", maxSKULen+1), "a/b"} {
-		if validSKU(s) {
+	for _, s := range []string{"", "a.b", "a*", ">", "a b", "é", strings.Repeat("x", MaxSKULen+1), "a/b"} {
+		if ValidSKU(s) {
 			t.Errorf("%q accepted", s)
 		}
 	}
@@ -121,25 +121,25 @@ func TestValidSKU(t *testing.T) {
 func TestEncodersMatchEncodingJSON(t *testing.T) {
 	cases := []struct {
 		name string
-		a    answer
+		body []byte
 		want Reply
 	}{
-		{"grant", grantAnswer("s", 2, 41), Reply{SKU: "s", Granted: 2, Remaining: 41}},
-		{"release", releaseAnswer("s", 2, 43), Reply{SKU: "s", Released: 2, Remaining: 43}},
-		{"query", queryAnswer("s", 100, 57, quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Remaining: 43, Leader: "node \"a\""}},
-		{"deleted", deletedAnswer("s"), Reply{SKU: "s", Deleted: true}},
-		{"error", errorAnswer("s\x00\"", 3, ErrInsufficient, "5 > 3 \u2028"), Reply{SKU: "s\x00\"", Remaining: 3, Error: ErrInsufficient, Message: "5 > 3 \u2028"}},
+		{"grant", AppendGrant(nil, "s", 2, 41), Reply{SKU: "s", Granted: 2, Remaining: 41}},
+		{"release", AppendRelease(nil, "s", 2, 43), Reply{SKU: "s", Released: 2, Remaining: 43}},
+		{"query", AppendQuery(nil, "s", 100, 57, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Remaining: 43, Leader: "node \"a\""}},
+		{"deleted", AppendDeleted(nil, "s"), Reply{SKU: "s", Deleted: true}},
+		{"error", AppendError(nil, "s\x00\"", 3, ErrInsufficient, "5 > 3 \u2028"), Reply{SKU: "s\x00\"", Remaining: 3, Error: ErrInsufficient, Message: "5 > 3 \u2028"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Reply
-			dec := json.NewDecoder(bytes.NewReader(tc.a.body))
+			dec := json.NewDecoder(bytes.NewReader(tc.body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&got); err != nil {
-				t.Fatalf("%s: %v", tc.a.body, err)
+				t.Fatalf("%s: %v", tc.body, err)
 			}
 			if got != tc.want {
-				t.Fatalf("%s decodes to %+v, want %+v", tc.a.body, got, tc.want)
+				t.Fatalf("%s decodes to %+v, want %+v", tc.body, got, tc.want)
 			}
 		})
 	}

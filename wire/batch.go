@@ -1,4 +1,4 @@
-package responder
+package wire
 
 import (
 	"encoding/binary"
@@ -39,7 +39,7 @@ import (
 const (
 	MaxBatchItems = 8192
 	MaxBatchBody  = 1 << 20
-	batchBinary   = 0x01
+	BatchBinary   = 0x01
 )
 
 // BatchStatuses are the outcomes of batch items, by binary status byte.
@@ -68,7 +68,8 @@ var (
 	errNotBatch       = errors.New(`batch must be binary (first byte 0x01) or a JSON array of {"sku","n","id"}`)
 )
 
-func errBodyTooLarge(n, limit int) error {
+// ErrBodyTooLarge is the error of a body of n bytes over limit.
+func ErrBodyTooLarge(n, limit int) error {
 	return fmt.Errorf("body of %d bytes is over the %d byte limit", n, limit)
 }
 
@@ -78,7 +79,7 @@ func errTooManyItems(n int) error {
 
 // AppendBatchRequest appends the binary encoding of items to b.
 func AppendBatchRequest(b []byte, items []BatchItem) []byte {
-	b = append(b, batchBinary)
+	b = append(b, BatchBinary)
 	b = binary.AppendUvarint(b, uint64(len(items)))
 	for _, it := range items {
 		b = binary.AppendUvarint(b, uint64(len(it.SKU)))
@@ -93,7 +94,7 @@ func AppendBatchRequest(b []byte, items []BatchItem) []byte {
 // DecodeBatchReply decodes a binary batch reply into out (reusing its
 // storage) and returns it.
 func DecodeBatchReply(body []byte, out []BatchResult) ([]BatchResult, error) {
-	if len(body) == 0 || body[0] != batchBinary {
+	if len(body) == 0 || body[0] != BatchBinary {
 		return nil, errors.New("batch: not a binary reply")
 	}
 	body = body[1:]
@@ -120,30 +121,47 @@ func DecodeBatchReply(body []byte, out []BatchResult) ([]BatchResult, error) {
 		body = body[k1+k2:]
 		r.Granted, r.Remaining = int64(g), int64(rem)
 		if r.Error != "" {
-			r.Code = errorCodes[r.Error]
+			r.Code = Code(r.Error)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// batchItem is one item of a batch request as the responder holds it: its
+// ItemSpan is one item of a batch request as the responder holds it: its
 // SKU and id are spans of the bytes it was decoded from, so that decoding
 // allocates nothing. An empty id means none.
-type batchItem struct {
+type ItemSpan struct {
 	skuOff, skuLen, idOff, idLen uint32
-	n                            int64
+	N                            int64
 }
 
-func (it *batchItem) sku(data []byte) []byte { return data[it.skuOff : it.skuOff+it.skuLen] }
-func (it *batchItem) id(data []byte) []byte  { return data[it.idOff : it.idOff+it.idLen] }
+// SKU is the item's SKU, a span of data.
+func (it *ItemSpan) SKU(data []byte) []byte { return data[it.skuOff : it.skuOff+it.skuLen] }
 
-// decodeBinaryBatch reads a binary batch request, appending its items to
+// ID is the item's id, a span of data; empty if it has none.
+func (it *ItemSpan) ID(data []byte) []byte { return data[it.idOff : it.idOff+it.idLen] }
+
+// HasID reports whether the item carries an id.
+func (it *ItemSpan) HasID() bool { return it.idLen > 0 }
+
+// ItemResult is the outcome of one item as the responder holds it; it holds
+// no pointers, so the results of a batch cost the garbage collector nothing
+// to scan.
+type ItemResult struct {
+	Status             byte // index in BatchStatuses
+	Granted, Remaining int64
+}
+
+// StatusOf is the status byte of an error kind; an unknown kind is internal.
+func StatusOf(kind string) byte { return byte(KindIndex(kind) + 1) }
+
+// DecodeBinaryBatch reads a binary batch request, appending its items to
 // items; their spans point into body. Items are not validated here; a
 // structural error fails the whole batch.
-func decodeBinaryBatch(body []byte, items []batchItem) ([]batchItem, error) {
+func DecodeBinaryBatch(body []byte, items []ItemSpan) ([]ItemSpan, error) {
 	if len(body) > MaxBatchBody {
-		return nil, errBodyTooLarge(len(body), MaxBatchBody)
+		return nil, ErrBodyTooLarge(len(body), MaxBatchBody)
 	}
 	count, p := uvarintAt(body, 1)
 	if p < 0 {
@@ -155,7 +173,7 @@ func decodeBinaryBatch(body []byte, items []batchItem) ([]batchItem, error) {
 	items = slices.Grow(items, int(min(count, uint64(len(body)/3)))) // an item takes 3 bytes at least
 	var l, n uint64
 	for range count {
-		var it batchItem
+		var it ItemSpan
 		if l, p = uvarintAt(body, p); p < 0 || l > uint64(len(body)-p) {
 			return nil, errBatchTruncated
 		}
@@ -164,7 +182,7 @@ func decodeBinaryBatch(body []byte, items []batchItem) ([]batchItem, error) {
 		if n, p = uvarintAt(body, p); p < 0 {
 			return nil, errBatchTruncated
 		}
-		it.n = int64(min(n, 1<<62))
+		it.N = int64(min(n, 1<<62))
 		if l, p = uvarintAt(body, p); p < 0 || l > uint64(len(body)-p) {
 			return nil, errBatchTruncated
 		}
@@ -195,41 +213,41 @@ func uvarintSlow(body []byte, p int) (uint64, int) {
 	return v, p + k
 }
 
-// itemError returns why an item cannot be served, or "".
-func itemError(data []byte, it *batchItem) string {
+// ItemError returns why an item cannot be served, or "".
+func ItemError(data []byte, it *ItemSpan) string {
 	switch {
-	case !validSKU(it.sku(data)):
-		return errSKU.Error()
-	case it.n < 1 || it.n > stock.MaxUnits:
-		return "n must be an integer from 1 to 1000000"
-	case it.idLen > maxIDLen:
-		return fmt.Sprintf("id must be at most %d bytes", maxIDLen)
+	case !ValidSKU(it.SKU(data)):
+		return ErrSKU.Error()
+	case it.N < 1 || it.N > stock.MaxUnits:
+		return errUnits.Error()
+	case it.idLen > MaxIDLen:
+		return fmt.Sprintf("id must be at most %d bytes", MaxIDLen)
 	}
 	return ""
 }
 
-// appendBinaryReply appends the binary reply of results to b, growing b
+// AppendBinaryReply appends the binary reply of results to b, growing b
 // once for the longest encoding.
-func appendBinaryReply(b []byte, results []itemResult) []byte {
+func AppendBinaryReply(b []byte, results []ItemResult) []byte {
 	n := len(b)
 	b = slices.Grow(b, 1+binary.MaxVarintLen64+len(results)*(1+2*binary.MaxVarintLen64))
 	buf := b[:cap(b)]
-	buf[n] = batchBinary
+	buf[n] = BatchBinary
 	n++
 	n += binary.PutUvarint(buf[n:], uint64(len(results)))
 	for _, r := range results {
-		buf[n] = r.status
+		buf[n] = r.Status
 		n++
-		n += binary.PutUvarint(buf[n:], uint64(r.granted))
-		n += binary.PutUvarint(buf[n:], uint64(r.remaining))
+		n += binary.PutUvarint(buf[n:], uint64(r.Granted))
+		n += binary.PutUvarint(buf[n:], uint64(r.Remaining))
 	}
 	return buf[:n]
 }
 
-// appendJSONResult appends one result of a JSON reply.
-func appendJSONResult(b []byte, sku string, status byte, granted, remaining int64, message string) []byte {
+// AppendJSONResult appends one result of a JSON reply.
+func AppendJSONResult(b []byte, sku string, status byte, granted, remaining int64, message string) []byte {
 	b = append(b, `{"sku":`...)
-	b = append(b, quote(sku)...)
+	b = append(b, Quote(sku)...)
 	b = append(b, `,"granted":`...)
 	b = strconv.AppendInt(b, granted, 10)
 	b = append(b, `,"remaining":`...)
@@ -239,9 +257,9 @@ func appendJSONResult(b []byte, sku string, status byte, granted, remaining int6
 		b = append(b, `,"error":"`...)
 		b = append(b, kind...)
 		b = append(b, `","code":`...)
-		b = strconv.AppendInt(b, int64(errorCodes[kind]), 10)
+		b = strconv.AppendInt(b, int64(Code(kind)), 10)
 		b = append(b, `,"message":`...)
-		b = append(b, quote(message)...)
+		b = append(b, Quote(message)...)
 	}
 	return append(b, '}')
 }

@@ -1,4 +1,4 @@
-package responder
+package wire
 
 import (
 	"bytes"
@@ -12,10 +12,10 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 	f.Add([]byte{1, 0})
 	f.Add([]byte{1, 5, 1, 'a'})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if len(body) == 0 || body[0] != batchBinary {
+		if len(body) == 0 || body[0] != BatchBinary {
 			return
 		}
-		spans, err := decodeBinaryBatch(body, nil)
+		spans, err := DecodeBinaryBatch(body, nil)
 		if err != nil {
 			return
 		}
@@ -30,7 +30,7 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 		}
 		// Canonical encodings round-trip; non-minimal varints may not.
 		again := AppendBatchRequest(nil, items)
-		backSpans, err := decodeBinaryBatch(again, nil)
+		backSpans, err := DecodeBinaryBatch(again, nil)
 		if err != nil || len(backSpans) != len(items) {
 			t.Fatalf("re-decoding %x: %v", again, err)
 		}
@@ -44,17 +44,17 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 }
 
 // publicItems turns decoded items into BatchItems.
-func publicItems(data []byte, spans []batchItem) []BatchItem {
+func publicItems(data []byte, spans []ItemSpan) []BatchItem {
 	items := make([]BatchItem, len(spans))
 	for i := range spans {
-		items[i] = BatchItem{SKU: string(spans[i].sku(data)), N: spans[i].n, ID: string(spans[i].id(data))}
+		items[i] = BatchItem{SKU: string(spans[i].SKU(data)), N: spans[i].N, ID: string(spans[i].ID(data))}
 	}
 	return items
 }
 
 func TestBatchReplyRoundTrip(t *testing.T) {
-	results := []itemResult{{granted: 2, remaining: 5}, {status: 3}, {status: 4, remaining: 1}, {granted: 1000000, remaining: 1 << 40}}
-	body := appendBinaryReply([]byte("xy"), results)
+	results := []ItemResult{{Granted: 2, Remaining: 5}, {Status: 3}, {Status: 4, Remaining: 1}, {Granted: 1000000, Remaining: 1 << 40}}
+	body := AppendBinaryReply([]byte("xy"), results)
 	if string(body[:2]) != "xy" {
 		t.Fatalf("prefix lost: %x", body)
 	}
@@ -96,18 +96,19 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	js = append(js, ']')
 	b.Run("binary", func(b *testing.B) {
 		b.ReportAllocs()
-		var buf []batchItem
+		var buf []ItemSpan
 		for b.Loop() {
-			buf, _ = decodeBinaryBatch(bin, buf[:0])
+			buf, _ = DecodeBinaryBatch(bin, buf[:0])
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
 	})
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
+		var items []ItemSpan
+		var data []byte
+		var msgs []string
 		for b.Loop() {
-			if r, err := newBatchReq(js); err == nil {
-				r.release()
-			}
+			items, data, msgs, _ = DecodeJSONBatch(js, items[:0], data[:0], msgs[:0])
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
 	})

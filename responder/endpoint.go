@@ -1,0 +1,134 @@
+package responder
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/wire"
+)
+
+// Endpoint indexes, in the order of Stats.Endpoints and of endpoints.
+const (
+	epAcquire = iota
+	epRelease
+	epQuery
+	epSet
+	epDelete
+	epBatch
+	numEndpoints
+)
+
+// endpoint is one request subject of the protocol: how its body decodes and
+// what serves a request that passed the common checks of handle. The batch
+// subject has no SKU token and no args: it has its own handler (onBatch).
+type endpoint struct {
+	name    string // in Stats and discovery
+	subject string // under the prefix; the SKU token follows, except for the batch
+	hot     bool   // subscribed Config.Workers times
+	dedupe  bool   // an id makes repeats get the first answer
+	decode  func(body []byte, maxBody int) (args, error)
+	serve   func(t *term, sku string, a args, rq request)
+}
+
+// args are the fields of a decoded request body.
+type args struct {
+	n     int64  // acquire, release
+	id    string // acquire, release
+	limit int64  // admin.set
+}
+
+// endpoints is the protocol: one row per request subject.
+var endpoints = [numEndpoints]endpoint{
+	epAcquire: {name: "acquire", subject: wire.SubjectAcquire, hot: true, dedupe: true, decode: decodeUnits, serve: (*term).acquire},
+	epRelease: {name: "release", subject: wire.SubjectRelease, dedupe: true, decode: decodeUnits, serve: (*term).release},
+	epQuery:   {name: "query", subject: wire.SubjectQuery, decode: decodeEmpty, serve: (*term).query},
+	epSet:     {name: "admin_set", subject: wire.SubjectSet, decode: decodeLimit, serve: (*term).set},
+	epDelete:  {name: "admin_delete", subject: wire.SubjectDelete, decode: decodeEmpty, serve: (*term).del},
+	epBatch:   {name: "acquire_batch", subject: wire.SubjectAcquire, hot: true},
+}
+
+func decodeUnits(body []byte, maxBody int) (args, error) {
+	n, id, err := wire.DecodeUnits(body, maxBody)
+	return args{n: n, id: id}, err
+}
+
+func decodeLimit(body []byte, maxBody int) (args, error) {
+	l, err := wire.DecodeLimit(body, maxBody)
+	return args{limit: l}, err
+}
+
+func decodeEmpty(body []byte, _ int) (args, error) { return args{}, wire.DecodeEmpty(body) }
+
+// subject is the subscription subject of endpoint i under prefix p.
+func subject(p string, i int) string {
+	if i == epBatch {
+		return p + "." + endpoints[i].subject
+	}
+	return p + "." + endpoints[i].subject + ".>"
+}
+
+// handle does what every request of a SKU subject needs before it is
+// served, in this order: a message without a reply subject changes nothing;
+// the request is counted; a bad SKU or body is answered bad_request and a
+// term that stopped serving answers unavailable, neither changing state; a
+// repeat of an id is answered from the dedupe cache. It runs on the NATS
+// subscription goroutines, several at once, and never blocks.
+func (t *term) handle(i int, m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	ep := &endpoints[i]
+	rq := t.s.counters.begin(m.Reply, i)
+	sku := m.Subject[len(t.s.prefixes[i]):]
+	if !wire.ValidSKU(sku) {
+		t.finish(rq, errorAnswer(sku, 0, wire.ErrBadRequest, wire.ErrSKU.Error()))
+		return
+	}
+	a, err := ep.decode(m.Data, t.s.cfg.MaxBody)
+	if err != nil {
+		t.finish(rq, errorAnswer(sku, 0, wire.ErrBadRequest, err.Error()))
+		return
+	}
+	if !t.serving() {
+		t.finish(rq, unavailable(sku))
+		return
+	}
+	if ep.dedupe && a.id != "" {
+		rq.key = dedupeKey(ep.subject, sku, a.id)
+		if !t.begin(rq) {
+			return
+		}
+	}
+	ep.serve(t, sku, a, rq)
+}
+
+// dedupeKey names a request with an id. Single and batch acquires share
+// keys, so a retry may take either form.
+func dedupeKey(subject, sku, id string) string { return subject + "\x00" + sku + "\x00" + id }
+
+// subscribe subscribes to every endpoint in the queue group: the hot ones
+// once per worker, so that their handlers run on several goroutines.
+func (t *term) subscribe() ([]*nats.Subscription, error) {
+	nc, q := t.s.nc, t.s.cfg.Queue
+	var subs []*nats.Subscription
+	for i := range endpoints {
+		h := func(m *nats.Msg) { t.handle(i, m) }
+		if i == epBatch {
+			h = t.onBatch
+		}
+		copies := 1
+		if endpoints[i].hot {
+			copies = t.s.cfg.Workers
+		}
+		subj := subject(t.s.cfg.Prefix, i)
+		for range copies {
+			sub, err := nc.QueueSubscribe(subj, q, h)
+			if err != nil {
+				return subs, fmt.Errorf("responder: subscribe %s: %w", subj, err)
+			}
+			subs = append(subs, sub)
+		}
+	}
+	return subs, nc.Flush()
+}

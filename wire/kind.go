@@ -1,0 +1,64 @@
+package wire
+
+// Error kinds, the "error" field of a reply, with their status codes in the
+// Nats-Service-Error-Code header.
+const (
+	ErrBadRequest   = "bad_request"  // 400
+	ErrUnknownSKU   = "unknown_sku"  // 404
+	ErrSoldOut      = "sold_out"     // 409
+	ErrInsufficient = "insufficient" // 409
+	ErrUnavailable  = "unavailable"  // 503
+	ErrInternal     = "internal"     // 500
+)
+
+// Header names of NATS micro service errors.
+const (
+	HeaderErrorCode = "Nats-Service-Error-Code"
+	HeaderError     = "Nats-Service-Error"
+)
+
+// Kinds lists the error kinds; a kind's index is its number in counters
+// and, plus one, its status byte in binary batch replies. Internal is last.
+var Kinds = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
+
+// NumKinds is the number of error kinds.
+const NumKinds = len(Kinds)
+
+var codes = [NumKinds]int{400, 404, 409, 409, 503, 500}
+
+// KindIndex is the index of kind in Kinds; an unknown kind counts as internal.
+func KindIndex(kind string) int {
+	for i, k := range Kinds {
+		if k == kind {
+			return i
+		}
+	}
+	return NumKinds - 1
+}
+
+// Code is the status code of kind, or 0 if kind is not one of Kinds.
+func Code(kind string) int {
+	for i, k := range Kinds {
+		if k == kind {
+			return codes[i]
+		}
+	}
+	return 0
+}
+
+// KindOfCode names the kind of a code, for an error reply whose body does
+// not say; 409 is left empty, as it has two kinds, and so is a code not in
+// the protocol.
+func KindOfCode(code int) string {
+	switch code {
+	case 400:
+		return ErrBadRequest
+	case 404:
+		return ErrUnknownSKU
+	case 500:
+		return ErrInternal
+	case 503:
+		return ErrUnavailable
+	}
+	return ""
+}
