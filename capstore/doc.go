@@ -33,7 +33,7 @@
 // should it land late, fails its compare instead of overwriting newer
 // records. Any error from a write means its outcome is unknown: it may or
 // may not have been applied. Reads are linearizable.
-
+//
 // A Store holds no goroutines and needs no Close; it is safe for concurrent
 // use.
 package capstore

@@ -1,9 +1,8 @@
 package chaos
 
-// The wire protocol as DESIGN.md documents it ("Wire protocol"). The
-// harness speaks it to the responder processes as any client would, so it
-// keeps its own copy of the few shapes it reads instead of compiling the
-// responder package.
+// The few reply shapes the checker reads, copied from DESIGN.md rather than
+// imported from package wire on purpose: a bug shared by the product's codec
+// and its checker would hide itself.
 
 // reply is every reply body the harness reads: acquire, query, admin.set,
 // and errors.

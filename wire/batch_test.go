@@ -2,7 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
+
+	"github.com/stockstate/stock/stock"
 )
 
 // FuzzDecodeBinaryBatch: any input either fails cleanly or decodes to items
@@ -38,6 +41,40 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 		for i := range back {
 			if back[i] != items[i] {
 				t.Fatalf("item %d: %+v became %+v", i, items[i], back[i])
+			}
+		}
+	})
+}
+
+// FuzzDecodeJSONBatch: any input either fails whole or yields one item per
+// array element, and an item that read well has what encoding/json reads in
+// it, with n in range.
+func FuzzDecodeJSONBatch(f *testing.F) {
+	f.Add([]byte(`[{"sku":"a","n":2,"id":"x"},{"sku":"b"}]`))
+	f.Add([]byte(`[{"sku":"a","n":0},{"n":"1"},{"sku":"a","x":1},1,null]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		items, data, msgs, err := DecodeJSONBatch(body, nil, nil, nil)
+		if err != nil {
+			return
+		}
+		var raw []json.RawMessage
+		if json.Unmarshal(body, &raw) != nil || len(raw) != len(items) || len(msgs) != len(items) {
+			t.Fatalf("%q: %d items, %d messages; encoding/json reads %d elements", body, len(items), len(msgs), len(raw))
+		}
+		for i, it := range items {
+			if msgs[i] != "" {
+				continue
+			}
+			var ref BatchItem
+			if err := json.Unmarshal(raw[i], &ref); err != nil {
+				t.Fatalf("item %d %q read well but encoding/json says %v", i, raw[i], err)
+			}
+			if ref.N == 0 {
+				ref.N = 1 // absent n means 1
+			}
+			if got := (BatchItem{SKU: string(it.SKU(data)), N: it.N, ID: string(it.ID(data))}); got != ref || it.N < 1 || it.N > stock.MaxUnits {
+				t.Fatalf("item %d %q: %+v, encoding/json reads %+v", i, raw[i], got, ref)
 			}
 		}
 	})

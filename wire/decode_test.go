@@ -115,32 +115,3 @@ func TestValidSKU(t *testing.T) {
 		}
 	}
 }
-
-// TestEncodersMatchEncodingJSON: the hand-written replies decode to the
-// intended Reply.
-func TestEncodersMatchEncodingJSON(t *testing.T) {
-	cases := []struct {
-		name string
-		body []byte
-		want Reply
-	}{
-		{"grant", AppendGrant(nil, "s", 2, 41), Reply{SKU: "s", Granted: 2, Remaining: 41}},
-		{"release", AppendRelease(nil, "s", 2, 43), Reply{SKU: "s", Released: 2, Remaining: 43}},
-		{"query", AppendQuery(nil, "s", 100, 57, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Remaining: 43, Leader: "node \"a\""}},
-		{"deleted", AppendDeleted(nil, "s"), Reply{SKU: "s", Deleted: true}},
-		{"error", AppendError(nil, "s\x00\"", 3, ErrInsufficient, "5 > 3 \u2028"), Reply{SKU: "s\x00\"", Remaining: 3, Error: ErrInsufficient, Message: "5 > 3 \u2028"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var got Reply
-			dec := json.NewDecoder(bytes.NewReader(tc.body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&got); err != nil {
-				t.Fatalf("%s: %v", tc.body, err)
-			}
-			if got != tc.want {
-				t.Fatalf("%s decodes to %+v, want %+v", tc.body, got, tc.want)
-			}
-		})
-	}
-}

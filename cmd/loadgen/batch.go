@@ -12,7 +12,7 @@ import (
 
 // With -batch N each request is one message on the batch subject
 // (<prefix>.acquire) carrying N acquires in the binary encoding of
-// responder/batchwire.go, each of -n units of a SKU picked by -dist, without
+// wire/batch.go, each of -n units of a SKU picked by -dist, without
 // ids. The reply holds a result per item, in order; the SKU of each item is
 // kept with the request, since the binary reply does not name it.
 //

@@ -7,7 +7,7 @@ import (
 	"github.com/stockstate/stock/wire"
 )
 
-// DecodeBatchRequest reads a binary batch request as responder/batchwire.go
+// DecodeBatchRequest reads a binary batch request as wire/batch.go
 // describes it, written from that description rather than with the
 // responder's decoder, so that fakes standing in for a responder check the
 // clients' encoding against the documented layout.
