@@ -94,14 +94,15 @@ func (t *term) serveBatch(b *batchReq) (answered int) {
 				continue
 			}
 		}
-		rem, o := t.grantOrParkLocked(run.e, it.N, b.itemRequest(i))
+		rem, o := grantLocked(run.e, it.N)
 		switch o {
 		case stock.Granted:
 			b.results[i] = wire.ItemResult{Granted: it.N, Remaining: rem}
 			run.granted = true
 			units += uint64(it.N)
 			answered++
-		case stock.Wait: // parked; answered into the batch later
+		case stock.Wait: // answered into the batch once a raised cap is durable
+			t.parkLocked(run.e, it.N, b.itemRequest(i))
 		default:
 			t.refuse(b, i, o, it.N, rem)
 			answered++

@@ -28,7 +28,10 @@ func (t *term) acquire(sku string, a args, rq request) {
 		t.finish(rq, missing(sku, nil))
 		return
 	}
-	rem, o := t.grantOrParkLocked(e, a.n, rq)
+	rem, o := grantLocked(e, a.n)
+	if o == stock.Wait {
+		t.parkLocked(e, a.n, rq)
+	}
 	refill := o == stock.Granted && t.grantedLocked(e)
 	e.mu.Unlock()
 	if refill {
@@ -37,24 +40,27 @@ func (t *term) acquire(sku string, a args, rq request) {
 	t.answerAcquire(rq, sku, a.n, rem, o)
 }
 
-// grantOrParkLocked is the one path of every acquire, single or batched: it
-// takes n units from e's window for rq or, when they fit the limit but not
-// the window, parks rq behind e's earlier waiters until the writer raises
-// the cap (or MaxWait passes). Wait means parked: the writer or the waiter's
-// timer answers rq. Lock e.mu on entry; it stays held.
-func (t *term) grantOrParkLocked(e *entry, n int64, rq request) (rem int64, o stock.Outcome) {
-	if len(e.waiters) == 0 {
-		if rem, o = e.item.Acquire(n); o != stock.Wait {
-			return rem, o
-		}
+// grantLocked and parkLocked are the one path of every acquire, single or
+// batched: grantLocked takes n units from e's window, unless earlier
+// requests wait for a refill (then Wait, so that they are served first);
+// on Wait the caller parks the request with parkLocked. Lock e.mu on entry.
+func grantLocked(e *entry, n int64) (rem int64, o stock.Outcome) {
+	if len(e.waiters) > 0 {
+		return 0, stock.Wait
 	}
+	return e.item.Acquire(n)
+}
+
+// parkLocked queues rq behind e's earlier waiters until the writer raises
+// the cap, or MaxWait passes; the writer or the waiter's timer answers it.
+// Lock e.mu on entry.
+func (t *term) parkLocked(e *entry, n int64, rq request) {
 	w := &waiter{n: n, req: rq}
 	e.waiters = append(e.waiters, w)
 	e.queued = true
 	w.timer = time.AfterFunc(t.s.cfg.MaxWait, func() { t.expire(e, w) })
 	t.s.counters.stalls.Add(1)
 	t.w.queueWaiting(e)
-	return 0, stock.Wait
 }
 
 // grantedLocked notes grants from e's window: the change for stock events,
