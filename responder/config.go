@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/stock"
 	"github.com/stockstate/stock/wire"
 )
@@ -54,9 +55,9 @@ type Config struct {
 	// Watch, if set, lets a standby probe the processes of the other
 	// candidates over NATS and revoke a lease once ProbeFailures probes in a
 	// row, ProbeInterval apart, found the leader's process gone; a standby's
-	// needs standbyProbeFactor times as many, since nothing waits on it. The candidate value must be CandidateValue(ID,
-	// Instance).
-	Watch         LeaderWatch
+	// needs liveness.StandbyFactor times as many, since nothing waits on it.
+	// The candidate value must be liveness.CandidateValue(ID, Instance).
+	Watch         liveness.Queue
 	ProbeInterval time.Duration
 	ProbeFailures int
 	// ProbeWarmup is how long after its start a node waits before it

@@ -12,7 +12,7 @@ import (
 	"github.com/stockstate/stock/internal/netproxy"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
-	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -249,7 +249,7 @@ func TestDeadStandbyIsRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghost := capstore.ElectionPrefix(capstore.DefaultPrefix) + "/ghost"
-	if _, err := a.Client.Put(ctx, ghost, responder.CandidateValue("node-x", "gone"), clientv3.WithLease(lease.ID)); err != nil {
+	if _, err := a.Client.Put(ctx, ghost, liveness.CandidateValue("node-x", "gone"), clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
 	b := c.Start("node-b", "")

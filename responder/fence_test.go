@@ -13,6 +13,7 @@ import (
 	"github.com/stockstate/stock/election"
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -64,7 +65,7 @@ func TestLateWriteIsFenced(t *testing.T) {
 	cfg := responder.DefaultConfig()
 	cfg.ID, cfg.Logger = "node-a", testenv.Logger(t)
 	cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
-	el := election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), responder.CandidateValue(cfg.ID, cfg.Instance), testTTL, cfg.Logger)
+	el := election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), liveness.CandidateValue(cfg.ID, cfg.Instance), testTTL, cfg.Logger)
 	t.Cleanup(func() { _ = el.Close() })
 	campaign := func(ctx context.Context) (responder.Leadership, error) { return el.Campaign(ctx) }
 	srv, err := responder.New(testenv.Conn(t, c.NATS), store, campaign, cfg)

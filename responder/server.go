@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -72,11 +73,14 @@ func (s *Server) Leading() bool { return s.leading.Load() }
 // trims every cap to what was sold, and resigns. Run returns nil after a
 // graceful stop, or an error that made serving impossible.
 func (s *Server) Run(ctx context.Context) error {
-	probes, err := s.answerProbes()
+	probes, err := liveness.Answer(s.nc, liveness.Subject(s.cfg.Prefix, s.cfg.Instance), wire.Quote(s.cfg.ID))
 	if err != nil {
 		return fmt.Errorf("responder: subscribe to probes: %w", err)
 	}
 	defer probes.Unsubscribe()
+	if err := s.nc.FlushTimeout(s.cfg.WriteTimeout); err != nil { // a failed flush is sent again on reconnect
+		s.log.Warn("probe subscription not confirmed by NATS yet", "err", err)
+	}
 	discovery, err := s.answerDiscovery()
 	if err != nil {
 		return fmt.Errorf("responder: subscribe to discovery: %w", err)
@@ -126,9 +130,14 @@ func (s *Server) campaignWatching(ctx context.Context) (Leadership, error) {
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
+	w := &liveness.Watcher{
+		NC: s.nc, Queue: s.cfg.Watch, Prefix: s.cfg.Prefix, Self: s.cfg.Instance,
+		Start: s.started, Warmup: s.cfg.ProbeWarmup, Interval: s.cfg.ProbeInterval, Failures: s.cfg.ProbeFailures,
+		Timeout: s.cfg.WriteTimeout, Log: s.log, Revoked: func() { s.counters.revoked.Add(1) },
+	}
 	go func() {
 		defer close(done)
-		s.watchCandidates(wctx)
+		w.Run(wctx)
 	}()
 	defer func() { stop(); <-done }()
 	return s.campaign(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/stockstate/stock/election"
 	"github.com/stockstate/stock/internal/embedded"
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/responder/liveness"
 )
 
 // Main is the program: flags, the servers it embeds, its clients and the
@@ -95,7 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 	instance := nats.NewInbox()[len(nats.InboxPrefix):]
 	store := capstore.New(m.cli, o.EtcdPrefix)
 	elector := election.New(m.cli, capstore.ElectionPrefix(o.EtcdPrefix),
-		responder.CandidateValue(o.ID, instance), o.LeaseTTL, log)
+		liveness.CandidateValue(o.ID, instance), o.LeaseTTL, log)
 	m.elector.Store(elector)
 	campaign := func(ctx context.Context) (responder.Leadership, error) {
 		l, err := elector.Campaign(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/stockstate/stock/election"
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/responder/liveness"
 )
 
 // TTL is the lease TTL of test responders.
@@ -79,7 +80,7 @@ func (c *Cluster) StartAt(id, natsAddr, etcdAddr string, opts ...Option) *Node {
 	cfg := responder.DefaultConfig()
 	cfg.ID, cfg.Logger = id, log
 	cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
-	n.Elector = election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), responder.CandidateValue(id, cfg.Instance), TTL, log)
+	n.Elector = election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), liveness.CandidateValue(id, cfg.Instance), TTL, log)
 	cfg.Watch = n.Elector
 	cfg.DrainTimeout = 3 * time.Second
 	for _, o := range opts {
