@@ -51,7 +51,7 @@ func (r *batchRun) end(t *term) {
 	refill := r.granted && t.grantedLocked(e)
 	e.mu.Unlock()
 	if refill {
-		t.w.queueRefill(e)
+		t.q.refillAhead(e)
 	}
 	*r = batchRun{}
 }

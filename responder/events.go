@@ -14,12 +14,30 @@ import (
 // subscriber that needs the exact figure asks query.
 
 // events is a term's queue of SKUs whose remaining changed since their last
-// event. Its goroutine publishes them each interval.
+// event. Its goroutine publishes them each interval until close.
 type events struct {
-	t *term
+	t    *term
+	stop chan struct{} // closed by close
+	done chan struct{} // closed when the goroutine returns
 
 	mu    sync.Mutex
 	dirty []*entry
+}
+
+// startEvents starts t's event goroutine.
+func startEvents(t *term) *events {
+	ev := &events{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ev.done)
+		ev.run()
+	}()
+	return ev
+}
+
+// close stops the goroutine and waits for it. Call it once.
+func (ev *events) close() {
+	close(ev.stop)
+	<-ev.done
 }
 
 // changedLocked notes that e's remaining may have changed. Sell-out and
@@ -58,8 +76,8 @@ func (ev *events) publishLocked(e *entry, rem int64) {
 	}
 }
 
-// run publishes the queued changes every interval until stop closes.
-func (ev *events) run(stop <-chan struct{}) {
+// run publishes the queued changes every interval until close.
+func (ev *events) run() {
 	if ev.t.s.cfg.EventInterval == 0 {
 		return
 	}
@@ -67,7 +85,7 @@ func (ev *events) run(stop <-chan struct{}) {
 	defer tick.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ev.stop:
 			return
 		case <-tick.C:
 		}

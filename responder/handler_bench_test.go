@@ -36,14 +36,10 @@ func benchTerm(b *testing.B) *term {
 		b.Fatal(err)
 	}
 	t := newTerm(s, lead)
-	t.cat = newCatalog(map[string]stock.Record{"sku1": {Limit: rec.Limit, Cap: 0}}, nil)
+	t.start(newCatalog(map[string]stock.Record{"sku1": {Limit: rec.Limit, Cap: 0}}, nil))
 	e, _ := t.cat.get("sku1")
 	e.item.Raise(rec.Cap) // durable above
-	t.w = newWriter(t)
-	t.ev = &events{t: t}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { defer close(done); t.w.run(stop) }()
-	b.Cleanup(func() { close(stop); <-done })
+	b.Cleanup(func() { t.stopWriting(); t.ev.close() })
 	return t
 }
 

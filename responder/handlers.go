@@ -35,7 +35,7 @@ func (t *term) acquire(sku string, a args, rq request) {
 	refill := o == stock.Granted && t.grantedLocked(e)
 	e.mu.Unlock()
 	if refill {
-		t.w.queueRefill(e)
+		t.q.refillAhead(e)
 	}
 	t.answerAcquire(rq, sku, a.n, rem, o)
 }
@@ -60,7 +60,7 @@ func (t *term) parkLocked(e *entry, n int64, rq request) {
 	e.queued = true
 	w.timer = time.AfterFunc(t.s.cfg.MaxWait, func() { t.expire(e, w) })
 	t.s.counters.stalls.Add(1)
-	t.w.queueWaiting(e)
+	t.q.refillNow(e)
 }
 
 // grantedLocked notes grants from e's window: the change for stock events,
@@ -113,7 +113,7 @@ func (t *term) expire(e *entry, w *waiter) {
 
 // release returns units of sku once the raised limit is durable.
 func (t *term) release(sku string, a args, rq request) {
-	t.w.submit(&op{kind: opRelease, sku: sku, n: a.n, id: a.id, req: rq})
+	t.q.submit(&op{kind: opRelease, sku: sku, n: a.n, id: a.id, req: rq})
 }
 
 // query answers from the term's view of sku.
@@ -135,12 +135,12 @@ func (t *term) query(sku string, _ args, rq request) {
 
 // set creates sku or changes its limit once the change is durable.
 func (t *term) set(sku string, a args, rq request) {
-	t.w.submit(&op{kind: opSet, sku: sku, limit: a.limit, req: rq})
+	t.q.submit(&op{kind: opSet, sku: sku, limit: a.limit, req: rq})
 }
 
 // del deletes sku once the deletion is durable.
 func (t *term) del(sku string, _ args, rq request) {
-	t.w.submit(&op{kind: opDelete, sku: sku, req: rq})
+	t.q.submit(&op{kind: opDelete, sku: sku, req: rq})
 }
 
 // begin registers a request that carries an id. It returns false if the

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockstate/stock/responder/writer"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -17,35 +17,53 @@ import (
 // deadline passed.
 var errLeaseLost = errors.New("responder: lease lost or past its deadline")
 
-// term is one leadership term: it owns the catalog, the writer goroutine and
-// the subscriptions, and stops them all before run returns.
+// term is one leadership term: it owns the catalog, the writer and event
+// goroutines and the subscriptions, and stops them all before run returns.
 type term struct {
 	s    *Server
 	lead Leadership
 	cat  *catalog
-	w    *writer
+	q    *queue
+	w    *writer.Writer
 	ev   *events
 
-	lost     atomic.Bool // set once the term stops answering
-	failOnce sync.Once
-	failed   chan struct{} // closed by fail
-	failErr  error
+	lost atomic.Bool // set once the term stops answering
 }
 
 func newTerm(s *Server, lead Leadership) *term {
-	return &term{s: s, lead: lead, failed: make(chan struct{})}
+	return &term{s: s, lead: lead}
 }
 
 // serving reports whether requests may be answered from the window: the
 // term has not ended and the local lease deadline has not passed.
 func (t *term) serving() bool { return !t.lost.Load() && t.lead.Valid() }
 
-// fail ends the term after a refused or unknown write. Safe to call often.
-func (t *term) fail(err error) {
-	t.failOnce.Do(func() {
-		t.failErr = err
-		close(t.failed)
-	})
+// start starts the term's writer and event goroutines over cat.
+func (t *term) start(cat *catalog) {
+	t.cat = cat
+	t.q = &queue{t: t}
+	cfg := t.s.cfg
+	t.w = writer.Start(writer.Config{
+		Coalesce: cfg.Coalesce, WriteTimeout: cfg.WriteTimeout, KeyBudget: cfg.KeyBudget, Policy: cfg.Policy,
+		Log: t.s.log, Observe: t.observeWrite,
+	}, t.s.store, t.lead, t.q)
+	t.q.w = t.w
+	t.ev = startEvents(t)
+}
+
+// stopWriting stops the writer and answers the ops still queued, and every
+// later one, unavailable.
+func (t *term) stopWriting() {
+	t.w.Close()
+	t.q.close()
+}
+
+// observeWrite counts and reports one store write.
+func (t *term) observeWrite(took time.Duration, records int, committed bool, err error) {
+	if err != nil {
+		t.s.counters.unknown.Add(1)
+	}
+	t.s.cfg.Observer.StoreWrite(took, records, outcome(committed, err))
 }
 
 // run serves the term until ctx ends (graceful stop, then nil) or the term
@@ -62,23 +80,11 @@ func (t *term) run(ctx context.Context) error {
 	for sku, err := range bad {
 		t.s.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
-	t.cat = newCatalog(recs, bad)
-	t.w = newWriter(t)
-	t.ev = &events{t: t}
-	stopWriter, writerDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		t.w.run(stopWriter)
-	}()
-	eventsDone := make(chan struct{})
-	go func() {
-		defer close(eventsDone)
-		t.ev.run(stopWriter)
-	}()
-	defer func() { <-eventsDone }()
+	t.start(newCatalog(recs, bad))
+	defer t.ev.close()
 	subs, err := t.subscribe()
 	if err != nil {
-		t.stopLost(subs, stopWriter, writerDone)
+		t.stopLost(subs)
 		return err
 	}
 	t.s.leading.Store(true)
@@ -88,21 +94,23 @@ func (t *term) run(ctx context.Context) error {
 
 	select {
 	case <-ctx.Done():
-		t.stopGracefully(subs, stopWriter, writerDone)
+		t.stopGracefully(subs)
 		return nil
 	case <-t.lead.Done():
 		err = errLeaseLost
-	case <-t.failed:
-		err = t.failErr
+	case <-t.w.Done():
+		if err = t.w.Err(); errors.Is(err, writer.ErrFenced) {
+			t.s.counters.fenced.Add(1)
+		}
 	}
-	t.stopLost(subs, stopWriter, writerDone)
+	t.stopLost(subs)
 	return err
 }
 
 // stopLost stops answering at once: requests already delivered are answered
 // unavailable, waiters too, and the lease is abandoned so that a new term
 // starts from a fresh one.
-func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
+func (t *term) stopLost(subs []*nats.Subscription) {
 	if t.s.leading.Swap(false) {
 		t.s.cfg.Observer.Leading(false)
 	}
@@ -110,8 +118,7 @@ func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan s
 	for _, sub := range subs {
 		_ = sub.Drain() // handlers see lost and answer unavailable
 	}
-	close(stopWriter)
-	<-writerDone
+	t.stopWriting()
 	t.failWaiters()
 	t.lead.End()
 }
@@ -125,7 +132,7 @@ func (t *term) stopLost(subs []*nats.Subscription, stopWriter, writerDone chan s
 // written for. A handler still running then is harmless: every window is
 // closed under its lock before the trim is computed, so it can only wait,
 // and it is answered unavailable.
-func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone chan struct{}) {
+func (t *term) stopGracefully(subs []*nats.Subscription) {
 	t.s.log.Info("stopping: draining requests")
 	began := time.Now()
 	for _, sub := range subs {
@@ -135,14 +142,13 @@ func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone 
 	if err := t.s.nc.FlushTimeout(t.s.cfg.DrainTimeout); err != nil {
 		t.s.log.Warn("unsubscribes not confirmed", "err", err)
 	}
-	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || !t.w.idle()) {
+	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || !t.q.idle()) {
 		time.Sleep(time.Millisecond)
 	}
 	t.lost.Store(true)
 	t.s.leading.Store(false)
 	t.s.cfg.Observer.Leading(false)
-	close(stopWriter)
-	<-writerDone
+	t.stopWriting()
 
 	puts := map[string]stock.Record{}
 	for _, e := range t.cat.all() {
@@ -160,7 +166,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription, stopWriter, writerDone 
 	defer cancel()
 	if len(puts) > 0 {
 		start := time.Now()
-		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.w.fence, puts, nil)
+		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.w.Fence(), puts, nil)
 		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
 		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err,
 			"drain", drained, "trim", time.Since(start))

@@ -1,9 +1,11 @@
-package responder
+package writer
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/stockstate/stock/stock"
 )
 
 // Bounds of one write attempt. An attempt is cut off after a multiple of
@@ -32,25 +34,27 @@ var errNewRaftLeader = errors.New("etcd has a new raft leader")
 // something else writes the key, and the term ends.
 const maxRefused = 3
 
-// commit writes the batch. After an attempt of unknown outcome (a timeout,
+// commit writes the round's records. After an attempt of unknown outcome (a timeout,
 // say while etcd elects a new raft leader) it moves the fence and writes the
 // very same records again: the earlier attempt, if it lands late, then
 // fails its compare instead of overwriting records written after it, and
 // nothing of the batch is served until one attempt is known to have
 // succeeded. A refused fence that refence finds still ours (it was moved by
 // a refence of unknown outcome that landed late) is retried the same way.
-// It gives up, with the last error, once the lease is no longer valid or the
-// writer stops; the term then ends.
-func (w *writer) commit(b *batch) (committed bool, err error) {
-	s := w.t.s
+// It gives up, with the last error, once the lease is no longer valid or
+// stop ends; the term then ends.
+func (w *Writer) commit(stop context.Context, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
+	records := len(puts) + len(deletes)
 	for refused := 0; ; {
 		ctx, cancel := w.attemptContext()
 		start := time.Now()
-		committed, err = s.store.Commit(ctx, w.t.lead.Key(), w.fence, b.puts, b.deletes)
+		committed, err = w.store.Commit(ctx, w.lease.Key(), w.Fence(), puts, deletes)
 		cause := context.Cause(ctx)
 		cancel()
 		took := time.Since(start)
-		s.cfg.Observer.StoreWrite(took, len(b.puts)+len(b.deletes), outcome(committed, err))
+		if w.cfg.Observe != nil {
+			w.cfg.Observe(took, records, committed, err)
+		}
 		switch {
 		case err == nil && committed:
 			w.observeWrite(took)
@@ -60,14 +64,13 @@ func (w *writer) commit(b *batch) (committed bool, err error) {
 				return false, nil
 			}
 		default:
-			s.counters.unknown.Add(1)
-			if !w.t.lead.Valid() {
+			if !w.lease.Valid() {
 				return false, err
 			}
-			s.log.Warn("store write outcome unknown; moving the fence and writing the same records again",
-				"records", len(b.puts)+len(b.deletes), "took", took, "err", err, "cause", cause)
+			w.cfg.Log.Warn("store write outcome unknown; moving the fence and writing the same records again",
+				"records", records, "took", took, "err", err, "cause", cause)
 		}
-		ours, rerr := w.refence()
+		ours, rerr := w.refence(stop)
 		switch {
 		case rerr != nil:
 			return false, rerr
@@ -79,26 +82,25 @@ func (w *writer) commit(b *batch) (committed bool, err error) {
 
 // refence moves the fence, retrying attempts of unknown outcome while the
 // lease is valid. ours=false: the leader key is gone or another's.
-func (w *writer) refence() (ours bool, err error) {
-	s := w.t.s
+func (w *Writer) refence(stop context.Context) (ours bool, err error) {
 	backoff := 10 * time.Millisecond
 	for {
 		ctx, cancel := w.attemptContext()
-		rev, ok, err := s.store.Refence(ctx, w.t.lead.Key(), w.t.lead.Rev())
+		rev, ok, err := w.store.Refence(ctx, w.lease.Key(), w.lease.Rev())
 		cancel()
 		if err == nil {
 			if ok {
-				w.fence = rev
+				w.fence.Store(rev)
 			}
 			return ok, nil
 		}
-		if !w.t.lead.Valid() {
+		if !w.lease.Valid() {
 			return false, err
 		}
 		select {
-		case <-w.stop:
+		case <-stop.Done():
 			return false, err
-		case <-w.t.lead.Done():
+		case <-w.lease.Done():
 			return false, err
 		case <-time.After(backoff):
 		}
@@ -110,10 +112,10 @@ func (w *writer) refence() (ours bool, err error) {
 // attemptTimeout, or with cause errNewRaftLeader as soon as etcd reports a
 // raft term newer than the store's last reply (see raftPoll). The caller
 // cancels it when the attempt returns, which also ends the watch.
-func (w *writer) attemptContext() (context.Context, context.CancelFunc) {
+func (w *Writer) attemptContext() (context.Context, context.CancelFunc) {
 	parent, cut := context.WithCancelCause(context.Background())
 	ctx, cancel := context.WithTimeout(parent, w.attemptTimeout())
-	store, term := w.t.s.store, w.t.s.store.RaftTerm()
+	store, term := w.store, w.store.RaftTerm()
 	if term == 0 { // no reply yet to compare with
 		return ctx, func() { cancel(); cut(nil) }
 	}
@@ -135,12 +137,12 @@ func (w *writer) attemptContext() (context.Context, context.CancelFunc) {
 }
 
 // attemptTimeout bounds one write attempt.
-func (w *writer) attemptTimeout() time.Duration {
-	return min(max(attemptPerWrite*w.write, minAttempt), w.t.s.cfg.WriteTimeout)
+func (w *Writer) attemptTimeout() time.Duration {
+	return min(max(attemptPerWrite*w.write, minAttempt), w.cfg.WriteTimeout)
 }
 
 // observeWrite folds a successful write's time into the moving average.
-func (w *writer) observeWrite(d time.Duration) {
+func (w *Writer) observeWrite(d time.Duration) {
 	if w.write == 0 {
 		w.write = d
 		return

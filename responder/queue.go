@@ -1,0 +1,161 @@
+package responder
+
+import (
+	"sync"
+	"time"
+
+	"github.com/stockstate/stock/responder/writer"
+	"github.com/stockstate/stock/stock"
+)
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opRelease
+)
+
+// op is a request that changes a limit or the set of SKUs. It is answered
+// once its write is durable, or unavailable when the outcome is unknown.
+type op struct {
+	kind  opKind
+	sku   string
+	limit int64  // opSet
+	n     int64  // opRelease
+	id    string // opRelease
+	req   request
+}
+
+// queue is a term's work for its writer: the refills requests wait for,
+// the refills ahead of demand, and the ops. It plans each writer round
+// (writer.Planner): every op, at most one per SKU, and up to
+// Config.MaxRoundKeys refills, those that requests wait for first. Its
+// methods are safe for concurrent use; Plan runs on the writer goroutine.
+type queue struct {
+	t *term
+	w *writer.Writer // set once, before any request is served
+
+	mu      sync.Mutex
+	urgent  []*entry // refills that requests wait for
+	ahead   []*entry // refills ahead of demand
+	ops     []*op
+	hurried bool // a request or op waits: do not coalesce
+	closed  bool // the writer has stopped: ops are answered unavailable
+}
+
+// refillAhead asks for e's cap to be raised ahead of demand. The caller set
+// e.queued.
+func (q *queue) refillAhead(e *entry) {
+	q.mu.Lock()
+	q.ahead = append(q.ahead, e)
+	q.mu.Unlock()
+	q.w.Wake()
+}
+
+// refillNow asks for e's cap to be raised now: a request waits for it.
+func (q *queue) refillNow(e *entry) {
+	q.mu.Lock()
+	q.urgent = append(q.urgent, e)
+	q.hurried = true
+	q.mu.Unlock()
+	q.w.Wake()
+}
+
+// submit queues o, or answers it unavailable once the writer has stopped.
+func (q *queue) submit(o *op) {
+	q.mu.Lock()
+	closed := q.closed
+	if !closed {
+		q.ops = append(q.ops, o)
+		q.hurried = true
+	}
+	q.mu.Unlock()
+	if closed {
+		q.t.finish(o.req, unavailable(o.sku))
+		return
+	}
+	q.w.Wake()
+}
+
+// requeue puts ops back at the head of the queue for the next round.
+func (q *queue) requeue(ops []*op) {
+	if len(ops) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.ops = append(ops, q.ops...)
+	q.hurried = true
+	q.mu.Unlock()
+	q.w.Wake()
+}
+
+// idle reports whether no op is queued.
+func (q *queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ops) == 0
+}
+
+// close answers the queued ops unavailable, and every op submitted later.
+// Call it once the writer has stopped.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	ops := q.ops
+	q.ops = nil
+	q.mu.Unlock()
+	for _, o := range ops {
+		q.t.finish(o.req, unavailable(o.sku))
+	}
+}
+
+// Hurried implements writer.Planner.
+func (q *queue) Hurried() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.hurried
+}
+
+// take removes what one round writes. more reports refills left for the
+// next round.
+func (q *queue) take() (refills []*entry, ops []*op, more bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit := q.t.s.cfg.MaxRoundKeys
+	n := min(len(q.urgent), limit)
+	refills = append(refills, q.urgent[:n]...)
+	q.urgent = q.urgent[n:]
+	m := min(len(q.ahead), limit-n)
+	refills = append(refills, q.ahead[:m]...)
+	q.ahead = q.ahead[m:]
+	ops, q.ops = q.ops, nil
+	more = len(q.urgent)+len(q.ahead) > 0
+	q.hurried = len(q.urgent) > 0
+	return refills, ops, more
+}
+
+// Plan implements writer.Planner: ops first, one per SKU (the rest wait for
+// the next round, which keeps plans exact), then the refills of SKUs no op
+// touches.
+func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Plan, bool, error) {
+	refills, ops, more := q.take()
+	r := newRound(q.t, now, policy, fence)
+	var later []*op
+	for _, o := range ops {
+		if r.touched[o.sku] {
+			later = append(later, o)
+			continue
+		}
+		if err := r.plan(o); err != nil {
+			q.requeue(later)
+			r.Abandoned()
+			return nil, false, err
+		}
+	}
+	q.requeue(later)
+	for _, e := range refills {
+		r.planRefill(e)
+	}
+	return r, more, nil
+}
