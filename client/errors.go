@@ -44,7 +44,7 @@ func (e *Error) Error() string {
 func (e *Error) Is(target error) bool {
 	s := sentinel(e.Kind)
 	if s == nil {
-		s = codeSentinel(e.Code)
+		s = sentinel(wire.KindOfCode(e.Code))
 	}
 	return s != nil && s == target
 }
@@ -63,20 +63,6 @@ func sentinel(kind string) error {
 		return ErrUnavailable
 	case wire.ErrInternal:
 		return ErrInternal
-	}
-	return nil
-}
-
-func codeSentinel(code int) error {
-	switch code {
-	case 400:
-		return ErrBadRequest
-	case 404:
-		return ErrUnknownSKU
-	case 500:
-		return ErrInternal
-	case 503:
-		return ErrUnavailable
 	}
 	return nil
 }
