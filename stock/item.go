@@ -43,12 +43,14 @@ var ErrReleaseExceedsSold = errors.New("stock: release exceeds units sold")
 // An Item is not safe for concurrent use: the caller holds a lock around
 // every method.
 //
-// Invariant: 0 <= Sold <= Cap <= Limit <= MaxLimit, where Cap is durable. Sold
-// only rises, except when Trim makes the cap exact for a graceful stop.
+// Invariant: 0 <= Held <= Sold <= Cap <= Limit <= MaxLimit, where Cap is
+// durable. Sold only rises, except when Trim makes the cap exact for a
+// graceful stop.
 type Item struct {
 	Limit int64 // L: units the SKU may ever hand out
-	Sold  int64 // S: units handed out so far
+	Sold  int64 // S: units handed out so far, held ones included
 	Cap   int64 // C: durable upper bound on Sold
+	Held  int64 // H: units of Sold in holds not yet ended (hold.go)
 
 	// Read on every grant (NeedsRefill): kept next to Limit, Sold and Cap.
 	window  int64 // size of the previous window planned

@@ -1,0 +1,122 @@
+package stock_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// FuzzHolds drives one SKU's holds through holds, confirms, cancels,
+// extensions, expiries and refills decoded from the input, and checks after
+// every step that
+//
+//   - 0 <= Held <= Sold <= Cap <= Limit, and Held is the sum of live holds;
+//   - the limit rose by exactly the units of the holds that came back, so no
+//     unit came back twice;
+//   - a hold ends once: an ended hold never changes again, and nothing but
+//     expiry ends a hold past its expiry.
+func FuzzHolds(f *testing.F) {
+	f.Add([]byte{0, 3, 0, 5, 1, 0, 2, 1, 4, 9, 3, 0})
+	f.Add([]byte{5, 200, 0, 10, 0, 20, 4, 255, 1, 0, 2, 1, 3, 1})
+	f.Add([]byte{0, 1, 0, 1, 0, 1, 4, 2, 1, 0, 1, 0, 2, 2, 3, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit0 = 1000
+		it := stock.Item{Limit: limit0, Sold: 0, Cap: 100}
+		now := time.Unix(1_000_000, 0)
+		var holds []*stock.Hold
+		var returned int64
+		byte_ := func(i *int) int64 {
+			if *i >= len(data) {
+				return 0
+			}
+			b := data[*i]
+			*i++
+			return int64(b)
+		}
+		for i := 0; i < len(data); {
+			op, arg := byte_(&i)%6, byte_(&i)
+			pick := func() *stock.Hold {
+				if len(holds) == 0 {
+					return nil
+				}
+				return holds[int(arg)%len(holds)]
+			}
+			switch op {
+			case 0: // hold
+				n := arg%20 + 1
+				if _, o := it.Acquire(n); o == stock.Granted {
+					it.AddHeld(n)
+					holds = append(holds, &stock.Hold{N: n, Expires: now.Add(time.Duration(arg%7+1) * time.Second)})
+				}
+			case 1: // confirm
+				if h := pick(); h != nil {
+					before, wasLive := *h, h.State == stock.HoldLive && now.Before(h.Expires)
+					expired := before.State == stock.HoldExpired || before.State == stock.HoldLive && !wasLive
+					err := h.Confirm(now)
+					switch {
+					case wasLive && err != nil:
+						t.Fatalf("confirm of a live hold %+v at %v: %v", before, now, err)
+					case !wasLive && err == nil:
+						t.Fatalf("confirm of hold %+v at %v succeeded", before, now)
+					case expired && !errors.Is(err, stock.ErrHoldExpired):
+						t.Fatalf("confirm of expired hold %+v: %v, want ErrHoldExpired", before, err)
+					case err == nil:
+						it.ConfirmHeld(h.N)
+					}
+				}
+			case 2: // cancel
+				if h := pick(); h != nil && h.Cancel(now) == nil {
+					returnUnits(t, &it, h.N)
+					returned += h.N
+				}
+			case 3: // extend
+				if h := pick(); h != nil {
+					before := *h
+					if err := h.Extend(now, time.Duration(arg%5+1)*time.Second); err == nil && (before.State != stock.HoldLive || !now.Before(before.Expires)) {
+						t.Fatalf("extended hold %+v at %v", before, now)
+					}
+				}
+			case 4: // time passes; the leader expires what is due, in one round
+				now = now.Add(time.Duration(arg%4) * time.Second)
+				var n int64
+				for _, h := range holds {
+					if h.Expire(now) {
+						n += h.N
+					}
+				}
+				if n > 0 {
+					returnUnits(t, &it, n)
+					returned += n
+				}
+			case 5: // refill
+				target := min(it.Limit, it.Cap+arg)
+				it.Raise(target)
+			}
+			var live int64
+			for _, h := range holds {
+				if h.State == stock.HoldLive {
+					live += h.N
+				}
+			}
+			switch {
+			case !(0 <= it.Held && it.Held <= it.Sold && it.Sold <= it.Cap && it.Cap <= it.Limit):
+				t.Fatalf("invariant broken: %+v", it)
+			case it.Held != live:
+				t.Fatalf("held %d, live holds %d", it.Held, live)
+			case it.Limit != limit0+returned:
+				t.Fatalf("limit %d, want %d + %d returned", it.Limit, limit0, returned)
+			}
+		}
+	})
+}
+
+func returnUnits(t *testing.T, it *stock.Item, n int64) {
+	t.Helper()
+	r, err := it.PlanReturn(n)
+	if err != nil {
+		t.Fatalf("return of %d held units: %v (%+v)", n, err, it)
+	}
+	it.ApplyReturn(r, n)
+}
