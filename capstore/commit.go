@@ -2,24 +2,50 @@ package capstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stockstate/stock/stock"
 )
 
 // Commit writes puts and deletes in transactions fenced on the leader key at
+// fenceRev (see "Fencing" in the package doc): CommitWrites without holds.
+func (s *Store) Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
+	return s.CommitWrites(ctx, leaderKey, fenceRev, Writes{Puts: puts, Deletes: deletes})
+}
+
+// Writes is what one CommitWrites writes. Horizon is the dedupe horizon: the
+// keys of holds that ended live at least that long.
+type Writes struct {
+	Puts    map[string]stock.Record
+	Deletes []string
+	Holds   []HoldWrite
+	Horizon time.Duration
+}
+
+// Len is the number of keys w writes.
+func (w Writes) Len() int { return len(w.Puts) + len(w.Deletes) + len(w.Holds) }
+
+// CommitWrites writes w in transactions fenced on the leader key at
 // fenceRev (see "Fencing" in the package doc), each of at most MaxTxnOps
-// operations counting the compare, in SKU order: first the puts, then the
-// deletes. With nothing to write it only checks the fence.
+// operations counting the compare, in SKU order: first the puts, each with
+// the holds of its SKU, then the holds of other SKUs, then the deletes. A
+// SKU's record and its holds are always in one transaction, so a hold never
+// ends without the change of limit that gives its units back; more holds of
+// one put SKU than MaxTxnOps-2 is an error. With nothing to write it only
+// checks the fence.
 //
 // Arguments are checked before anything is written: a record that is not
-// Valid gives an error wrapping ErrInvalidRecord; an empty SKU or leader key
-// one wrapping ErrInvalidName; a SKU both put and deleted a plain error.
+// Valid gives an error wrapping ErrInvalidRecord; an empty SKU, hold id or
+// leader key one wrapping ErrInvalidName; a SKU both put and deleted a plain
+// error, as is an ended hold without a Horizon of at least a second.
 //
 // The transactions of one Commit run concurrently. committed=true, err=nil:
 // everything was written. committed=false, err=nil: a fence compare failed:
@@ -30,37 +56,29 @@ import (
 // the caller must treat every SKU of it as possibly old, possibly new. Each
 // SKU is one key, so each stays Valid either way.
 //
-// Deleting a SKU leaves its release ids to expire with their lease.
-func (s *Store) Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
+// Deleting a SKU leaves its release ids to expire with their lease, and its
+// holds as they are.
+func (s *Store) CommitWrites(ctx context.Context, leaderKey string, fenceRev int64, w Writes) (committed bool, err error) {
 	if leaderKey == "" {
 		return false, fmt.Errorf("capstore: commit: %w: empty leader key", ErrInvalidName)
 	}
-	ops := make([]clientv3.Op, 0, len(puts)+len(deletes))
-	for _, sku := range slices.Sorted(maps.Keys(puts)) {
-		r := puts[sku]
-		if sku == "" {
-			return false, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
-		}
-		if !r.Valid() {
-			return false, fmt.Errorf("capstore: commit %s: %w: limit %d, cap %d", sku, ErrInvalidRecord, r.Limit, r.Cap)
-		}
-		ops = append(ops, clientv3.OpPut(s.skuKey(sku), string(encodeRecord(r))))
+	groups, lease, err := s.groups(ctx, w)
+	if err != nil {
+		return false, err
 	}
-	for _, sku := range slices.Compact(slices.Sorted(slices.Values(deletes))) {
-		if sku == "" {
-			return false, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
+	defer func() {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			s.forgetLease(lease) // nothing was written; a retry gets a new lease
 		}
-		if _, ok := puts[sku]; ok {
-			return false, fmt.Errorf("capstore: commit %s: both put and deleted", sku)
-		}
-		ops = append(ops, clientv3.OpDelete(s.skuKey(sku)))
-	}
-
+	}()
 	cmp := fence(leaderKey, fenceRev)
-	size := s.maxTxnOps() - 1
-	n := max((len(ops)+size-1)/size, 1)
+	chunks, err := pack(groups, s.maxTxnOps()-1)
+	if err != nil {
+		return false, err
+	}
+	n := len(chunks)
 	if n == 1 {
-		return s.commitChunk(ctx, cmp, ops, 1, 1, leaderKey, fenceRev)
+		return s.commitChunk(ctx, cmp, chunks[0], 1, 1, leaderKey, fenceRev)
 	}
 	// Chunks touch disjoint keys, so they go concurrently: etcd then syncs
 	// them to disk together instead of one after another.
@@ -70,8 +88,7 @@ func (s *Store) Commit(ctx context.Context, leaderKey string, fenceRev int64, pu
 	}
 	results := make([]result, n)
 	var wg sync.WaitGroup
-	for i := range n {
-		chunk := ops[i*size : min((i+1)*size, len(ops))]
+	for i, chunk := range chunks {
 		wg.Go(func() {
 			c, err := s.commitChunk(ctx, cmp, chunk, i+1, n, leaderKey, fenceRev)
 			results[i] = result{c, err}
@@ -86,6 +103,96 @@ func (s *Store) Commit(ctx context.Context, leaderKey string, fenceRev int64, pu
 		committed = committed && r.committed
 	}
 	return committed, nil
+}
+
+// groups checks w and turns it into groups of operations that must share a
+// transaction, in the order CommitWrites documents, with the lease of ended
+// holds' keys (0 if none).
+func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease clientv3.LeaseID, err error) {
+	holds := map[string][]HoldWrite{}
+	var ended bool
+	for _, h := range w.Holds {
+		if h.SKU == "" || h.ID == "" {
+			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU or hold id", ErrInvalidName)
+		}
+		holds[h.SKU] = append(holds[h.SKU], h)
+		ended = ended || h.Rec.Hold.State != stock.HoldLive
+	}
+	if ended {
+		if w.Horizon < time.Second {
+			return nil, 0, fmt.Errorf("capstore: commit: dedupe horizon %v below 1s", w.Horizon)
+		}
+		if lease, err = s.lease(ctx, w.Horizon); err != nil {
+			return nil, 0, fmt.Errorf("capstore: commit: %w", err)
+		}
+	}
+	holdOps := func(sku string) ([]clientv3.Op, error) {
+		var ops []clientv3.Op
+		for _, h := range holds[sku] {
+			v, err := encodeHold(h.Rec)
+			if err != nil {
+				return nil, fmt.Errorf("capstore: commit hold %s/%s: %w", sku, h.ID, err)
+			}
+			var opts []clientv3.OpOption
+			if h.Rec.Hold.State != stock.HoldLive {
+				opts = append(opts, clientv3.WithLease(lease))
+			}
+			ops = append(ops, clientv3.OpPut(s.holdKey(sku, h.ID), string(v), opts...))
+		}
+		delete(holds, sku)
+		return ops, nil
+	}
+
+	var groups [][]clientv3.Op
+	for _, sku := range slices.Sorted(maps.Keys(w.Puts)) {
+		r := w.Puts[sku]
+		if sku == "" {
+			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
+		}
+		if !r.Valid() {
+			return nil, 0, fmt.Errorf("capstore: commit %s: %w: limit %d, cap %d", sku, ErrInvalidRecord, r.Limit, r.Cap)
+		}
+		hs, err := holdOps(sku)
+		if err != nil {
+			return nil, 0, err
+		}
+		groups = append(groups, append([]clientv3.Op{clientv3.OpPut(s.skuKey(sku), string(encodeRecord(r)))}, hs...))
+	}
+	for _, sku := range slices.Sorted(maps.Keys(holds)) {
+		hs, err := holdOps(sku)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, op := range hs {
+			groups = append(groups, []clientv3.Op{op})
+		}
+	}
+	for _, sku := range slices.Compact(slices.Sorted(slices.Values(w.Deletes))) {
+		if sku == "" {
+			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU", ErrInvalidName)
+		}
+		if _, ok := w.Puts[sku]; ok {
+			return nil, 0, fmt.Errorf("capstore: commit %s: both put and deleted", sku)
+		}
+		groups = append(groups, []clientv3.Op{clientv3.OpDelete(s.skuKey(sku))})
+	}
+	return groups, lease, nil
+}
+
+// pack fills chunks of at most size operations with whole groups, in order;
+// there is always at least one chunk, maybe empty.
+func pack(groups [][]clientv3.Op, size int) ([][]clientv3.Op, error) {
+	chunks := [][]clientv3.Op{nil}
+	for _, g := range groups {
+		if len(g) > size {
+			return nil, fmt.Errorf("capstore: commit: %d operations must share a transaction of at most %d", len(g), size)
+		}
+		if last := chunks[len(chunks)-1]; len(last)+len(g) > size {
+			chunks = append(chunks, nil)
+		}
+		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], g...)
+	}
+	return chunks, nil
 }
 
 func (s *Store) commitChunk(ctx context.Context, cmp clientv3.Cmp, chunk []clientv3.Op, i, n int, leaderKey string, fenceRev int64) (bool, error) {

@@ -8,12 +8,15 @@
 //	<prefix>/sku/<sku>            {"limit":100,"cap":57}: the SKU's stock.Record
 //	<prefix>/release/<sku>/<id>   the bytes of the first reply to release request <id>,
 //	                              attached to a lease whose TTL is the dedupe horizon
+//	<prefix>/hold/<sku>/<id>      a hold: {"n":2,"expires_ms":…,"state":"live","reply":{…}};
+//	                              once ended ("confirmed", "cancelled", "expired", with the
+//	                              "end" reply), attached to the dedupe lease
 //	<prefix>/leader/              the election prefix: candidates' keys live here
 //
 // ElectionPrefix returns "<prefix>/leader", the form concurrency.NewElection
 // takes (it appends the "/").
 //
-// In a release key, every "%" of the id is written "%25" and every "/" is
+// In a release or hold key, every "%" of the id is written "%25" and every "/" is
 // written "%2F", so the id is always the last path element and two
 // (sku, id) pairs never share a key. Ids made of letters, digits, "-", "_"
 // and "." appear as they are.

@@ -19,7 +19,44 @@ import (
 // example, the revision was compacted between pages); retrying is safe.
 func (s *Store) Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error) {
 	recs, bad = map[string]stock.Record{}, map[string]error{}
-	pfx := s.skuPrefix()
+	if err := s.scan(ctx, s.skuPrefix(), func(key, value []byte) { s.put(recs, bad, key, value) }); err != nil {
+		return nil, nil, err
+	}
+	return recs, bad, nil
+}
+
+// LoadHolds reads every hold, as Load reads SKUs: holds[sku][id]. A key or
+// value that does not parse is reported in bad under its key, wrapping
+// ErrCorrupt. A new leader reads them after Load; as no other node writes
+// once it leads, both reads see the same state.
+func (s *Store) LoadHolds(ctx context.Context) (holds map[string]map[string]HoldRecord, bad map[string]error, err error) {
+	holds, bad = map[string]map[string]HoldRecord{}, map[string]error{}
+	err = s.scan(ctx, s.holdPrefix(), func(key, value []byte) {
+		sku, id, ok := s.parseHoldKey(string(key))
+		if !ok {
+			bad[string(key)] = fmt.Errorf("%w: key %q is not <prefix>/hold/<sku>/<id>", ErrCorrupt, key)
+			return
+		}
+		r, err := decodeHold(value)
+		if err != nil {
+			bad[string(key)] = fmt.Errorf("%w: key %q, value %q: %w", ErrCorrupt, key, clip(value), err)
+			return
+		}
+		if holds[sku] == nil {
+			holds[sku] = map[string]HoldRecord{}
+		}
+		holds[sku][id] = r
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return holds, bad, nil
+}
+
+// scan calls f for every key under pfx at one revision: the first page is a
+// linearizable read and later pages read at its revision, PageSize keys at a
+// time.
+func (s *Store) scan(ctx context.Context, pfx string, f func(key, value []byte)) error {
 	end := clientv3.GetPrefixRangeEnd(pfx)
 	key, rev := pfx, int64(0)
 	for {
@@ -29,16 +66,16 @@ func (s *Store) Load(ctx context.Context) (recs map[string]stock.Record, bad map
 		}
 		resp, err := s.cli.Get(ctx, key, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("capstore: load %s at revision %d: %w", pfx, rev, err)
+			return fmt.Errorf("capstore: load %s at revision %d: %w", pfx, rev, err)
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			s.put(recs, bad, kv.Key, kv.Value)
+			f(kv.Key, kv.Value)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return recs, bad, nil
+			return nil
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}

@@ -51,8 +51,8 @@ func releaseAnswer(sku string, released, remaining int64) answer {
 }
 
 // queryAnswer is the reply of query and admin.set. leader is JSON-quoted.
-func queryAnswer(sku string, limit, sold int64, leader []byte) answer {
-	return answer{body: wire.AppendQuery(make([]byte, 0, 96+len(sku)+len(leader)), sku, limit, sold, leader)}
+func queryAnswer(sku string, limit, sold, held int64, leader []byte) answer {
+	return answer{body: wire.AppendQuery(make([]byte, 0, 108+len(sku)+len(leader)), sku, limit, sold, held, leader)}
 }
 
 func deletedAnswer(sku string) answer {

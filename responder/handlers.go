@@ -124,13 +124,13 @@ func (t *term) query(sku string, _ args, rq request) {
 		return
 	}
 	e.mu.Lock()
-	limit, sold, gone := e.item.Limit, e.item.Sold, e.gone
+	limit, sold, held, gone := e.item.Limit, e.item.Sold, e.item.Held, e.gone
 	e.mu.Unlock()
 	if gone {
 		t.finish(rq, missing(sku, nil))
 		return
 	}
-	t.finish(rq, queryAnswer(sku, limit, sold, t.s.leader))
+	t.finish(rq, queryAnswer(sku, limit, sold, held, t.s.leader))
 }
 
 // set creates sku or changes its limit once the change is durable.

@@ -216,14 +216,14 @@ func (r *round) apply() {
 				e.item.Apply(c.rec)
 			}
 			e.item.Raise(c.raise)
-			limit, sold := e.item.Limit, e.item.Sold
+			limit, sold, held := e.item.Limit, e.item.Sold, e.item.Held
 			r.serveWaitersLocked(e)
 			t.ev.changedLocked(e)
 			e.mu.Unlock()
 			if c.created {
 				t.cat.put(e)
 			}
-			r.answer(c.op, queryAnswer(c.op.sku, limit, sold, t.s.leader))
+			r.answer(c.op, queryAnswer(c.op.sku, limit, sold, held, t.s.leader))
 		case opDelete:
 			t.cat.remove(c.op.sku)
 			if e != nil {

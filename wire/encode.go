@@ -31,15 +31,18 @@ func AppendRelease(b []byte, sku string, released, remaining int64) []byte {
 	return append(b, '}')
 }
 
-// AppendQuery appends the reply of query and admin.set. leader is already
-// JSON-quoted (see Quote), as the responder quotes its id once.
-func AppendQuery(b []byte, sku string, limit, sold int64, leader []byte) []byte {
+// AppendQuery appends the reply of query and admin.set; sold counts held
+// units too. leader is already JSON-quoted (see Quote), as the responder
+// quotes its id once.
+func AppendQuery(b []byte, sku string, limit, sold, held int64, leader []byte) []byte {
 	b = append(b, `{"sku":"`...)
 	b = append(b, sku...)
 	b = append(b, `","limit":`...)
 	b = strconv.AppendInt(b, limit, 10)
 	b = append(b, `,"sold":`...)
 	b = strconv.AppendInt(b, sold, 10)
+	b = append(b, `,"held":`...)
+	b = strconv.AppendInt(b, held, 10)
 	b = append(b, `,"remaining":`...)
 	b = strconv.AppendInt(b, limit-sold, 10)
 	b = append(b, `,"leader":`...)

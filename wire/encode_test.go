@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -17,7 +18,10 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 	}{
 		{"grant", AppendGrant(nil, "s", 2, 41), Reply{SKU: "s", Granted: 2, Remaining: 41}},
 		{"release", AppendRelease(nil, "s", 2, 43), Reply{SKU: "s", Released: 2, Remaining: 43}},
-		{"query", AppendQuery(nil, "s", 100, 57, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Remaining: 43, Leader: "node \"a\""}},
+		{"query", AppendQuery(nil, "s", 100, 57, 5, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Held: 5, Remaining: 43, Leader: "node \"a\""}},
+		{"hold", AppendHold(nil, "s", 2, 41, "cart \"42\"", time.Date(2026, 12, 5, 14, 15, 0, 0, time.FixedZone("x", 3600))), Reply{SKU: "s", Held: 2, Remaining: 41, ID: "cart \"42\"", ExpiresAt: "2026-12-05T13:15:00Z"}},
+		{"confirmed", AppendConfirmed(nil, "s", 2), Reply{SKU: "s", Confirmed: 2}},
+		{"cancelled", AppendCancelled(nil, "s", 2, 43), Reply{SKU: "s", Cancelled: 2, Remaining: 43}},
 		{"deleted", AppendDeleted(nil, "s"), Reply{SKU: "s", Deleted: true}},
 		{"error", AppendError(nil, "s\x00\"", 3, ErrInsufficient, "5 > 3 \u2028"), Reply{SKU: "s\x00\"", Remaining: 3, Error: ErrInsufficient, Message: "5 > 3 \u2028"}},
 	}

@@ -9,6 +9,8 @@ const (
 	ErrInsufficient = "insufficient" // 409
 	ErrUnavailable  = "unavailable"  // 503
 	ErrInternal     = "internal"     // 500
+	ErrUnknownHold  = "unknown_hold" // 404: no such hold, or it ended long ago
+	ErrExpired      = "expired"      // 409: the hold expired and its units came back
 )
 
 // Header names of NATS micro service errors.
@@ -18,13 +20,17 @@ const (
 )
 
 // Kinds lists the error kinds; a kind's index is its number in counters
-// and, plus one, its status byte in binary batch replies. Internal is last.
-var Kinds = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
+// and, plus one, its status byte in binary batch replies. New kinds go at
+// the end, so that existing status bytes keep their meaning.
+var Kinds = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal, ErrUnknownHold, ErrExpired}
 
 // NumKinds is the number of error kinds.
 const NumKinds = len(Kinds)
 
-var codes = [NumKinds]int{400, 404, 409, 409, 503, 500}
+var codes = [NumKinds]int{400, 404, 409, 409, 503, 500, 404, 409}
+
+// internalIndex is the index of ErrInternal in Kinds.
+const internalIndex = 5
 
 // KindIndex is the index of kind in Kinds; an unknown kind counts as internal.
 func KindIndex(kind string) int {
@@ -33,7 +39,7 @@ func KindIndex(kind string) int {
 			return i
 		}
 	}
-	return NumKinds - 1
+	return internalIndex
 }
 
 // Code is the status code of kind, or 0 if kind is not one of Kinds.
@@ -47,8 +53,9 @@ func Code(kind string) int {
 }
 
 // KindOfCode names the kind of a code, for an error reply whose body does
-// not say; 409 is left empty, as it has two kinds, and so is a code not in
-// the protocol.
+// not say: 404 is unknown_sku (unknown_hold always comes with its body);
+// 409 is left empty, as it has three kinds, and so is a code not in the
+// protocol.
 func KindOfCode(code int) string {
 	switch code {
 	case 400:
