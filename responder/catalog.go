@@ -13,7 +13,7 @@ import (
 // is held only for a few arithmetic steps, never across I/O.
 //
 // The fields every grant reads or writes come first: a grant touches the
-// first 106 of the entry's 144 bytes (two cache lines, or three when the
+// first 106 of the entry's 160 bytes (two cache lines, or three when the
 // entry straddles one more), not all of them.
 type entry struct {
 	mu       sync.Mutex
@@ -24,16 +24,18 @@ type entry struct {
 	waiters  []*waiter // FIFO of requests waiting for a raised cap
 	item     stock.Item
 
-	sku string
+	sku   string
+	holds map[string]*hold // by id (hold.go)
 }
 
-// waiter is an acquire that fits the limit but not the window. It is
-// answered by the writer once a raised cap is durable, or unavailable when
-// its timer fires first.
+// waiter is an acquire or hold that fits the limit but not the window. It
+// is answered by the writer once a raised cap is durable, or unavailable
+// when its timer fires first.
 type waiter struct {
 	n     int64
 	req   request
 	timer *time.Timer
+	hold  *holdSpec // for a hold: what it asks for besides units
 }
 
 // request is what answering a request needs: where to, its dedupe key ("" if

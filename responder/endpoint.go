@@ -2,6 +2,7 @@ package responder
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -16,6 +17,10 @@ const (
 	epSet
 	epDelete
 	epBatch
+	epHold
+	epConfirm
+	epCancel
+	epExtend
 	numEndpoints
 )
 
@@ -33,9 +38,10 @@ type endpoint struct {
 
 // args are the fields of a decoded request body.
 type args struct {
-	n     int64  // acquire, release
-	id    string // acquire, release
-	limit int64  // admin.set
+	n     int64         // acquire, release, hold
+	id    string        // acquire, release, hold ops
+	limit int64         // admin.set
+	ttl   time.Duration // hold, extend
 }
 
 // endpoints is the protocol: one row per request subject.
@@ -46,6 +52,11 @@ var endpoints = [numEndpoints]endpoint{
 	epSet:     {name: "admin_set", subject: wire.SubjectSet, decode: decodeLimit, serve: (*term).set},
 	epDelete:  {name: "admin_delete", subject: wire.SubjectDelete, decode: decodeEmpty, serve: (*term).del},
 	epBatch:   {name: "acquire_batch", subject: wire.SubjectAcquire, hot: true},
+	epHold:    {name: "hold", subject: wire.SubjectHold, dedupe: true, decode: decodeHold, serve: (*term).hold},
+	epConfirm: {name: "confirm", subject: wire.SubjectConfirm, dedupe: true, decode: decodeHoldID, serve: (*term).confirm},
+	epCancel:  {name: "cancel", subject: wire.SubjectCancel, dedupe: true, decode: decodeHoldID, serve: (*term).cancel},
+	// An extend is not deduplicated: a repeat extends again from now.
+	epExtend: {name: "extend", subject: wire.SubjectExtend, decode: decodeExtend, serve: (*term).extend},
 }
 
 func decodeUnits(body []byte, maxBody int) (args, error) {
@@ -59,6 +70,21 @@ func decodeLimit(body []byte, maxBody int) (args, error) {
 }
 
 func decodeEmpty(body []byte, _ int) (args, error) { return args{}, wire.DecodeEmpty(body) }
+
+func decodeHold(body []byte, maxBody int) (args, error) {
+	n, id, ttl, err := wire.DecodeHold(body, maxBody)
+	return args{n: n, id: id, ttl: ttl}, err
+}
+
+func decodeHoldID(body []byte, maxBody int) (args, error) {
+	id, err := wire.DecodeHoldID(body, maxBody)
+	return args{id: id}, err
+}
+
+func decodeExtend(body []byte, maxBody int) (args, error) {
+	id, ttl, err := wire.DecodeExtend(body, maxBody)
+	return args{id: id, ttl: ttl}, err
+}
 
 // subject is the subscription subject of endpoint i under prefix p.
 func subject(p string, i int) string {

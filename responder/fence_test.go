@@ -30,7 +30,8 @@ type lateStore struct {
 	commits int // writes that landed after it was held back
 }
 
-func (s *lateStore) Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (bool, error) {
+func (s *lateStore) CommitWrites(ctx context.Context, leaderKey string, fenceRev int64, w capstore.Writes) (bool, error) {
+	puts, deletes := w.Puts, w.Deletes
 	s.mu.Lock()
 	if s.held == nil && len(puts) > 0 && len(deletes) == 0 {
 		s.held = make(map[string]stock.Record, len(puts))
@@ -42,7 +43,7 @@ func (s *lateStore) Commit(ctx context.Context, leaderKey string, fenceRev int64
 		return false, context.DeadlineExceeded
 	}
 	s.mu.Unlock()
-	ok, err := s.Store.Commit(ctx, leaderKey, fenceRev, puts, deletes)
+	ok, err := s.Store.CommitWrites(ctx, leaderKey, fenceRev, w)
 	if ok && err == nil {
 		s.mu.Lock()
 		if s.held != nil {

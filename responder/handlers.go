@@ -54,13 +54,14 @@ func grantLocked(e *entry, n int64) (rem int64, o stock.Outcome) {
 // parkLocked queues rq behind e's earlier waiters until the writer raises
 // the cap, or MaxWait passes; the writer or the waiter's timer answers it.
 // Lock e.mu on entry.
-func (t *term) parkLocked(e *entry, n int64, rq request) {
+func (t *term) parkLocked(e *entry, n int64, rq request) *waiter {
 	w := &waiter{n: n, req: rq}
 	e.waiters = append(e.waiters, w)
 	e.queued = true
 	w.timer = time.AfterFunc(t.s.cfg.MaxWait, func() { t.expire(e, w) })
 	t.s.counters.stalls.Add(1)
 	t.q.refillNow(e)
+	return w
 }
 
 // grantedLocked notes grants from e's window: the change for stock events,

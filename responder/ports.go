@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/stockstate/stock/capstore"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -14,6 +15,10 @@ import (
 type Store interface {
 	Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error)
 	Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
+	// CommitWrites is Commit with holds: a SKU's record and its holds
+	// change in one transaction. LoadHolds reads every hold.
+	CommitWrites(ctx context.Context, leaderKey string, fenceRev int64, w capstore.Writes) (committed bool, err error)
+	LoadHolds(ctx context.Context) (holds map[string]map[string]capstore.HoldRecord, bad map[string]error, err error)
 	// Release writes rec and the release id in one transaction unless the id
 	// was seen within ttl; then prev is the first reply and nothing changes.
 	Release(ctx context.Context, leaderKey string, fenceRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error)

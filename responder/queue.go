@@ -14,16 +14,26 @@ const (
 	opSet opKind = iota
 	opDelete
 	opRelease
+	opHold    // writes a hold made by the hold handler
+	opConfirm // the hold ops (roundhold.go)
+	opCancel
+	opExtend
+	opExpire // queued by the term's expiry, not by a request
 )
 
-// op is a request that changes a limit or the set of SKUs. It is answered
-// once its write is durable, or unavailable when the outcome is unknown.
+// holdOp reports whether k is one of the hold ops.
+func (k opKind) holdOp() bool { return k >= opHold }
+
+// op is a request that changes a limit, the set of SKUs or a hold. It is
+// answered once its write is durable, or unavailable when the outcome is
+// unknown. An opExpire has no request.
 type op struct {
 	kind  opKind
 	sku   string
-	limit int64  // opSet
-	n     int64  // opRelease
-	id    string // opRelease
+	limit int64         // opSet
+	n     int64         // opRelease
+	id    string        // opRelease, hold ops
+	ttl   time.Duration // opExtend
 	req   request
 }
 
@@ -72,7 +82,7 @@ func (q *queue) submit(o *op) {
 	}
 	q.mu.Unlock()
 	if closed {
-		q.t.finish(o.req, unavailable(o.sku))
+		q.t.reject(o)
 		return
 	}
 	q.w.Wake()
@@ -97,7 +107,8 @@ func (q *queue) idle() bool {
 	return len(q.ops) == 0
 }
 
-// close answers the queued ops unavailable, and every op submitted later.
+// close answers the queued ops unavailable, and every op submitted later;
+// expiries are dropped (the next leader expires them).
 // Call it once the writer has stopped.
 func (q *queue) close() {
 	q.mu.Lock()
@@ -106,7 +117,14 @@ func (q *queue) close() {
 	q.ops = nil
 	q.mu.Unlock()
 	for _, o := range ops {
-		q.t.finish(o.req, unavailable(o.sku))
+		q.t.reject(o)
+	}
+}
+
+// reject answers o unavailable: the writer will not write it.
+func (t *term) reject(o *op) {
+	if o.kind != opExpire {
+		t.finish(o.req, unavailable(o.sku))
 	}
 }
 
@@ -135,23 +153,34 @@ func (q *queue) take() (refills []*entry, ops []*op, more bool) {
 	return refills, ops, more
 }
 
-// Plan implements writer.Planner: ops first, one per SKU (the rest wait for
-// the next round, which keeps plans exact), then the refills of SKUs no op
-// touches.
+// Plan implements writer.Planner: ops first, in order, one limit change
+// (set, delete, release) per SKU and none beside hold returns (the rest
+// wait for the next round, which keeps plans exact), then the refills of
+// SKUs no limit change touches.
 func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Plan, bool, error) {
 	refills, ops, more := q.take()
 	r := newRound(q.t, now, policy, fence)
 	var later []*op
 	for _, o := range ops {
-		if r.touched[o.sku] {
+		switch {
+		case o.kind.holdOp():
+			if !r.planHold(o) {
+				later = append(later, o)
+			}
+		case r.touched[o.sku] || r.returns[o.sku] != nil:
 			later = append(later, o)
-			continue
+		default:
+			if err := r.plan(o); err != nil {
+				q.requeue(later)
+				r.Abandoned()
+				return nil, false, err
+			}
 		}
-		if err := r.plan(o); err != nil {
-			q.requeue(later)
-			r.Abandoned()
-			return nil, false, err
-		}
+	}
+	if err := r.planReturns(); err != nil {
+		q.requeue(later)
+		r.Abandoned()
+		return nil, false, err
 	}
 	q.requeue(later)
 	for _, e := range refills {

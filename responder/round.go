@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stockstate/stock/capstore"
 	"github.com/stockstate/stock/responder/writer"
 	"github.com/stockstate/stock/stock"
 	"github.com/stockstate/stock/wire"
@@ -26,6 +27,10 @@ type round struct {
 	changes []change         // ops waiting for the write
 	// replies are answers to send after the round.
 	replies []reply
+
+	holdWrites  map[*hold]capstore.HoldWrite // the last state of each hold an op changes
+	holdChanges []holdChange                 // hold ops waiting for the write
+	returns     map[string]*returnPlan       // by SKU: units its holds give back
 }
 
 // change is an op planned into the round.
@@ -45,7 +50,8 @@ type reply struct {
 
 func newRound(t *term, now time.Time, policy stock.Policy, fence int64) *round {
 	return &round{t: t, now: now, policy: policy, fence: fence,
-		puts: map[string]stock.Record{}, touched: map[string]bool{}, raises: map[*entry]int64{}}
+		puts: map[string]stock.Record{}, touched: map[string]bool{}, raises: map[*entry]int64{},
+		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}}
 }
 
 func (r *round) answer(o *op, a answer) {
@@ -60,7 +66,9 @@ func (r *round) send() {
 }
 
 // Records implements writer.Plan.
-func (r *round) Records() (map[string]stock.Record, []string) { return r.puts, r.deletes }
+func (r *round) Records() capstore.Writes {
+	return capstore.Writes{Puts: r.puts, Deletes: r.deletes, Holds: r.holdRecords(), Horizon: r.t.s.cfg.DedupeHorizon}
+}
 
 // Abandoned implements writer.Plan: it answers every planned op
 // unavailable, since the write's outcome is unknown or was refused, and the
@@ -68,6 +76,9 @@ func (r *round) Records() (map[string]stock.Record, []string) { return r.puts, r
 func (r *round) Abandoned() {
 	for _, c := range r.changes {
 		r.answer(c.op, unavailable(c.op.sku))
+	}
+	for _, c := range r.holdChanges {
+		r.answerHold(c.op, unavailable(c.op.sku))
 	}
 	r.send()
 }
@@ -81,7 +92,9 @@ func (r *round) Applied(took time.Duration) {
 		c.refillKeys.Add(uint64(len(r.raises)))
 		c.refillNS.Add(int64(took))
 	}
+	r.applyReturns()
 	r.apply()
+	r.applyHolds()
 	r.send()
 }
 
@@ -102,6 +115,9 @@ func (r *round) planRefill(e *entry) {
 	target, ok := e.item.PlanRefill(r.now, r.policy, e.needLocked())
 	limit := e.item.Limit
 	e.mu.Unlock()
+	if rp := r.returns[e.sku]; rp != nil {
+		limit = rp.rec.Limit // written with the raise; the cap planned below the old limit
+	}
 	if ok {
 		r.puts[e.sku] = stock.Record{Limit: limit, Cap: target}
 		r.raises[e] = target
@@ -229,6 +245,9 @@ func (r *round) apply() {
 			if e != nil {
 				e.mu.Lock()
 				e.gone = true
+				for id := range e.holds {
+					t.holdIDs.forget(id)
+				}
 				for _, wt := range e.waiters {
 					wt.timer.Stop()
 					r.replies = append(r.replies, reply{req: wt.req, ans: missing(e.sku, nil)})
@@ -260,6 +279,10 @@ func (r *round) serveWaitersLocked(e *entry) {
 		}
 		wt.timer.Stop()
 		e.waiters = e.waiters[1:]
+		if wt.hold != nil && o == stock.Granted {
+			r.serveHoldLocked(e, wt, rem)
+			continue
+		}
 		r.replies = append(r.replies, reply{req: wt.req, ans: r.t.acquireAnswer(e.sku, wt.n, rem, o)})
 	}
 	switch {

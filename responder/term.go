@@ -26,6 +26,9 @@ type term struct {
 	q    *queue
 	w    *writer.Writer
 	ev   *events
+	exp  *expiry
+
+	holdIDs holdIDs
 
 	lost atomic.Bool // set once the term stops answering
 }
@@ -49,6 +52,7 @@ func (t *term) start(cat *catalog) {
 	}, t.s.store, t.lead, t.q)
 	t.q.w = t.w
 	t.ev = startEvents(t)
+	t.exp = startExpiry(t)
 }
 
 // stopWriting stops the writer and answers the ops still queued, and every
@@ -80,8 +84,20 @@ func (t *term) run(ctx context.Context) error {
 	for sku, err := range bad {
 		t.s.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
+	lctx, cancel = context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
+	holds, badHolds, err := t.s.store.LoadHolds(lctx)
+	cancel()
+	if err != nil {
+		t.lead.End()
+		return fmt.Errorf("responder: load holds: %w", err)
+	}
+	for key, err := range badHolds {
+		t.s.log.Error("stored hold is corrupt; it is left out", "key", key, "err", err)
+	}
 	t.start(newCatalog(recs, bad))
+	defer t.exp.close()
 	defer t.ev.close()
+	t.resumeHolds(holds)
 	subs, err := t.subscribe()
 	if err != nil {
 		t.stopLost(subs)
@@ -90,7 +106,7 @@ func (t *term) run(ctx context.Context) error {
 	t.s.leading.Store(true)
 	t.s.counters.terms.Add(1)
 	t.s.cfg.Observer.Leading(true)
-	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad))
+	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len())
 
 	select {
 	case <-ctx.Done():

@@ -50,11 +50,12 @@ type Item struct {
 	Limit int64 // L: units the SKU may ever hand out
 	Sold  int64 // S: units handed out so far, held ones included
 	Cap   int64 // C: durable upper bound on Sold
-	Held  int64 // H: units of Sold in holds not yet ended (hold.go)
 
 	// Read on every grant (NeedsRefill): kept next to Limit, Sold and Cap.
 	window  int64 // size of the previous window planned
 	stalled bool  // a request had to wait since the previous plan
+
+	Held int64 // H: units of Sold in holds not yet ended (hold.go)
 
 	rate       float64   // recent grant rate, units per second
 	lastPlan   time.Time // when the previous refill was planned

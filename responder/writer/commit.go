@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/capstore"
 )
 
 // Bounds of one write attempt. An attempt is cut off after a multiple of
@@ -43,12 +43,12 @@ const maxRefused = 3
 // a refence of unknown outcome that landed late) is retried the same way.
 // It gives up, with the last error, once the lease is no longer valid or
 // stop ends; the term then ends.
-func (w *Writer) commit(stop context.Context, puts map[string]stock.Record, deletes []string) (committed bool, err error) {
-	records := len(puts) + len(deletes)
+func (w *Writer) commit(stop context.Context, writes capstore.Writes) (committed bool, err error) {
+	records := writes.Len()
 	for refused := 0; ; {
 		ctx, cancel := w.attemptContext()
 		start := time.Now()
-		committed, err = w.store.Commit(ctx, w.lease.Key(), w.Fence(), puts, deletes)
+		committed, err = w.store.CommitWrites(ctx, w.lease.Key(), w.Fence(), writes)
 		cause := context.Cause(ctx)
 		cancel()
 		took := time.Since(start)

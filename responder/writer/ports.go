@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/stockstate/stock/capstore"
 	"github.com/stockstate/stock/stock"
 )
 
@@ -14,7 +15,7 @@ import (
 // raft term in a reply so far (0: none); ReadRaftTerm reads the current one
 // without needing a raft leader.
 type Store interface {
-	Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
+	CommitWrites(ctx context.Context, leaderKey string, fenceRev int64, w capstore.Writes) (committed bool, err error)
 	Refence(ctx context.Context, leaderKey string, leaderRev int64) (fenceRev int64, ok bool, err error)
 	RaftTerm() uint64
 	ReadRaftTerm(ctx context.Context) (uint64, error)
@@ -44,7 +45,7 @@ type Planner interface {
 
 // Plan is one round's records, and what to do once their write is known.
 type Plan interface {
-	Records() (puts map[string]stock.Record, deletes []string)
+	Records() capstore.Writes
 	// Applied is called once the records are durable (or there are none);
 	// took is the time the write took, retries included.
 	Applied(took time.Duration)

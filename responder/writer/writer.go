@@ -141,8 +141,8 @@ func (w *Writer) round(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	puts, deletes := p.Records()
-	records := len(puts) + len(deletes)
+	writes := p.Records()
+	records := writes.Len()
 	if records == 0 {
 		p.Applied(0)
 		return more, nil
@@ -150,7 +150,7 @@ func (w *Writer) round(ctx context.Context) (more bool, err error) {
 	w.budget.spend(records, now)
 
 	start := time.Now()
-	committed, err := w.commit(ctx, puts, deletes)
+	committed, err := w.commit(ctx, writes)
 	switch {
 	case err != nil:
 		p.Abandoned()

@@ -52,7 +52,7 @@ type testRound struct {
 	puts map[string]stock.Record
 }
 
-func (r *testRound) Records() (map[string]stock.Record, []string) { return r.puts, nil }
+func (r *testRound) Records() capstore.Writes { return capstore.Writes{Puts: r.puts} }
 func (r *testRound) Applied(time.Duration) {
 	r.p.mu.Lock()
 	defer r.p.mu.Unlock()

@@ -1,0 +1,127 @@
+package responder
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// expiryTick is how often the term looks for holds past their expiry, and
+// for ended holds past the dedupe horizon: a hold's units come back within
+// a tick and a writer round of its expires_at.
+const expiryTick = 100 * time.Millisecond
+
+// expiry is a term's schedule of holds: live ones by expiry, which it
+// queues for the writer (opExpire) once due, and ended ones by end, which it
+// forgets once the dedupe horizon has passed. Its goroutine runs from
+// startExpiry to close. A hold extended after it was scheduled is simply
+// scheduled again: the writer ignores an expiry that is not yet due.
+type expiry struct {
+	t    *term
+	stop chan struct{} // closed by close
+	done chan struct{} // closed when the goroutine returns
+
+	mu    sync.Mutex
+	due   dueHeap
+	ended []dueHold // in the order they ended
+}
+
+// dueHold is a hold of e, named by id, and when something is due for it.
+type dueHold struct {
+	at time.Time
+	e  *entry
+	id string
+}
+
+// startExpiry starts t's expiry goroutine.
+func startExpiry(t *term) *expiry {
+	x := &expiry{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(x.done)
+		x.run()
+	}()
+	return x
+}
+
+// close stops the goroutine and waits for it. Call it once.
+func (x *expiry) close() {
+	close(x.stop)
+	<-x.done
+}
+
+// schedule queues the expiry of hold id of e at at.
+func (x *expiry) schedule(e *entry, id string, at time.Time) {
+	x.mu.Lock()
+	heap.Push(&x.due, dueHold{at: at, e: e, id: id})
+	x.mu.Unlock()
+}
+
+// forgetLater drops hold id of e from memory one horizon after it ended.
+func (x *expiry) forgetLater(e *entry, id string, ended time.Time) {
+	x.mu.Lock()
+	x.ended = append(x.ended, dueHold{at: ended, e: e, id: id})
+	x.mu.Unlock()
+}
+
+func (x *expiry) run() {
+	tick := time.NewTicker(expiryTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-x.stop:
+			return
+		case now := <-tick.C:
+			for _, d := range x.takeDue(now) {
+				x.t.q.submit(&op{kind: opExpire, sku: d.e.sku, id: d.id})
+			}
+			for _, d := range x.takeEnded(now.Add(-x.t.s.cfg.DedupeHorizon)) {
+				d.e.mu.Lock()
+				if h := d.e.holds[d.id]; h != nil && h.State != stock.HoldLive {
+					delete(d.e.holds, d.id)
+					x.t.holdIDs.forget(d.id)
+				}
+				d.e.mu.Unlock()
+			}
+		}
+	}
+}
+
+// takeDue removes the holds due by now.
+func (x *expiry) takeDue(now time.Time) []dueHold {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var due []dueHold
+	for len(x.due) > 0 && !x.due[0].at.After(now) {
+		due = append(due, heap.Pop(&x.due).(dueHold))
+	}
+	return due
+}
+
+// takeEnded removes the holds that ended by before.
+func (x *expiry) takeEnded(before time.Time) []dueHold {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	i := 0
+	for i < len(x.ended) && !x.ended[i].at.After(before) {
+		i++
+	}
+	old := x.ended[:i:i]
+	x.ended = x.ended[i:]
+	return old
+}
+
+// dueHeap orders holds by when they are due (container/heap).
+type dueHeap []dueHold
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(v any)        { *h = append(*h, v.(dueHold)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}

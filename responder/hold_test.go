@@ -1,0 +1,259 @@
+package responder_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/wire"
+)
+
+// query asks for sku's state.
+func query(t testing.TB, nc *nats.Conn, sku string) wire.Reply {
+	t.Helper()
+	return request(t, nc, "stock.query."+sku, "").Reply
+}
+
+// TestHoldRoundTrips exercises hold, confirm, cancel and extend, their
+// repeats and their errors, as a user would with `nats req`.
+func TestHoldRoundTrips(t *testing.T) {
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	nc := c.NC
+	setLimit(t, nc, "sku1", 10)
+	setLimit(t, nc, "sku2", 10)
+
+	before := time.Now()
+	h := request(t, nc, "stock.hold.sku1", `{"n":2,"id":"cart-1","ttl_s":60}`)
+	expires, err := time.Parse(time.RFC3339, h.ExpiresAt)
+	switch {
+	case err != nil || h.code != 0:
+		t.Fatalf("hold: %+v code %d: %v", h.Reply, h.code, err)
+	case h.SKU != "sku1" || h.Held != 2 || h.Remaining != 8 || h.ID != "cart-1":
+		t.Fatalf("hold: %+v", h.Reply)
+	case expires.Before(before.Add(60*time.Second).Truncate(time.Second)) || expires.After(time.Now().Add(61*time.Second)):
+		t.Fatalf("hold made at %v expires at %v, want 60 s later", before, expires)
+	}
+	if r := request(t, nc, "stock.hold.sku1", `{"n":2,"id":"cart-1","ttl_s":60}`); r.Reply != h.Reply {
+		t.Fatalf("repeated hold: %+v, want the first answer %+v", r.Reply, h.Reply)
+	}
+	if q := query(t, nc, "sku1"); q.Held != 2 || q.Sold != 2 || q.Remaining != 8 || q.Limit != 10 {
+		t.Fatalf("query with a hold: %+v", q)
+	}
+
+	if r := request(t, nc, "stock.confirm.sku1", `{"id":"cart-1"}`); r.Reply != (wire.Reply{SKU: "sku1", Confirmed: 2}) {
+		t.Fatalf("confirm: %+v", r.Reply)
+	}
+	if r := request(t, nc, "stock.confirm.sku1", `{"id":"cart-1"}`); r.Reply != (wire.Reply{SKU: "sku1", Confirmed: 2}) {
+		t.Fatalf("repeated confirm: %+v", r.Reply)
+	}
+	if q := query(t, nc, "sku1"); q.Held != 0 || q.Sold != 2 || q.Remaining != 8 {
+		t.Fatalf("query after confirm: %+v", q)
+	}
+
+	request(t, nc, "stock.hold.sku1", `{"n":3,"id":"cart-2"}`)
+	if r := request(t, nc, "stock.cancel.sku1", `{"id":"cart-2"}`); r.Reply != (wire.Reply{SKU: "sku1", Cancelled: 3, Remaining: 8}) {
+		t.Fatalf("cancel: %+v", r.Reply)
+	}
+	if r := request(t, nc, "stock.cancel.sku1", `{"id":"cart-2"}`); r.Reply != (wire.Reply{SKU: "sku1", Cancelled: 3, Remaining: 8}) {
+		t.Fatalf("repeated cancel: %+v", r.Reply)
+	}
+	if q := query(t, nc, "sku1"); q.Held != 0 || q.Sold != 5 || q.Limit != 13 || q.Remaining != 8 {
+		t.Fatalf("query after cancel: %+v", q)
+	}
+
+	request(t, nc, "stock.hold.sku1", `{"id":"cart-3","ttl_s":5}`)
+	e := request(t, nc, "stock.extend.sku1", `{"id":"cart-3","ttl_s":300}`)
+	if at, err := time.Parse(time.RFC3339, e.ExpiresAt); err != nil || at.Before(time.Now().Add(299*time.Second)) || e.Held != 1 || e.ID != "cart-3" {
+		t.Fatalf("extend: %+v (%v)", e.Reply, err)
+	}
+
+	errs := []struct {
+		name, subject, body, kind string
+		code                      int
+	}{
+		{"confirm of a cancelled hold", "confirm.sku1", `{"id":"cart-2"}`, wire.ErrUnknownHold, 404},
+		{"cancel of a confirmed hold", "cancel.sku1", `{"id":"cart-1"}`, wire.ErrBadRequest, 400},
+		{"extend of a confirmed hold", "extend.sku1", `{"id":"cart-1"}`, wire.ErrBadRequest, 400},
+		{"confirm of no hold", "confirm.sku1", `{"id":"nope"}`, wire.ErrUnknownHold, 404},
+		{"cancel of no hold", "cancel.sku1", `{"id":"nope"}`, wire.ErrUnknownHold, 404},
+		{"confirm of another SKU's hold", "confirm.sku2", `{"id":"cart-3"}`, wire.ErrBadRequest, 400},
+		{"hold id of another SKU", "hold.sku2", `{"id":"cart-3"}`, wire.ErrBadRequest, 400},
+		{"hold of an unknown SKU", "hold.nosuch", `{"id":"x"}`, wire.ErrUnknownSKU, 404},
+		{"hold past the limit", "hold.sku1", `{"n":9,"id":"big"}`, wire.ErrInsufficient, 409},
+		{"hold without id", "hold.sku1", `{"n":1}`, wire.ErrBadRequest, 400},
+		{"hold with empty body", "hold.sku1", ``, wire.ErrBadRequest, 400},
+		{"ttl 0", "hold.sku1", `{"id":"t0","ttl_s":0}`, wire.ErrBadRequest, 400},
+		{"ttl 86401", "hold.sku1", `{"id":"t1","ttl_s":86401}`, wire.ErrBadRequest, 400},
+		{"negative n", "hold.sku1", `{"n":-1,"id":"t2"}`, wire.ErrBadRequest, 400},
+		{"string n", "hold.sku1", `{"n":"1","id":"t3"}`, wire.ErrBadRequest, 400},
+		{"unknown field", "hold.sku1", `{"id":"t4","ttl":900}`, wire.ErrBadRequest, 400},
+		{"oversized", "hold.sku1", `{"id":"` + strings.Repeat("a", 5000) + `"}`, wire.ErrBadRequest, 400},
+		{"confirm without id", "confirm.sku1", `{}`, wire.ErrBadRequest, 400},
+		{"cancel with n", "cancel.sku1", `{"id":"cart-3","n":1}`, wire.ErrBadRequest, 400},
+		{"extend with ttl 0", "extend.sku1", `{"id":"cart-3","ttl_s":0}`, wire.ErrBadRequest, 400},
+		{"bad sku", "hold.a*b", `{"id":"x"}`, wire.ErrBadRequest, 400},
+	}
+	before1, before2 := query(t, nc, "sku1"), query(t, nc, "sku2")
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			r := request(t, nc, "stock."+tc.subject, tc.body)
+			if r.Error != tc.kind || r.code != tc.code || r.Message == "" {
+				t.Fatalf("got %+v code %d, want %s %d with a reason", r.Reply, r.code, tc.kind, tc.code)
+			}
+		})
+	}
+	if a, b := query(t, nc, "sku1"), query(t, nc, "sku2"); a != before1 || b != before2 {
+		t.Fatalf("refused requests changed state: %+v %+v, were %+v %+v", a, b, before1, before2)
+	}
+}
+
+// TestHoldExpires: a hold's units come back within a second of its
+// expiry, once; a confirm after it is told expired.
+func TestHoldExpires(t *testing.T) {
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	nc := c.NC
+	setLimit(t, nc, "sku1", 10)
+	h := request(t, nc, "stock.hold.sku1", `{"n":4,"id":"c","ttl_s":1}`)
+	expires, err := time.Parse(time.RFC3339, h.ExpiresAt)
+	if err != nil {
+		t.Fatal(h, err)
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if q := query(t, nc, "sku1"); q.Held != 0 {
+			return fmt.Errorf("still held: %+v", q)
+		}
+		return nil
+	})
+	if late := time.Since(expires); late > time.Second {
+		t.Errorf("units came back %v after expires_at, want within 1 s", late)
+	}
+	if q := query(t, nc, "sku1"); q.Limit != 14 || q.Sold != 4 || q.Remaining != 10 {
+		t.Fatalf("after expiry: %+v, want limit 14 (4 units back once), sold 4", q)
+	}
+	for _, sub := range []string{"confirm", "cancel", "extend"} {
+		if r := request(t, nc, "stock."+sub+".sku1", `{"id":"c"}`); r.Error != wire.ErrExpired || r.code != 409 {
+			t.Fatalf("%s of an expired hold: %+v code %d", sub, r.Reply, r.code)
+		}
+	}
+	if r := request(t, nc, "stock.hold.sku1", `{"n":4,"id":"c","ttl_s":1}`); r.Reply != h.Reply {
+		t.Fatalf("repeated hold after its expiry: %+v, want the first answer %+v", r.Reply, h.Reply)
+	}
+	if q := query(t, nc, "sku1"); q.Limit != 14 {
+		t.Fatalf("units came back twice: %+v", q)
+	}
+}
+
+// TestHoldsSurviveAFailover: the next leader knows every hold: a repeat
+// gets the first answer, a confirm and a cancel act once, and a hold whose
+// leader died before its expiry is expired by the next one, once.
+func TestHoldsSurviveAFailover(t *testing.T) {
+	c := newCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	nc := c.NC
+	setLimit(t, nc, "sku1", 100)
+	keep := request(t, nc, "stock.hold.sku1", `{"n":2,"id":"keep","ttl_s":600}`)
+	drop := request(t, nc, "stock.hold.sku1", `{"n":3,"id":"drop","ttl_s":600}`)
+	short := request(t, nc, "stock.hold.sku1", `{"n":5,"id":"short","ttl_s":2}`)
+	done := request(t, nc, "stock.hold.sku1", `{"n":1,"id":"done","ttl_s":600}`)
+	confirmed := request(t, nc, "stock.confirm.sku1", `{"id":"done"}`)
+	for _, r := range []reply{keep, drop, short, done, confirmed} {
+		if r.code != 0 {
+			t.Fatalf("before the failover: %+v", r.Reply)
+		}
+	}
+
+	lead := <-a.Leads
+	if _, err := testenv.Client(t, c.Etcd).Revoke(context.Background(), lead.LeaseID()); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitLeading(t)
+	var q wire.Reply
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if q = query(t, nc, "sku1"); q.Leader != "node-b" {
+			return fmt.Errorf("leader %q", q.Leader)
+		}
+		return nil
+	})
+	if q.Held != 10 && q.Held != 5 { // short may have expired already
+		t.Fatalf("new leader holds %+v, want the 10 (or 5) units of the live holds", q)
+	}
+	if r := request(t, nc, "stock.hold.sku1", `{"n":2,"id":"keep","ttl_s":600}`); r.Reply != keep.Reply {
+		t.Fatalf("repeated hold to the new leader: %+v, want %+v", r.Reply, keep.Reply)
+	}
+	if r := request(t, nc, "stock.confirm.sku1", `{"id":"done"}`); r.Reply != confirmed.Reply {
+		t.Fatalf("repeated confirm to the new leader: %+v, want %+v", r.Reply, confirmed.Reply)
+	}
+	if r := request(t, nc, "stock.confirm.sku1", `{"id":"keep"}`); r.Confirmed != 2 {
+		t.Fatalf("confirm on the new leader: %+v", r.Reply)
+	}
+	if r := request(t, nc, "stock.cancel.sku1", `{"id":"drop"}`); r.Cancelled != 3 {
+		t.Fatalf("cancel on the new leader: %+v", r.Reply)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if q = query(t, nc, "sku1"); q.Held != 0 {
+			return fmt.Errorf("still held: %+v", q)
+		}
+		return nil
+	})
+	// 3 cancelled and 5 expired came back, once each.
+	if q.Limit != 108 {
+		t.Fatalf("after the failover: %+v, want limit 108", q)
+	}
+}
+
+// TestConfirmRacesExpiry: confirms sent around their holds' expiry each
+// get confirmed or expired, never both, and exactly the holds not confirmed
+// give their units back.
+func TestConfirmRacesExpiry(t *testing.T) {
+	const holds, limit = 200, 1000
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	nc := c.NC
+	setLimit(t, nc, "sku1", limit)
+	for i := range holds {
+		if r := request(t, nc, "stock.hold.sku1", fmt.Sprintf(`{"id":"h%d","ttl_s":1}`, i)); r.Held != 1 {
+			t.Fatalf("hold %d: %+v", i, r.Reply)
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	counts := map[string]int{}
+	for i := range holds {
+		wg.Go(func() {
+			time.Sleep(time.Duration(rand.IntN(2500)) * time.Millisecond) // spread the confirms around the expiry
+			r := request(t, nc, "stock.confirm.sku1", fmt.Sprintf(`{"id":"h%d"}`, i))
+			kind := r.Error
+			if kind == "" && r.Confirmed == 1 {
+				kind = "confirmed"
+			}
+			mu.Lock()
+			counts[kind]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts["confirmed"]+counts[wire.ErrExpired] != holds || counts["confirmed"] == 0 || counts[wire.ErrExpired] == 0 {
+		t.Fatalf("confirms answered %v; want every one confirmed or expired, some of each", counts)
+	}
+	var q wire.Reply
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if q = query(t, nc, "sku1"); q.Held != 0 {
+			return fmt.Errorf("still held: %+v", q)
+		}
+		return nil
+	})
+	if back := q.Limit - limit; back != int64(counts[wire.ErrExpired]) || q.Sold != holds {
+		t.Fatalf("%d units came back, %d confirms were told expired (%+v)", back, counts[wire.ErrExpired], q)
+	}
+}
