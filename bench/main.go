@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stockstate/stock/loadgen"
 )
 
 type options struct {
@@ -174,7 +176,7 @@ func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(s
 			args = append(args, "-existing")
 		}
 		args = append(args, sc.args...)
-		s, err := loadgen(ctx, bin("loadgen"), args...)
+		s, err := runLoadgen(ctx, bin("loadgen"), args...)
 		if err != nil {
 			return r, err
 		}
@@ -203,14 +205,14 @@ func (p *procs) stalls(ctx context.Context, o options, bin func(string) string, 
 	// Create the SKU and let its window adapt to the rate before counting.
 	warm := []string{"-nats", natsURL, "-json", "-progress", "0", "-sku-prefix", "stall", "-skus", "1", "-stock", "1000000000000",
 		"-rate", fmt.Sprint(o.stallRate), "-d", "3s"}
-	if _, err := loadgen(ctx, bin("loadgen"), warm...); err != nil {
+	if _, err := runLoadgen(ctx, bin("loadgen"), warm...); err != nil {
 		return nil, err
 	}
 	before, err := stats(httpAddr)
 	if err != nil {
 		return nil, err
 	}
-	s, err := loadgen(ctx, bin("loadgen"), "-nats", natsURL, "-json", "-progress", "0", "-sku-prefix", "stall", "-skus", "1",
+	s, err := runLoadgen(ctx, bin("loadgen"), "-nats", natsURL, "-json", "-progress", "0", "-sku-prefix", "stall", "-skus", "1",
 		"-existing", "-rate", fmt.Sprint(o.stallRate), "-requests", fmt.Sprint(o.stallGrants))
 	if err != nil {
 		return nil, err
@@ -228,30 +230,14 @@ func (p *procs) stalls(ctx context.Context, o options, bin func(string) string, 
 	}, nil
 }
 
-// summary is the part of loadgen's -json report the table uses.
-type summary struct {
-	Null, Warmup, Real *struct {
-		Throughput float64 `json:"throughput"`
-		Units      int64   `json:"granted_units"`
-		Latency    struct {
-			P50, P99 int64
-		} `json:"latency_us"`
-	}
-	Ratio *struct {
-		Throughput float64 `json:"throughput"`
-		P99        float64 `json:"p99"`
-	}
-	Verify *struct {
-		OK bool `json:"ok"`
-	}
-}
-
-func loadgen(ctx context.Context, path string, args ...string) (*summary, error) {
+// runLoadgen runs the loadgen binary, in its own process so that it does
+// not share a runtime with what it measures, and decodes its -json report.
+func runLoadgen(ctx context.Context, path string, args ...string) (*loadgen.Summary, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()
-	var s summary
+	var s loadgen.Summary
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Real == nil || s.Verify == nil {
 		return nil, fmt.Errorf("loadgen %s: %v %v\n%s", strings.Join(args, " "), runErr, err, errb.String())
 	}
@@ -282,7 +268,7 @@ func stats(addr string) (serverStats, error) {
 // row is one scenario's runs.
 type row struct {
 	title string
-	runs  []*summary
+	runs  []*loadgen.Summary
 }
 
 func median(xs []float64) float64 {

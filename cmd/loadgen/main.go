@@ -1,41 +1,26 @@
 // Command loadgen drives a stock deployment over NATS with acquire requests,
-// measures throughput and latency (against a built-in null responder when
-// asked), and verifies from the grants it saw that nothing was oversold.
+// measures throughput and latency, and verifies that nothing was oversold:
+// a thin main over package loadgen, whose doc and flags.go say the rest.
 //
 //	loadgen -nats nats://127.0.0.1:4222 -c 256 -d 10s -null
-//	loadgen -rate 50000 -d 30s -skus 100 -dist zipf
-//	loadgen -only-null -d 3s
-//	loadgen -batch 256 -c 8 -skus 100 -null
-//
-// Phases: with -null, the null responder is measured first, for the same
-// duration or number of requests, then the real responder; the SKUs are
-// created (or read, with -existing) before either, and queried again after
-// the real phase to verify. See flags.go for every flag.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"strconv"
-	"sync"
 	"syscall"
 
-	"github.com/nats-io/nats.go"
-	"github.com/stockstate/stock/wire"
+	"github.com/stockstate/stock/loadgen"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := NewMain()
+	m := loadgen.NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -47,226 +32,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-}
-
-// Main is the program, as a value that tests drive: ParseFlags, then Run.
-type Main struct {
-	Config Config
-	Stdout io.Writer           // the report
-	Stderr io.Writer           // progress lines and usage
-	Getenv func(string) string // defaults of -nats and -prefix
-
-	// Summary is the report of the last Run, also when Run returns an error
-	// after measuring.
-	Summary *Summary
-}
-
-// NewMain returns a Main on the process's stdout, stderr and environment.
-func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-}
-
-// Run connects, sets up the SKUs, runs the phases, verifies and writes the
-// report. It returns an error wrapping errVerify when verification fails, and
-// stops early (still reporting) when ctx is cancelled.
-func (m *Main) Run(ctx context.Context) error {
-	c := &m.Config
-	stdout, stderr := m.Stdout, m.Stderr
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-
-	conns, err := connect(c, stderr)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
-
-	names := make([]string, c.SKUs)
-	for i := range names {
-		names[i] = c.SKUPrefix + strconv.Itoa(i)
-	}
-	var before []SKUState
-	if !c.OnlyNull {
-		if before, err = setupSKUs(ctx, conns[0], c.Prefix, names, c.Stock, c.Existing, c.Timeout); err != nil {
-			return err
-		}
-		for _, s := range before {
-			if !c.Existing && s.Sold > 0 {
-				fmt.Fprintf(stderr, "note: SKU %s had %d units sold already; use another -sku-prefix for a fresh start\n", s.Name, s.Sold)
-			}
-		}
-	}
-
-	s := &Summary{
-		Mode: "closed", C: c.C, Conns: c.Conns, N: c.N, Batch: c.Batch, SKUs: c.SKUs, Dist: c.Dist,
-		TimeoutMS: c.Timeout.Milliseconds(),
-	}
-	if !c.closedLoop() {
-		s.Mode, s.C, s.Rate = "open", 0, c.Rate
-	}
-	m.Summary = s
-	body, err := json.Marshal(wire.Request{N: c.N})
-	if err != nil {
-		return err
-	}
-	seed := c.Seed
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	var items [][]byte
-	if c.Batch > 0 {
-		items = batchItems(names, c.N)
-	}
-	newPhase := func(name, subject string, ledger *Ledger) *phase {
-		subjects := make([]string, len(names))
-		for i, n := range names {
-			subjects[i] = subject + "." + n
-		}
-		return &phase{
-			name: name, closed: c.closedLoop(), names: names, subjects: subjects, body: body, n: c.N,
-			batch: c.Batch, batchSub: subject, items: items,
-			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
-			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
-			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
-		}
-	}
-	var progress io.Writer
-	if c.Progress > 0 {
-		progress = stderr
-	}
-
-	// measure runs the warm-up, if any, then the measured phase. Grants are
-	// recorded when before is given; the warm-up's are merged into the
-	// measured phase's ledger.
-	measure := func(name, subject string, before []SKUState) (warm, res *PhaseResult, err error) {
-		ledger := func() *Ledger {
-			if before == nil {
-				return nil // grants are not recorded
-			}
-			return NewLedger(before)
-		}
-		if c.Warmup > 0 {
-			ph := newPhase("warm", subject, ledger())
-			ph.dur, ph.budget = c.Warmup, 0
-			if warm, err = runPhase(ctx, ph, conns, progress, c.Progress); err != nil {
-				return warm, nil, err
-			}
-		}
-		res, err = runPhase(ctx, newPhase(name, subject, ledger()), conns, progress, c.Progress)
-		if res != nil && res.Ledger != nil && warm != nil && warm.Ledger != nil {
-			res.Ledger.Merge(warm.Ledger)
-		}
-		return warm, res, err
-	}
-
-	var runErr error
-	if c.Null || c.OnlyNull {
-		nr, err := StartNull(c.URL, c.nullSubject(), names, c.N, c.Batch, c.NullSubs)
-		if err != nil {
-			return err
-		}
-		_, res, err := measure("null", c.nullSubject(), nil)
-		nr.Close()
-		if res != nil {
-			s.Null = summarizePhase(res, c.Batch)
-		}
-		runErr = err
-	}
-	if !c.OnlyNull && runErr == nil {
-		warm, res, err := measure("real", c.Prefix+"."+wire.SubjectAcquire, before)
-		var seen *Ledger // every grant of the run, warm-up included
-		if warm != nil {
-			s.Warmup = summarizePhase(warm, c.Batch)
-			seen = warm.Ledger
-		}
-		if res != nil {
-			s.Real = summarizePhase(res, c.Batch)
-			s.Ratio = ratioOf(s.Real, s.Null)
-			seen = res.Ledger
-		}
-		if seen != nil {
-			// Verify also after an interruption: what was seen must still add up.
-			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, names, c.Timeout)
-			if qerr != nil {
-				s.VerifyNote = "could not query the SKUs after the run: " + qerr.Error()
-				err = errors.Join(err, qerr)
-			} else {
-				v := seen.Verify(after)
-				s.Verify = &v
-				if c.Existing {
-					s.VerifyNote = "with -existing, units other clients bought during the run count as lost to failovers"
-				}
-			}
-		}
-		runErr = err
-	}
-	if c.OnlyNull {
-		s.VerifyNote = "skipped: -only-null touches no SKU"
-	}
-	s.Interrupted = ctx.Err() != nil
-
-	var werr error
-	if c.JSON {
-		werr = s.WriteJSON(stdout)
-		if s.Verify != nil { // stdout is JSON only; the verdict line goes to stderr too
-			fmt.Fprintln(stderr, s.Verify.line())
-		}
-	} else {
-		werr = s.WriteText(stdout)
-	}
-	errs := []error{runErr, werr}
-	if s.Verify != nil && !s.Verify.OK {
-		errs = append(errs, fmt.Errorf("%w: %d failures", errVerify, len(s.Verify.Failures)))
-	}
-	return errors.Join(errs...)
-}
-
-// errVerify is wrapped by Run's error when the grants seen do not add up.
-var errVerify = errors.New("loadgen: verification failed")
-
-// connect opens the load connections.
-// Asynchronous errors (a slow consumer, a lost connection) go to stderr.
-func connect(c *Config, stderr io.Writer) ([]*nats.Conn, error) {
-	var mu sync.Mutex
-	onErr := func(nc *nats.Conn, sub *nats.Subscription, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(stderr, "loadgen: %s: %v\n", nc.Opts.Name, err)
-	}
-	conns := make([]*nats.Conn, 0, c.Conns)
-	for i := range c.Conns {
-		nc, err := nats.Connect(c.URL,
-			nats.Name("loadgen-"+strconv.Itoa(i)),
-			nats.MaxReconnects(-1),
-			nats.ErrorHandler(onErr),
-		)
-		if err != nil {
-			for _, nc := range conns {
-				nc.Close()
-			}
-			return nil, fmt.Errorf("loadgen: connect to %s: %w", c.URL, err)
-		}
-		conns = append(conns, nc)
-	}
-	return conns, nil
 }

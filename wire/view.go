@@ -1,43 +1,41 @@
-package main
+package wire
 
 import (
 	"encoding/json"
 	"reflect"
 	"strings"
-
-	"github.com/stockstate/stock/wire"
 )
 
-// replyView is the part of a reply body the load loop needs. Its byte slices
-// alias the message data and must not outlive the handler call.
-type replyView struct {
-	sku       []byte
-	errKind   []byte
-	granted   int64
-	remaining int64
+// ReplyView is the part of a reply body that a load generator needs. Its
+// byte slices alias the decoded data and must not outlive it.
+type ReplyView struct {
+	SKU       []byte
+	Error     []byte
+	Granted   int64
+	Remaining int64
 }
 
-// decodeReply decodes a reply body (a wire.Reply in JSON) into v. The
+// DecodeReplyView decodes a reply body (a Reply in JSON) into v. The
 // common flat shapes are scanned by hand without allocating; anything else
 // (escapes, non-ASCII, nesting, case-folded keys) goes through encoding/json,
 // so both paths accept the same documents and yield the same values.
-func decodeReply(data []byte, v *replyView) bool {
-	*v = replyView{}
+func DecodeReplyView(data []byte, v *ReplyView) bool {
+	*v = ReplyView{}
 	if scanReply(data, v) {
 		return true
 	}
-	*v = replyView{}
-	var r wire.Reply
+	*v = ReplyView{}
+	var r Reply
 	if err := json.Unmarshal(data, &r); err != nil {
 		return false
 	}
 	if r.SKU != "" {
-		v.sku = []byte(r.SKU)
+		v.SKU = []byte(r.SKU)
 	}
 	if r.Error != "" {
-		v.errKind = []byte(r.Error)
+		v.Error = []byte(r.Error)
 	}
-	v.granted, v.remaining = r.Granted, r.Remaining
+	v.Granted, v.Remaining = r.Granted, r.Remaining
 	return true
 }
 
@@ -50,14 +48,14 @@ const (
 	fieldBool
 )
 
-// replyFields maps the JSON names of wire.Reply to their types, so that
+// replyFields maps the JSON names of Reply to their types, so that
 // the scanner rejects what encoding/json would reject (a string where an
 // integer belongs) and stays right when the wire type grows.
 var replyFields = replyFieldTable()
 
 func replyFieldTable() map[string]fieldType {
 	m := make(map[string]fieldType)
-	t := reflect.TypeFor[wire.Reply]()
+	t := reflect.TypeFor[Reply]()
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -94,7 +92,7 @@ func foldsToField(key []byte) bool {
 
 // scanReply is the allocation-free path of decodeReply. It returns false for
 // any document it does not handle; it never accepts one encoding/json rejects.
-func scanReply(d []byte, v *replyView) bool {
+func scanReply(d []byte, v *ReplyView) bool {
 	i := skipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
 		return false
@@ -141,9 +139,9 @@ func scanReply(d []byte, v *replyView) bool {
 				}
 				switch string(key) {
 				case "sku":
-					v.sku = s
+					v.SKU = s
 				case "error":
-					v.errKind = s
+					v.Error = s
 				}
 			case fieldInt:
 				var n int64
@@ -152,9 +150,9 @@ func scanReply(d []byte, v *replyView) bool {
 				}
 				switch string(key) {
 				case "granted":
-					v.granted = n
+					v.Granted = n
 				case "remaining":
-					v.remaining = n
+					v.Remaining = n
 				}
 			case fieldBool:
 				if j, ok = scanBool(d, i); !ok {

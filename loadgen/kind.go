@@ -1,6 +1,7 @@
-package main
+package loadgen
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -73,24 +74,18 @@ func kindOfError[T string | []byte](e T) Kind {
 }
 
 // kindOfCode maps a Nats-Service-Error-Code header to a Kind, for error
-// replies whose body does not name the error.
+// replies whose body does not name the error: 409 by what remains.
 func kindOfCode(code string, remaining int64) Kind {
-	switch strings.TrimSpace(code) {
-	case "400":
-		return KindBadRequest
-	case "404":
-		return KindUnknownSKU
-	case "409":
-		if remaining > 0 {
-			return KindInsufficient
-		}
+	c, err := strconv.Atoi(strings.TrimSpace(code))
+	switch {
+	case err != nil:
+		return KindInvalid
+	case c == 409 && remaining > 0:
+		return KindInsufficient
+	case c == 409:
 		return KindSoldOut
-	case "500":
-		return KindInternal
-	case "503":
-		return KindUnavailable
 	}
-	return KindInvalid
+	return kindOfError(wire.KindOfCode(c))
 }
 
 // isNoResponders reports whether m is the status message the NATS server
@@ -102,23 +97,23 @@ func isNoResponders(m *nats.Msg) bool {
 
 // classify decides the outcome of a reply message and decodes its body into v.
 // The SKU in the body is checked by the caller, which knows what it asked for.
-func classify(m *nats.Msg, v *replyView) Kind {
+func classify(m *nats.Msg, v *wire.ReplyView) Kind {
 	if isNoResponders(m) {
 		return KindNoResponders
 	}
-	ok := decodeReply(m.Data, v)
+	ok := wire.DecodeReplyView(m.Data, v)
 	var code string
 	if m.Header != nil {
 		code = m.Header.Get(wire.HeaderErrorCode)
 	}
 	switch {
-	case ok && len(v.errKind) > 0:
-		return kindOfError(v.errKind)
+	case ok && len(v.Error) > 0:
+		return kindOfError(v.Error)
 	case code != "":
-		return kindOfCode(code, v.remaining)
+		return kindOfCode(code, v.Remaining)
 	case !ok:
 		return KindInvalid
-	case v.granted > 0:
+	case v.Granted > 0:
 		return KindGranted
 	}
 	return KindInvalid

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 // Closed loop: each worker owns a number of slots, and every slot always has
 // one request in flight. A slot's next request is sent from the goroutine

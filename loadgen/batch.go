@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"encoding/binary"
@@ -125,7 +125,7 @@ func (w *worker) onBatchReply(m *nats.Msg) {
 		if results, err = decodeBatchReply(m.Data, w.results); err == nil {
 			w.results = results
 		} else {
-			var v replyView
+			var v wire.ReplyView
 			if whole = classify(m, &v); whole == KindGranted {
 				whole = KindInvalid // a single grant is no answer to a batch
 			}

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"math/rand/v2"
@@ -9,6 +9,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/wire"
 )
 
 // phase is what the workers of one measurement phase share. All fields but
@@ -299,7 +300,7 @@ func (w *worker) onReply(m *nats.Msg) {
 		return
 	}
 	now := w.ph.since()
-	var v replyView
+	var v wire.ReplyView
 	kind := classify(m, &v)
 	seq, seqOK := w.seqOf(m.Subject)
 
@@ -332,9 +333,9 @@ func (w *worker) onReply(m *nats.Msg) {
 }
 
 // recordLocked counts a reply that came in time.
-func (w *worker) recordLocked(kind Kind, r request, v *replyView, now time.Duration) {
+func (w *worker) recordLocked(kind Kind, r request, v *wire.ReplyView, now time.Duration) {
 	name := w.ph.names[r.sku]
-	if (kind == KindGranted || len(v.sku) > 0) && string(v.sku) != name {
+	if (kind == KindGranted || len(v.SKU) > 0) && string(v.SKU) != name {
 		kind = KindInvalid // a reply about another SKU
 	}
 	w.counts.Kinds[kind]++
@@ -344,26 +345,26 @@ func (w *worker) recordLocked(kind Kind, r request, v *replyView, now time.Durat
 	if kind != KindGranted {
 		return
 	}
-	w.counts.Units += v.granted
-	if v.granted != w.ph.n {
+	w.counts.Units += v.Granted
+	if v.Granted != w.ph.n {
 		w.counts.Partial++
 	}
 	if w.ledger != nil {
-		w.ledger.Grant(int(r.sku), w.ph.n, v.granted, v.remaining)
+		w.ledger.Grant(int(r.sku), w.ph.n, v.Granted, v.Remaining)
 	}
 }
 
 // lateLocked counts a reply whose attempt has already timed out. A grant
 // still names units, so it goes to the ledger.
-func (w *worker) lateLocked(kind Kind, v *replyView) {
+func (w *worker) lateLocked(kind Kind, v *wire.ReplyView) {
 	if kind == KindNoResponders {
 		return
 	}
 	w.counts.Late++
 	if kind == KindGranted {
-		w.counts.LateUnits += v.granted
+		w.counts.LateUnits += v.Granted
 		if w.ledger != nil {
-			w.ledger.GrantByName(v.sku, w.ph.n, v.granted, v.remaining)
+			w.ledger.GrantByName(v.SKU, w.ph.n, v.Granted, v.Remaining)
 		}
 	}
 }

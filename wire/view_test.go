@@ -1,11 +1,8 @@
-package main
+package wire
 
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/nats-io/nats.go"
-	"github.com/stockstate/stock/wire"
 )
 
 var replySeeds = []string{
@@ -40,7 +37,7 @@ var replySeeds = []string{
 	`{"sku":"é","granted":1}`,
 }
 
-func TestDecodeReply(t *testing.T) {
+func TestDecodeReplyView(t *testing.T) {
 	tests := []struct {
 		body      string
 		ok        bool
@@ -58,11 +55,11 @@ func TestDecodeReply(t *testing.T) {
 		{``, false, "", "", 0, 0},
 	}
 	for _, tt := range tests {
-		var v replyView
-		ok := decodeReply([]byte(tt.body), &v)
-		if ok != tt.ok || string(v.sku) != tt.sku || string(v.errKind) != tt.err || v.granted != tt.granted || v.remaining != tt.remaining {
-			t.Errorf("decodeReply(%s) = %v %q %q %d %d, want %v %q %q %d %d", tt.body,
-				ok, v.sku, v.errKind, v.granted, v.remaining, tt.ok, tt.sku, tt.err, tt.granted, tt.remaining)
+		var v ReplyView
+		ok := DecodeReplyView([]byte(tt.body), &v)
+		if ok != tt.ok || string(v.SKU) != tt.sku || string(v.Error) != tt.err || v.Granted != tt.granted || v.Remaining != tt.remaining {
+			t.Errorf("DecodeReplyView(%s) = %v %q %q %d %d, want %v %q %q %d %d", tt.body,
+				ok, v.SKU, v.Error, v.Granted, v.Remaining, tt.ok, tt.sku, tt.err, tt.granted, tt.remaining)
 		}
 	}
 }
@@ -72,7 +69,7 @@ func TestReplyFields(t *testing.T) {
 	want := map[string]fieldType{"sku": fieldString, "error": fieldString, "granted": fieldInt, "remaining": fieldInt}
 	for name, ft := range want {
 		if got, ok := replyFields[name]; !ok || got != ft {
-			t.Errorf("wire.Reply field %q: type %v (present %v), want %v", name, got, ok, ft)
+			t.Errorf("Reply field %q: type %v (present %v), want %v", name, got, ok, ft)
 		}
 	}
 }
@@ -80,9 +77,9 @@ func TestReplyFields(t *testing.T) {
 // TestScanReplyAllocs keeps the hot path free of allocations.
 func TestScanReplyAllocs(t *testing.T) {
 	body := []byte(`{"sku":"sku1","granted":2,"remaining":41}`)
-	var v replyView
-	if n := testing.AllocsPerRun(100, func() { decodeReply(body, &v) }); n != 0 {
-		t.Fatalf("decodeReply allocates %v times", n)
+	var v ReplyView
+	if n := testing.AllocsPerRun(100, func() { DecodeReplyView(body, &v) }); n != 0 {
+		t.Fatalf("DecodeReplyView allocates %v times", n)
 	}
 }
 
@@ -93,55 +90,17 @@ func FuzzScanReply(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var v replyView
+		var v ReplyView
 		if !scanReply(data, &v) {
 			return
 		}
-		var r wire.Reply
+		var r Reply
 		if err := json.Unmarshal(data, &r); err != nil {
 			t.Fatalf("scanner accepted %q, encoding/json: %v", data, err)
 		}
-		if string(v.sku) != r.SKU || string(v.errKind) != r.Error || v.granted != r.Granted || v.remaining != r.Remaining {
+		if string(v.SKU) != r.SKU || string(v.Error) != r.Error || v.Granted != r.Granted || v.Remaining != r.Remaining {
 			t.Fatalf("%q: scanner %q %q %d %d, encoding/json %q %q %d %d", data,
-				v.sku, v.errKind, v.granted, v.remaining, r.SKU, r.Error, r.Granted, r.Remaining)
+				v.SKU, v.Error, v.Granted, v.Remaining, r.SKU, r.Error, r.Granted, r.Remaining)
 		}
 	})
-}
-
-func TestClassify(t *testing.T) {
-	hdr := func(kv ...string) nats.Header {
-		h := nats.Header{}
-		for i := 0; i < len(kv); i += 2 {
-			h.Set(kv[i], kv[i+1])
-		}
-		return h
-	}
-	tests := []struct {
-		name string
-		msg  *nats.Msg
-		want Kind
-	}{
-		{"grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":1,"remaining":0}`)}, KindGranted},
-		{"no responders", &nats.Msg{Header: hdr("Status", "503")}, KindNoResponders},
-		{"sold out", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "409"), Data: []byte(`{"sku":"a","remaining":0,"error":"sold_out"}`)}, KindSoldOut},
-		{"insufficient", &nats.Msg{Data: []byte(`{"sku":"a","remaining":1,"error":"insufficient"}`)}, KindInsufficient},
-		{"unavailable", &nats.Msg{Data: []byte(`{"error":"unavailable"}`)}, KindUnavailable},
-		{"bad request", &nats.Msg{Data: []byte(`{"error":"bad_request"}`)}, KindBadRequest},
-		{"unknown sku", &nats.Msg{Data: []byte(`{"error":"unknown_sku"}`)}, KindUnknownSKU},
-		{"internal", &nats.Msg{Data: []byte(`{"error":"internal"}`)}, KindInternal},
-		{"header only 503", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "503"), Data: []byte(`oops`)}, KindUnavailable},
-		{"header only 409 remaining", &nats.Msg{Header: hdr(wire.HeaderErrorCode, "409"), Data: []byte(`{"remaining":2}`)}, KindInsufficient},
-		{"unknown error kind", &nats.Msg{Data: []byte(`{"error":"weird"}`)}, KindInvalid},
-		{"zero grant", &nats.Msg{Data: []byte(`{"sku":"a","granted":0}`)}, KindInvalid},
-		{"empty", &nats.Msg{}, KindInvalid},
-		{"other status", &nats.Msg{Header: hdr("Status", "408")}, KindInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var v replyView
-			if got := classify(tt.msg, &v); got != tt.want {
-				t.Fatalf("classify = %v, want %v", got, tt.want)
-			}
-		})
-	}
 }
