@@ -128,6 +128,7 @@ func (t *term) hold(sku string, a args, rq request) {
 	case write != nil:
 		t.q.submit(write)
 	case o != stock.Wait:
+		t.holdIDs.forget(a.id) // no hold was made: the id stays free
 		t.finish(rq, t.acquireAnswer(sku, a.n, rem, o))
 	}
 }

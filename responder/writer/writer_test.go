@@ -66,6 +66,19 @@ func (r *testRound) Abandoned() {
 	r.p.abandoned++
 }
 
+// leading starts an etcd and returns a store on it and a won leadership.
+func leading(t *testing.T) (*capstore.Store, *election.Leadership) {
+	t.Helper()
+	cli := testenv.Client(t, testenv.Endpoint(testenv.Etcd(t)))
+	el := election.New(cli, "/w/leader", "w", 5*time.Second, testenv.Logger(t))
+	t.Cleanup(func() { el.Close() })
+	lead, err := el.Campaign(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return capstore.New(cli, "/w"), lead
+}
+
 func testConfig(t *testing.T) Config {
 	return Config{Coalesce: 10 * time.Millisecond, WriteTimeout: 5 * time.Second, KeyBudget: 1000,
 		Policy: stock.DefaultPolicy(), Log: testenv.Logger(t)}
@@ -76,14 +89,7 @@ func testConfig(t *testing.T) Config {
 // the next write is refused, the round is abandoned, and the writer stops
 // with ErrFenced without the record reaching the store.
 func TestWriterAppliesOnlyWhatIsDurable(t *testing.T) {
-	cli := testenv.Client(t, testenv.Endpoint(testenv.Etcd(t)))
-	el := election.New(cli, "/w/leader", "w", 5*time.Second, testenv.Logger(t))
-	t.Cleanup(func() { el.Close() })
-	lead, err := el.Campaign(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := capstore.New(cli, "/w")
+	store, lead := leading(t)
 	p := &testPlanner{}
 	w := Start(testConfig(t), store, lead, p)
 	defer w.Close()
@@ -131,14 +137,8 @@ func TestWriterAppliesOnlyWhatIsDurable(t *testing.T) {
 // TestWriterClose: Close stops an idle writer, is safe to call twice, and
 // leaves Err nil.
 func TestWriterClose(t *testing.T) {
-	cli := testenv.Client(t, testenv.Endpoint(testenv.Etcd(t)))
-	el := election.New(cli, "/w/leader", "w", 5*time.Second, testenv.Logger(t))
-	t.Cleanup(func() { el.Close() })
-	lead, err := el.Campaign(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := Start(testConfig(t), capstore.New(cli, "/w"), lead, &testPlanner{})
+	store, lead := leading(t)
+	w := Start(testConfig(t), store, lead, &testPlanner{})
 	w.Close()
 	w.Close()
 	select {
