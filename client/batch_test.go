@@ -472,7 +472,12 @@ func TestBatchClose(t *testing.T) {
 	for range 2 {
 		go func() { _, err := cl.Acquire(ctx(t), "x", 1); errs <- err }()
 	}
-	time.Sleep(50 * time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, time.Millisecond, func() error {
+		if n := client.Queued(cl); n != 2 {
+			return fmt.Errorf("%d calls queued behind the batch in flight, want 2", n)
+		}
+		return nil
+	})
 	start := time.Now()
 	cl.Close()
 	if d := time.Since(start); d > 200*time.Millisecond {

@@ -31,9 +31,8 @@ func TestFailoverAfterSessionLoss(t *testing.T) {
 	defer cancel()
 	l, wait := startLoad(ctx, c.NC, "sku1", limit, 16)
 	l.waitGrants(t, 3000)
-	started := time.Now()
-	before := l.grants()
-	time.Sleep(200 * time.Millisecond)
+	started, before := time.Now(), l.grants()
+	l.waitGrants(t, 3000)
 	rate := float64(l.grants()-before) / time.Since(started).Seconds()
 
 	lead := <-a.Leads

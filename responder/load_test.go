@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -75,13 +76,12 @@ func (l *load) grants() int64 {
 func (l *load) waitGrants(t testing.TB, n int64) {
 	t.Helper()
 	target := l.grants() + n
-	deadline := time.Now().Add(20 * time.Second)
-	for l.grants() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("grants stuck at %d, want %d", l.grants(), target)
+	testenv.Eventually(t, 20*time.Second, time.Millisecond, func() error {
+		if got := l.grants(); got < target {
+			return fmt.Errorf("grants stuck at %d, want %d", got, target)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // firstGrantAfter is the delay from t0 to the first grant seen after it.

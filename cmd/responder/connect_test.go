@@ -70,7 +70,12 @@ func TestWaitsForNATSAndEtcd(t *testing.T) {
 	if natsSrv, err = embedded.StartNATS(natsAddr); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // etcd comes up later than NATS
+	testenv.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if natsSrv.NumClients() == 0 {
+			return errors.New("the responder has not connected to NATS")
+		}
+		return nil
+	}) // it now waits for etcd, which comes up later
 	select {
 	case <-m.Ready:
 		t.Fatal("ready without etcd")
