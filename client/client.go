@@ -32,6 +32,7 @@ type Client struct {
 // batch is the batch subject itself.
 type subjects struct {
 	acquire, release, query, set, del string
+	hold, confirm, cancel, extend     string
 	batch                             string
 }
 
@@ -60,6 +61,10 @@ func newClient(t transport, cfg Config) (*Client, error) {
 			query:   p + wire.SubjectQuery + ".",
 			set:     p + wire.SubjectSet + ".",
 			del:     p + wire.SubjectDelete + ".",
+			hold:    p + wire.SubjectHold + ".",
+			confirm: p + wire.SubjectConfirm + ".",
+			cancel:  p + wire.SubjectCancel + ".",
+			extend:  p + wire.SubjectExtend + ".",
 			batch:   p + wire.SubjectAcquire,
 		},
 	}
@@ -109,6 +114,7 @@ type Stock struct {
 	SKU       string
 	Limit     int64
 	Sold      int64
+	Held      int64 // in live holds, counted in Sold
 	Remaining int64
 	Leader    string
 }
@@ -233,7 +239,7 @@ func (c *Client) Delete(ctx context.Context, sku string) error {
 }
 
 func stockOf(r wire.Reply) Stock {
-	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Remaining: r.Remaining, Leader: r.Leader}
+	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Held: r.Held, Remaining: r.Remaining, Leader: r.Leader}
 }
 
 // unitsBody encodes {"n":n,"id":id}.

@@ -54,4 +54,13 @@
 // served again. The units of the lost first grant then stay counted as sold
 // and are never handed to anyone else, so this can only under-sell, never
 // oversell.
+//
+// # Holds
+//
+// Hold reserves units for a checkout under an id of the caller's (a cart
+// id, say); Confirm sells them, Cancel gives them back, Extend moves the
+// expiry, and the leader gives them back itself once they expire. Holds
+// and their endings are stored in etcd before the reply, so every call of
+// them is retried like Release: a repeat with the same id, served by any
+// later leader, gets the first reply. Holds are never batched.
 package client

@@ -16,6 +16,8 @@ var (
 	ErrInsufficient = errors.New("client: insufficient")   // 409: less remains than asked for
 	ErrUnavailable  = errors.New("client: unavailable")    // 503: no node could serve; retried until the call ends
 	ErrInternal     = errors.New("client: internal error") // 500: a bug or a corrupt record; not retried
+	ErrUnknownHold  = errors.New("client: unknown hold")   // 404: no such hold, or it ended long ago
+	ErrExpired      = errors.New("client: hold expired")   // 409: the hold expired and its units came back
 )
 
 // Error is an error reply of the responder. Use errors.Is with a sentinel
@@ -63,6 +65,10 @@ func sentinel(kind string) error {
 		return ErrUnavailable
 	case wire.ErrInternal:
 		return ErrInternal
+	case wire.ErrUnknownHold:
+		return ErrUnknownHold
+	case wire.ErrExpired:
+		return ErrExpired
 	}
 	return nil
 }

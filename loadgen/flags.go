@@ -35,6 +35,8 @@ type Config struct {
 	Requests int64         // -requests: 0 means no count bound
 	N        int64         // -n: units per request (per item of a batch)
 	Batch    int           // -batch: acquires per message on the batch subject; 0 sends single requests
+	Op       string        // -op: acquire, hold or confirm (hold.go)
+	TTL      time.Duration // -ttl: of holds, rounded up to whole seconds
 	Dist     string        // -dist: uniform or zipf
 	ZipfS    float64       // -zipf-s
 	Seed     uint64        // -seed: 0 picks one
@@ -133,6 +135,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per phase (0: bounded by -d only)")
 	fs.Int64Var(&c.N, "n", 1, "units per request (per acquire of a batch)")
 	fs.IntVar(&c.Batch, "batch", 0, "send batches of `N` acquires on the batch subject instead of single requests (0: single)")
+	fs.StringVar(&c.Op, "op", OpAcquire, "what each request does: acquire; hold (-n units under an id of its own, for -ttl); or confirm (first hold -requests holds, reported as the warm-up, then confirm each once)")
+	fs.DurationVar(&c.TTL, "ttl", 15*time.Minute, "-op hold and confirm: time to live of each hold, rounded up to whole seconds")
 	fs.StringVar(&c.Dist, "dist", "uniform", "SKU choice: uniform or zipf (SKU 0 hottest)")
 	fs.Float64Var(&c.ZipfS, "zipf-s", 1.1, "exponent s > 1 of -dist zipf")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the SKU choice (0: random)")
@@ -228,6 +232,21 @@ func (c *Config) validate() error {
 	} else if size := batchBodySize(c); size > wire.MaxBatchBody {
 		bad("-batch %d with SKU names like %s%d makes messages of up to %d bytes, over the responder's %d",
 			c.Batch, c.SKUPrefix, max(c.SKUs-1, 0), size, wire.MaxBatchBody)
+	}
+	switch c.Op {
+	case OpAcquire:
+	case OpHold, OpConfirm:
+		if c.Batch > 0 {
+			bad("-op %s takes no -batch: holds travel one per request", c.Op)
+		}
+		if c.TTL < time.Second || c.TTL > 24*time.Hour {
+			bad("-ttl must be from 1s to 24h, got %v", c.TTL)
+		}
+		if c.Op == OpConfirm && (c.Requests == 0 || c.Duration > 0) {
+			bad("-op confirm needs -requests (the holds to make, then confirm) and no -d")
+		}
+	default:
+		bad("-op must be acquire, hold or confirm, got %q", c.Op)
 	}
 	switch c.Dist {
 	case "uniform":

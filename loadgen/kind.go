@@ -21,6 +21,8 @@ const (
 	KindBadRequest
 	KindUnknownSKU
 	KindInternal
+	KindUnknownHold
+	KindExpired
 	KindInvalid      // a reply loadgen does not understand (bad JSON, unknown error kind, wrong SKU)
 	KindNoResponders // NATS answered 503 "no responders": nobody subscribes to the subject now
 	KindTimeout      // no reply within -timeout
@@ -36,6 +38,8 @@ var kindNames = [numKinds]string{
 	KindBadRequest:   wire.ErrBadRequest,
 	KindUnknownSKU:   wire.ErrUnknownSKU,
 	KindInternal:     wire.ErrInternal,
+	KindUnknownHold:  wire.ErrUnknownHold,
+	KindExpired:      wire.ErrExpired,
 	KindInvalid:      "invalid",
 	KindNoResponders: "no_responders",
 	KindTimeout:      "timeout",
@@ -69,6 +73,10 @@ func kindOfError[T string | []byte](e T) Kind {
 		return KindUnknownSKU
 	case wire.ErrInternal:
 		return KindInternal
+	case wire.ErrUnknownHold:
+		return KindUnknownHold
+	case wire.ErrExpired:
+		return KindExpired
 	}
 	return KindInvalid
 }
@@ -113,8 +121,8 @@ func classify(m *nats.Msg, v *wire.ReplyView) Kind {
 		return kindOfCode(code, v.Remaining)
 	case !ok:
 		return KindInvalid
-	case v.Granted > 0:
-		return KindGranted
+	case v.Granted > 0 || v.Held > 0 || v.Confirmed > 0:
+		return KindGranted // acquire, hold or confirm
 	}
 	return KindInvalid
 }

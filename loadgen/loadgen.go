@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stockstate/stock/wire"
@@ -85,7 +86,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	s := &Summary{
-		Mode: "closed", C: c.C, Conns: c.Conns, N: c.N, Batch: c.Batch, SKUs: c.SKUs, Dist: c.Dist,
+		Mode: "closed", Op: c.Op, C: c.C, Conns: c.Conns, N: c.N, Batch: c.Batch, SKUs: c.SKUs, Dist: c.Dist,
 		TimeoutMS: c.Timeout.Milliseconds(),
 	}
 	if !c.closedLoop() {
@@ -104,7 +105,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if c.Batch > 0 {
 		items = batchItems(names, c.N)
 	}
-	newPhase := func(name, subject string, ledger *Ledger) *phase {
+	newPhase := func(name, subject, op string, ledger *Ledger) *phase {
 		subjects := make([]string, len(names))
 		for i, n := range names {
 			subjects[i] = subject + "." + n
@@ -115,6 +116,7 @@ func (m *Main) Run(ctx context.Context) error {
 			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
 			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
 			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
+			op: op, idPrefix: "lg-" + strconv.FormatUint(rand.Uint64(), 36) + "-", ttlS: int64((c.TTL + time.Second - 1) / time.Second),
 		}
 	}
 	var progress io.Writer
@@ -125,21 +127,34 @@ func (m *Main) Run(ctx context.Context) error {
 	// measure runs the warm-up, if any, then the measured phase. Grants are
 	// recorded when before is given; the warm-up's are merged into the
 	// measured phase's ledger.
-	measure := func(name, subject string, before []SKUState) (warm, res *PhaseResult, err error) {
+	measure := func(name string, subject func(op string) string, before []SKUState) (warm, res *PhaseResult, err error) {
 		ledger := func() *Ledger {
 			if before == nil {
 				return nil // grants are not recorded
 			}
 			return NewLedger(before)
 		}
-		if c.Warmup > 0 {
-			ph := newPhase("warm", subject, ledger())
-			ph.dur, ph.budget = c.Warmup, 0
-			if warm, err = runPhase(ctx, ph, conns, progress, c.Progress); err != nil {
+		var ph *phase
+		switch {
+		case c.Op == OpConfirm: // the holds to confirm are the warm-up
+			hold := newPhase("hold", subject(OpHold), OpHold, ledger())
+			hold.keySKU = make([]int32, c.Requests+1)
+			if warm, err = runPhase(ctx, hold, conns, progress, c.Progress); err != nil {
 				return warm, nil, err
 			}
+			ph = newPhase(name, subject(OpConfirm), OpConfirm, ledger())
+			ph.idPrefix, ph.keySKU = hold.idPrefix, hold.keySKU
+		case c.Warmup > 0:
+			wp := newPhase("warm", subject(c.Op), c.Op, ledger())
+			wp.dur, wp.budget = c.Warmup, 0
+			if warm, err = runPhase(ctx, wp, conns, progress, c.Progress); err != nil {
+				return warm, nil, err
+			}
+			fallthrough
+		default:
+			ph = newPhase(name, subject(c.Op), c.Op, ledger())
 		}
-		res, err = runPhase(ctx, newPhase(name, subject, ledger()), conns, progress, c.Progress)
+		res, err = runPhase(ctx, ph, conns, progress, c.Progress)
 		if res != nil && res.Ledger != nil && warm != nil && warm.Ledger != nil {
 			res.Ledger.Merge(warm.Ledger)
 		}
@@ -152,7 +167,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, res, err := measure("null", c.nullSubject(), nil)
+		_, res, err := measure("null", func(string) string { return c.nullSubject() }, nil)
 		nr.Close()
 		if res != nil {
 			s.Null = summarizePhase(res, c.Batch)
@@ -160,7 +175,7 @@ func (m *Main) Run(ctx context.Context) error {
 		runErr = err
 	}
 	if !c.OnlyNull && runErr == nil {
-		warm, res, err := measure("real", c.Prefix+"."+wire.SubjectAcquire, before)
+		warm, res, err := measure("real", func(op string) string { return subjectOf(c.Prefix, op) }, before)
 		var seen *Ledger // every grant of the run, warm-up included
 		if warm != nil {
 			s.Warmup = summarizePhase(warm, c.Batch)

@@ -22,7 +22,11 @@ func (w *worker) schedule(idx, n int, quit <-chan struct{}) {
 	defer timer.Stop()
 	for i := 0; ; i++ {
 		due := time.Duration(offset + float64(i)*interval)
-		if w.ph.halted.Load() || (w.ph.dur > 0 && due >= w.ph.dur) || !w.ph.takeBudget() {
+		if w.ph.halted.Load() || (w.ph.dur > 0 && due >= w.ph.dur) {
+			return
+		}
+		key, ok := w.ph.takeBudget()
+		if !ok {
 			return
 		}
 		now := w.ph.since()
@@ -43,7 +47,7 @@ func (w *worker) schedule(idx, n int, quit <-chan struct{}) {
 			w.mu.Unlock()
 			continue
 		}
-		r := w.startLocked(w.newLocked(due), now)
+		r := w.startLocked(w.newLocked(due, key), now)
 		w.mu.Unlock()
 		w.publish(r)
 	}

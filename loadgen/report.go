@@ -10,6 +10,7 @@ import (
 // Summary is the final report; -json prints it as is.
 type Summary struct {
 	Mode        string        `json:"mode"` // "closed" or "open"
+	Op          string        `json:"op"`   // OpAcquire, OpHold or OpConfirm
 	C           int           `json:"c,omitempty"`
 	Rate        float64       `json:"rate,omitempty"`
 	Conns       int           `json:"conns"`
@@ -136,6 +137,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Batch > 0 {
 		load += fmt.Sprintf(" messages of %d acquires", s.Batch)
 	}
+	if s.Op != "" && s.Op != OpAcquire {
+		load += ", op " + s.Op
+	}
 	fmt.Fprintf(&b, "load: %s over %d connections, %d SKUs (%s), n=%d, timeout %dms\n",
 		load, s.Conns, s.SKUs, s.Dist, s.N, s.TimeoutMS)
 	if s.Interrupted {
@@ -144,7 +148,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Null != nil {
 		writePhase(&b, "null responder", s.Null)
 	}
-	if s.Warmup != nil {
+	if s.Warmup != nil && s.Op == OpConfirm {
+		writePhase(&b, "responder, holds to confirm (left out of the numbers below)", s.Warmup)
+	} else if s.Warmup != nil {
 		writePhase(&b, "responder, warm-up (left out of the numbers below)", s.Warmup)
 	}
 	if s.Real != nil {

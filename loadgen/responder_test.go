@@ -89,3 +89,63 @@ func TestWarmupAgainstResponder(t *testing.T) {
 			s.Warmup.Units, s.Real.Units, got, seen, sold)
 	}
 }
+
+// TestHoldsAgainstResponder: -op hold holds every unit of three SKUs once,
+// one request each, the rest answered sold out; -op confirm holds
+// -requests holds and confirms each of them once. Verification passes unit
+// by unit in both.
+func TestHoldsAgainstResponder(t *testing.T) {
+	const skus, stock = 3, 2000
+	c := stocktest.NewCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+
+	t.Run("hold", func(t *testing.T) {
+		s, _, err := runLoadgen(t, t.Context(), c.NATS.ClientURL(), "-progress", "0", "-sku-prefix", "hold",
+			"-op", "hold", "-skus", fmt.Sprint(skus), "-stock", fmt.Sprint(stock),
+			"-requests", "7000", "-c", "32", "-conns", "2", "-null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPhase(t, "null", s.Null)
+		p := s.Real
+		checkPhase(t, "real", p)
+		if p.Units != skus*stock || p.Counts["granted"] != skus*stock || p.Counts["sold_out"] != 7000-skus*stock {
+			t.Errorf("held %d (%d units), sold out %d; want %d held, the rest sold out",
+				p.Counts["granted"], p.Units, p.Counts["sold_out"], skus*stock)
+		}
+		for _, k := range s.Verify.SKUs {
+			if !k.UnitsChecked || k.SoldAfter != stock || k.Units != stock || k.Lost != 0 {
+				t.Errorf("verdict %+v: want every unit held once and checked", k)
+			}
+		}
+	})
+
+	t.Run("confirm", func(t *testing.T) {
+		const requests = 1500
+		s, out, err := runLoadgen(t, t.Context(), c.NATS.ClientURL(), "-progress", "0", "-sku-prefix", "confirm",
+			"-op", "confirm", "-skus", fmt.Sprint(skus), "-stock", fmt.Sprint(stock),
+			"-requests", fmt.Sprint(requests), "-c", "32", "-conns", "2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "holds to confirm") {
+			t.Fatal("report lacks the hold phase")
+		}
+		checkPhase(t, "hold", s.Warmup)
+		checkPhase(t, "real", s.Real)
+		if s.Warmup.Counts["granted"] != requests || s.Real.Counts["granted"] != requests || s.Real.Units != requests {
+			t.Errorf("held %d, confirmed %d (%d units); want %d of each",
+				s.Warmup.Counts["granted"], s.Real.Counts["granted"], s.Real.Units, requests)
+		}
+		var seen int64
+		for _, k := range s.Verify.SKUs {
+			if !k.UnitsChecked || k.Lost != 0 || k.Units != k.SoldAfter {
+				t.Errorf("verdict %+v: want every unit held once and checked", k)
+			}
+			seen += k.Units
+		}
+		if seen != requests {
+			t.Errorf("verification saw %d units, want %d", seen, requests)
+		}
+	})
+}

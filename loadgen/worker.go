@@ -36,6 +36,10 @@ type phase struct {
 	dist     string
 	zipfS    float64
 	seed     uint64
+	op       string  // OpAcquire, OpHold or OpConfirm
+	idPrefix string  // of hold ids (hold.go)
+	ttlS     int64   // ttl_s of holds
+	keySKU   []int32 // hold phase: the SKU of each request key, filled as sent; confirm phase: read
 
 	start    time.Time
 	issued   atomic.Int64 // requests started (retries excluded), against budget
@@ -61,15 +65,18 @@ func (p *phase) over(now time.Duration) bool {
 	return p.halted.Load() || (p.dur > 0 && now >= p.dur)
 }
 
-// takeBudget reserves one new request against -requests.
-func (p *phase) takeBudget() bool {
-	return p.budget <= 0 || p.issued.Add(1) <= p.budget
+// takeBudget reserves one new request against -requests and returns its
+// key: 1, 2, ... in the order requests start.
+func (p *phase) takeBudget() (int64, bool) {
+	key := p.issued.Add(1)
+	return key, p.budget <= 0 || key <= p.budget
 }
 
 // request is one logical request in flight (or waiting to be retried): a
 // single acquire of sku, or a batch of acquires of skus.
 type request struct {
 	seq   uint64
+	key   int64 // the phase's number of the request, from 1 (takeBudget)
 	sku   int32
 	skus  []int32       // the SKU of each item of a batch; nil for a single request
 	first time.Duration // latency is measured from here: the scheduled time (open loop) or the first attempt (closed loop)
@@ -184,11 +191,23 @@ func (w *worker) startLocked(r request, now time.Duration) request {
 	return r
 }
 
-// newLocked is a new request, scheduled or first sent at first: a single
-// acquire or a batch, of SKUs picked by the distribution.
-func (w *worker) newLocked(first time.Duration) request {
+// newLocked is request key, scheduled or first sent at first: a single
+// acquire or a batch, of SKUs picked by the distribution; a hold, whose SKU
+// is kept for its confirm; or a confirm, of the SKU of its hold.
+func (w *worker) newLocked(first time.Duration, key int64) request {
 	if w.ph.batch == 0 {
-		return request{sku: w.pickLocked(), first: first}
+		r := request{key: key, sku: w.pickLocked(), first: first}
+		switch w.ph.op {
+		case OpHold:
+			if key < int64(len(w.ph.keySKU)) {
+				w.ph.keySKU[key] = r.sku // each key is written by one worker, read after the phase
+			}
+		case OpConfirm:
+			if sku, ok := w.ph.skuOfKey(key); ok {
+				r.sku = sku
+			}
+		}
+		return r
 	}
 	var skus []int32
 	if n := len(w.free); n > 0 {
@@ -214,11 +233,16 @@ func (w *worker) nextLocked(now time.Duration) (request, bool) {
 	if w.stopping {
 		return request{}, false
 	}
-	if w.ph.over(now) || !w.ph.takeBudget() {
+	if w.ph.over(now) {
 		w.stopping = true
 		return request{}, false
 	}
-	return w.startLocked(w.newLocked(now), now), true
+	key, ok := w.ph.takeBudget()
+	if !ok {
+		w.stopping = true
+		return request{}, false
+	}
+	return w.startLocked(w.newLocked(now, key), now), true
 }
 
 // publish sends an attempt started by startLocked.
@@ -228,7 +252,7 @@ func (w *worker) publish(r request) {
 	if r.skus != nil {
 		err = w.publishBatch(r, reply)
 	} else {
-		err = w.nc.PublishRequest(w.ph.subjects[r.sku], reply, w.ph.body)
+		err = w.nc.PublishRequest(w.ph.subjects[r.sku], reply, w.ph.bodyOf(r))
 	}
 	if err != nil {
 		w.sendFailed(r.seq, err)
@@ -345,12 +369,13 @@ func (w *worker) recordLocked(kind Kind, r request, v *wire.ReplyView, now time.
 	if kind != KindGranted {
 		return
 	}
-	w.counts.Units += v.Granted
-	if v.Granted != w.ph.n {
+	units := v.Granted + v.Held + v.Confirmed // one of them, by the op
+	w.counts.Units += units
+	if units != w.ph.n {
 		w.counts.Partial++
 	}
-	if w.ledger != nil {
-		w.ledger.Grant(int(r.sku), w.ph.n, v.Granted, v.Remaining)
+	if w.ledger != nil && w.ph.op != OpConfirm { // a confirm takes no new units
+		w.ledger.Grant(int(r.sku), w.ph.n, units, v.Remaining)
 	}
 }
 
@@ -362,9 +387,10 @@ func (w *worker) lateLocked(kind Kind, v *wire.ReplyView) {
 	}
 	w.counts.Late++
 	if kind == KindGranted {
-		w.counts.LateUnits += v.Granted
-		if w.ledger != nil {
-			w.ledger.GrantByName(v.SKU, w.ph.n, v.Granted, v.Remaining)
+		units := v.Granted + v.Held + v.Confirmed
+		w.counts.LateUnits += units
+		if w.ledger != nil && w.ph.op != OpConfirm {
+			w.ledger.GrantByName(v.SKU, w.ph.n, units, v.Remaining)
 		}
 	}
 }

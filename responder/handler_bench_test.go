@@ -39,7 +39,7 @@ func benchTerm(b *testing.B) *term {
 	t.start(newCatalog(map[string]stock.Record{"sku1": {Limit: rec.Limit, Cap: 0}}, nil))
 	e, _ := t.cat.get("sku1")
 	e.item.Raise(rec.Cap) // durable above
-	b.Cleanup(func() { t.stopWriting(); t.ev.close() })
+	b.Cleanup(func() { t.stopWriting(); t.ev.close(); t.exp.close() })
 	return t
 }
 

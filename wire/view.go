@@ -12,6 +12,8 @@ type ReplyView struct {
 	SKU       []byte
 	Error     []byte
 	Granted   int64
+	Held      int64
+	Confirmed int64
 	Remaining int64
 }
 
@@ -35,7 +37,7 @@ func DecodeReplyView(data []byte, v *ReplyView) bool {
 	if r.Error != "" {
 		v.Error = []byte(r.Error)
 	}
-	v.Granted, v.Remaining = r.Granted, r.Remaining
+	v.Granted, v.Held, v.Confirmed, v.Remaining = r.Granted, r.Held, r.Confirmed, r.Remaining
 	return true
 }
 
@@ -151,6 +153,10 @@ func scanReply(d []byte, v *ReplyView) bool {
 				switch string(key) {
 				case "granted":
 					v.Granted = n
+				case "held":
+					v.Held = n
+				case "confirmed":
+					v.Confirmed = n
 				case "remaining":
 					v.Remaining = n
 				}

@@ -35,6 +35,8 @@ var replySeeds = []string{
 	``,
 	`[]`,
 	`{"sku":"é","granted":1}`,
+	`{"sku":"sku1","held":2,"remaining":41,"id":"cart-42","expires_at":"2026-12-05T14:15:00Z"}`,
+	`{"sku":"sku1","confirmed":2}`,
 }
 
 func TestDecodeReplyView(t *testing.T) {
@@ -98,9 +100,11 @@ func FuzzScanReply(f *testing.F) {
 		if err := json.Unmarshal(data, &r); err != nil {
 			t.Fatalf("scanner accepted %q, encoding/json: %v", data, err)
 		}
-		if string(v.SKU) != r.SKU || string(v.Error) != r.Error || v.Granted != r.Granted || v.Remaining != r.Remaining {
-			t.Fatalf("%q: scanner %q %q %d %d, encoding/json %q %q %d %d", data,
-				v.SKU, v.Error, v.Granted, v.Remaining, r.SKU, r.Error, r.Granted, r.Remaining)
+		type counts struct{ granted, held, confirmed, remaining int64 }
+		got := counts{v.Granted, v.Held, v.Confirmed, v.Remaining}
+		want := counts{r.Granted, r.Held, r.Confirmed, r.Remaining}
+		if string(v.SKU) != r.SKU || string(v.Error) != r.Error || got != want {
+			t.Fatalf("%q: scanner %q %q %+v, encoding/json %q %q %+v", data, v.SKU, v.Error, got, r.SKU, r.Error, want)
 		}
 	})
 }
