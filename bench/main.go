@@ -12,7 +12,13 @@
 // the same load, left out of its numbers but verified; the table gives the
 // real responder's p99 in it too, the cost of a cold start.
 //
+// Hold rows count holds (or confirms) per second, one unit each, 256 in
+// flight; a confirm row first makes the holds it confirms, unmeasured. The
+// expiry and takeover measurements (holds.go) print a line each after the
+// table.
+//
 //	go run ./bench -runs 3 -d 5s      # quicker
+//	go run ./bench -scenarios hold,holdnaive,confirm,confirmnaive,beside,expiry,takeover
 //	go run ./bench -stall-grants 10000000   # also count refill stalls over 10M grants at a constant rate
 package main
 
@@ -52,7 +58,10 @@ func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "runs per scenario; the table shows medians")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each phase of each run")
-	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000", "comma-separated: one (1 SKU), zipf (10,000 SKUs), naive (every acquire an etcd transaction), batch and batch1000 (batches of 1024 over 1 and 1,000 SKUs)")
+	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000,hold,holdnaive,confirm,confirmnaive,beside,expiry,takeover",
+		"comma-separated: one (1 SKU), zipf (10,000 SKUs), naive (every acquire an etcd transaction), batch and batch1000 (batches of 1024 over 1 and 1,000 SKUs), "+
+			"hold and holdnaive (holds, and holds one etcd transaction each), confirm and confirmnaive (the same for confirms), beside (acquires while holds run on another SKU), "+
+			"expiry (100,000 holds due in one second) and takeover (a new leader taking over 100,000 live holds)")
 	flag.Int64Var(&o.stallGrants, "stall-grants", 0, "if > 0, also grant this many units at a constant rate and count refill stalls")
 	flag.IntVar(&o.stallRate, "stall-rate", 100000, "requests per second of the stall run")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measured phase (loadgen -warmup); the table also gives the real responder's p99 in it")
@@ -70,7 +79,10 @@ func main() {
 type scenario struct {
 	name, title string
 	naive       bool
+	naiveArgs   []string // flags of the naive baseline
 	args        []string // loadgen flags beyond the common ones
+	requests    int      // > 0: each phase is this many requests, not -d after -warmup
+	beside      []string // loadgen flags of unmeasured load run at the same time
 }
 
 var scenarios = []scenario{
@@ -79,6 +91,13 @@ var scenarios = []scenario{
 	{name: "naive", title: "1 SKU, naive (etcd txn per acquire)", naive: true, args: []string{"-skus", "1", "-stock", "1000000000000"}},
 	{name: "batch", title: "1 SKU, batches of 1024 (grants/s)", args: []string{"-skus", "1", "-stock", "1000000000000", "-batch", "1024", "-c", "4", "-conns", "2"}},
 	{name: "batch1000", title: "1,000 SKUs, batches of 1024 (grants/s)", args: []string{"-skus", "1000", "-stock", "1000000000", "-batch", "1024", "-c", "4", "-conns", "2"}},
+	{name: "hold", title: "1 SKU, holds (holds/s)", args: []string{"-op", "hold", "-skus", "1", "-stock", "1000000000000"}},
+	{name: "holdnaive", title: "1 SKU, holds, naive (etcd txn per hold)", naive: true, args: []string{"-op", "hold", "-skus", "1", "-stock", "1000000000000"}},
+	{name: "confirm", title: "1 SKU, confirms of 200,000 holds (confirms/s)", requests: 200_000, args: []string{"-op", "confirm", "-skus", "1", "-stock", "1000000000000"}},
+	{name: "confirmnaive", title: "1 SKU, confirms of 5,000 holds, naive (etcd txn per confirm, 64 at once)", naive: true, naiveArgs: []string{"-workers", "64"},
+		requests: 5000, args: []string{"-op", "confirm", "-skus", "1", "-stock", "1000000000000"}},
+	{name: "beside", title: "1 SKU, acquires while 64 holds stay in flight on another", args: []string{"-skus", "1", "-stock", "1000000000000"},
+		beside: []string{"-op", "hold", "-skus", "1", "-stock", "1000000000000", "-c", "64", "-conns", "1", "-d", "1h"}},
 }
 
 func run(ctx context.Context, o options) error {
@@ -135,8 +154,13 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("stall run: %w", err)
 		}
 	}
+	var holds bytes.Buffer
+	if err := p.holdRows(ctx, o, bin, natsURL, &holds); err != nil {
+		return err
+	}
 	printTable(os.Stdout, o, rows, stall)
-	return nil
+	_, err = os.Stdout.Write(holds.Bytes())
+	return err
 }
 
 // scenario starts the server side of sc, runs the pairs and stops it again.
@@ -154,7 +178,7 @@ func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(s
 		if err := waitTCP(etcdAddr, 20*time.Second); err != nil {
 			return row{}, err
 		}
-		if err = p.start(ctx, "naive", bin("naive"), "-nats", natsURL, "-etcd", etcdAddr); err != nil {
+		if err = p.start(ctx, "naive", bin("naive"), append([]string{"-nats", natsURL, "-etcd", etcdAddr}, sc.naiveArgs...)...); err != nil {
 			return row{}, err
 		}
 		stop = func() { p.stop("naive"); p.stop("etcd") }
@@ -171,12 +195,17 @@ func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(s
 
 	r := row{title: sc.title}
 	for i := range o.runs {
-		args := []string{"-nats", natsURL, "-null", "-json", "-progress", "0", "-d", o.duration.String(), "-warmup", o.warmup.String(), "-sku-prefix", "b" + sc.name}
+		args := []string{"-nats", natsURL, "-null", "-json", "-progress", "0", "-sku-prefix", "b" + sc.name}
+		if sc.requests > 0 {
+			args = append(args, "-requests", fmt.Sprint(sc.requests))
+		} else {
+			args = append(args, "-d", o.duration.String(), "-warmup", o.warmup.String())
+		}
 		if i > 0 {
 			args = append(args, "-existing")
 		}
 		args = append(args, sc.args...)
-		s, err := runLoadgen(ctx, bin("loadgen"), args...)
+		s, err := p.measure(ctx, bin("loadgen"), natsURL, sc, args)
 		if err != nil {
 			return r, err
 		}
@@ -185,6 +214,22 @@ func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(s
 		r.runs = append(r.runs, s)
 	}
 	return r, nil
+}
+
+// measure runs loadgen with args, and sc's load beside it while it runs.
+func (p *procs) measure(ctx context.Context, loadgenBin, natsURL string, sc scenario, args []string) (*loadgen.Summary, error) {
+	if sc.beside == nil {
+		return runLoadgen(ctx, loadgenBin, args...)
+	}
+	bctx, stop := context.WithCancel(ctx)
+	beside := exec.CommandContext(bctx, loadgenBin, append([]string{"-nats", natsURL, "-progress", "0", "-sku-prefix", "beside" + sc.name}, sc.beside...)...)
+	if err := beside.Start(); err != nil {
+		stop()
+		return nil, err
+	}
+	defer func() { stop(); _ = beside.Wait() }()
+	time.Sleep(time.Second) // the load beside is running before the measurement starts
+	return runLoadgen(ctx, loadgenBin, args...)
 }
 
 // stallResult is the refill stalls counted over a constant-rate run.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,11 +37,13 @@ func (w Writes) Len() int { return len(w.Puts) + len(w.Deletes) + len(w.Holds) }
 // CommitWrites writes w in transactions fenced on the leader key at
 // fenceRev (see "Fencing" in the package doc), each of at most MaxTxnOps
 // operations counting the compare, in SKU order: first the puts, each with
-// the holds of its SKU, then the holds of other SKUs, then the deletes. A
-// SKU's record and its holds are always in one transaction, so a hold never
-// ends without the change of limit that gives its units back; more holds of
-// one put SKU than MaxTxnOps-2 is an error. With nothing to write it only
-// checks the fence.
+// the holds of its SKU that give units back (cancelled or expired), then
+// the other holds, then the deletes. A SKU's record and the holds that give
+// units back are always in one transaction, so a hold never ends without
+// the change of limit that returns its units; more of them for one put SKU
+// than MaxTxnOps-2 is an error. Other holds (live or confirmed) change no
+// record: their units are under a cap already durable, so they go in any
+// transaction. With nothing to write it only checks the fence.
 //
 // Arguments are checked before anything is written: a record that is not
 // Valid gives an error wrapping ErrInvalidRecord; an empty SKU, hold id or
@@ -109,13 +112,19 @@ func (s *Store) CommitWrites(ctx context.Context, leaderKey string, fenceRev int
 // transaction, in the order CommitWrites documents, with the lease of ended
 // holds' keys (0 if none).
 func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease clientv3.LeaseID, err error) {
-	holds := map[string][]HoldWrite{}
+	returning := map[string][]HoldWrite{} // by SKU, to go with its record
+	var others []HoldWrite
 	var ended bool
 	for _, h := range w.Holds {
 		if h.SKU == "" || h.ID == "" {
 			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU or hold id", ErrInvalidName)
 		}
-		holds[h.SKU] = append(holds[h.SKU], h)
+		switch h.Rec.Hold.State {
+		case stock.HoldCancelled, stock.HoldExpired:
+			returning[h.SKU] = append(returning[h.SKU], h)
+		default:
+			others = append(others, h)
+		}
 		ended = ended || h.Rec.Hold.State != stock.HoldLive
 	}
 	if ended {
@@ -126,21 +135,16 @@ func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease 
 			return nil, 0, fmt.Errorf("capstore: commit: %w", err)
 		}
 	}
-	holdOps := func(sku string) ([]clientv3.Op, error) {
-		var ops []clientv3.Op
-		for _, h := range holds[sku] {
-			v, err := encodeHold(h.Rec)
-			if err != nil {
-				return nil, fmt.Errorf("capstore: commit hold %s/%s: %w", sku, h.ID, err)
-			}
-			var opts []clientv3.OpOption
-			if h.Rec.Hold.State != stock.HoldLive {
-				opts = append(opts, clientv3.WithLease(lease))
-			}
-			ops = append(ops, clientv3.OpPut(s.holdKey(sku, h.ID), string(v), opts...))
+	holdOp := func(h HoldWrite) (clientv3.Op, error) {
+		v, err := encodeHold(h.Rec)
+		if err != nil {
+			return clientv3.Op{}, fmt.Errorf("capstore: commit hold %s/%s: %w", h.SKU, h.ID, err)
 		}
-		delete(holds, sku)
-		return ops, nil
+		var opts []clientv3.OpOption
+		if h.Rec.Hold.State != stock.HoldLive {
+			opts = append(opts, clientv3.WithLease(lease))
+		}
+		return clientv3.OpPut(s.holdKey(h.SKU, h.ID), string(v), opts...), nil
 	}
 
 	var groups [][]clientv3.Op
@@ -152,20 +156,27 @@ func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease 
 		if !r.Valid() {
 			return nil, 0, fmt.Errorf("capstore: commit %s: %w: limit %d, cap %d", sku, ErrInvalidRecord, r.Limit, r.Cap)
 		}
-		hs, err := holdOps(sku)
-		if err != nil {
-			return nil, 0, err
+		g := []clientv3.Op{clientv3.OpPut(s.skuKey(sku), string(encodeRecord(r)))}
+		for _, h := range returning[sku] {
+			op, err := holdOp(h)
+			if err != nil {
+				return nil, 0, err
+			}
+			g = append(g, op)
 		}
-		groups = append(groups, append([]clientv3.Op{clientv3.OpPut(s.skuKey(sku), string(encodeRecord(r)))}, hs...))
+		delete(returning, sku)
+		groups = append(groups, g)
 	}
-	for _, sku := range slices.Sorted(maps.Keys(holds)) {
-		hs, err := holdOps(sku)
+	for _, sku := range slices.Sorted(maps.Keys(returning)) { // returned without a record: none planned one
+		others = append(others, returning[sku]...)
+	}
+	slices.SortStableFunc(others, func(a, b HoldWrite) int { return strings.Compare(a.SKU, b.SKU) })
+	for _, h := range others {
+		op, err := holdOp(h)
 		if err != nil {
 			return nil, 0, err
 		}
-		for _, op := range hs {
-			groups = append(groups, []clientv3.Op{op})
-		}
+		groups = append(groups, []clientv3.Op{op})
 	}
 	for _, sku := range slices.Compact(slices.Sorted(slices.Values(w.Deletes))) {
 		if sku == "" {

@@ -3,6 +3,7 @@ package capstore_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,6 +112,34 @@ func TestCommitHoldsShareTheSKUTransaction(t *testing.T) {
 	}
 	if revision(t, cli) != before {
 		t.Error("a refused CommitWrites wrote")
+	}
+}
+
+// TestCommitLiveHoldsSpread: live and confirmed holds change no record, so
+// more of them than a transaction takes spread over several, beside their
+// SKU's record.
+func TestCommitLiveHoldsSpread(t *testing.T) {
+	cli, s := setup(t, "")
+	s.MaxTxnOps = 3
+	rev, _ := lead(t, cli, "/stock/leader/n1")
+	w := capstore.Writes{Puts: map[string]stock.Record{"a": {Limit: 100, Cap: 50}}, Horizon: time.Minute}
+	for i := range 5 {
+		st := stock.HoldLive
+		if i == 4 {
+			st = stock.HoldConfirmed
+		}
+		w.Holds = append(w.Holds, capstore.HoldWrite{SKU: "a", ID: fmt.Sprint("h", i), Rec: holdRec(1, st, `{"sku":"a","confirmed":1}`)})
+	}
+	before := revision(t, cli)
+	if ok, err := s.CommitWrites(ctx(t), "/stock/leader/n1", rev, w); err != nil || !ok {
+		t.Fatalf("CommitWrites = %v, %v", ok, err)
+	}
+	if got := revision(t, cli) - before; got != 3 {
+		t.Errorf("a record and 5 holds took %d transactions of two, want 3", got)
+	}
+	got, _, err := s.LoadHolds(ctx(t))
+	if err != nil || len(got["a"]) != 5 {
+		t.Fatalf("LoadHolds: %d holds of a, %v; want 5", len(got["a"]), err)
 	}
 }
 

@@ -257,3 +257,44 @@ func TestConfirmRacesExpiry(t *testing.T) {
 		t.Fatalf("%d units came back, %d confirms were told expired (%+v)", back, counts[wire.ErrExpired], q)
 	}
 }
+
+// TestManyHoldsAtOnce: thousands of holds sent at once on one SKU, while
+// its window refills, are all granted: the holds that one write carries
+// beside the SKU's raised cap may be many more than one etcd transaction
+// takes.
+func TestManyHoldsAtOnce(t *testing.T) {
+	const holds = 3000
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	nc := c.NC
+	setLimit(t, nc, "sku1", 1_000_000)
+
+	replies := make(chan *nats.Msg, holds)
+	inbox := nats.NewInbox()
+	sub, err := nc.ChanSubscribe(inbox+".*", replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for i := range holds {
+		body := fmt.Sprintf(`{"id":"cart-%d","ttl_s":600}`, i)
+		if err := nc.PublishRequest("stock.hold.sku1", fmt.Sprint(inbox, ".", i), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(20 * time.Second)
+	for i := range holds {
+		select {
+		case m := <-replies:
+			r, err := decodeReply(m)
+			if err != nil || r.code != 0 || r.Held != 1 {
+				t.Fatalf("reply %d: %+v code %d, %v; want a hold of 1", i, r.Reply, r.code, err)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d holds answered in 20 s", i, holds)
+		}
+	}
+	if q := query(t, nc, "sku1"); q.Held != holds || q.Sold != holds {
+		t.Fatalf("query: %+v; want %d held", q, holds)
+	}
+}

@@ -1,13 +1,16 @@
 // Command naive is the baseline that BENCHMARKS.md compares against: a
 // responder in which every acquire is its own etcd transaction (read the
 // SKU's sold count, then compare-and-swap it), with no window and no
-// leader. It speaks enough of the protocol for loadgen: acquire, query and
-// admin.set, on the same subjects and with the same reply shapes.
+// leader; every hold is one transaction too (the SKU's count and the hold's
+// own key), and every confirm one more (the hold's key). It speaks enough
+// of the protocol for loadgen: acquire, hold, confirm, query and admin.set,
+// on the same subjects and with the same reply shapes.
 //
 //	naive -nats nats://127.0.0.1:4222 -etcd 127.0.0.1:2379
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -29,6 +32,13 @@ import (
 type state struct {
 	Limit int64 `json:"limit"`
 	Sold  int64 `json:"sold"`
+}
+
+// holdState is a hold's key.
+type holdState struct {
+	N         int64  `json:"n"`
+	ExpiresMS int64  `json:"expires_ms"`
+	State     string `json:"state"`
 }
 
 func main() {
@@ -96,6 +106,10 @@ func serve(cli *clientv3.Client, prefix string, m *nats.Msg) {
 			return
 		}
 		queryReply(m, sku, st)
+	case wire.SubjectHold:
+		hold(ctx, cli, m, sku, key)
+	case wire.SubjectConfirm:
+		confirm(ctx, cli, m, sku)
 	case wire.SubjectAcquire:
 		n := int64(1)
 		var req wire.Request
@@ -127,6 +141,75 @@ func serve(cli *clientv3.Client, prefix string, m *nats.Msg) {
 			}
 		}
 	}
+}
+
+// hold takes the units and writes the hold in one transaction, retried
+// while another changes the SKU's count; a hold whose key exists already is
+// not taken again.
+func hold(ctx context.Context, cli *clientv3.Client, m *nats.Msg, sku, key string) {
+	var req wire.HoldRequest
+	if json.Unmarshal(m.Data, &req) != nil || req.ID == "" {
+		reply(m, 400, wire.Reply{SKU: sku, Error: wire.ErrBadRequest})
+		return
+	}
+	n, ttl := max(req.N, 1), cmp.Or(req.TTLs, 900)
+	hkey := "/naive/hold/" + sku + "/" + req.ID
+	for {
+		st, rev, err := load(ctx, cli, key)
+		if err != nil {
+			reply(m, 404, wire.Reply{SKU: sku, Error: wire.ErrUnknownSKU})
+			return
+		}
+		if st.Limit-st.Sold < n {
+			reply(m, 409, wire.Reply{SKU: sku, Remaining: st.Limit - st.Sold, Error: wire.ErrSoldOut})
+			return
+		}
+		st.Sold += n
+		expires := time.Now().Add(time.Duration(ttl) * time.Second).Truncate(time.Second)
+		b, _ := json.Marshal(st)
+		h, _ := json.Marshal(holdState{N: n, ExpiresMS: expires.UnixMilli(), State: "live"})
+		resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev),
+			clientv3.Compare(clientv3.CreateRevision(hkey), "=", 0)).
+			Then(clientv3.OpPut(key, string(b)), clientv3.OpPut(hkey, string(h))).Commit()
+		if err != nil {
+			reply(m, 503, wire.Reply{SKU: sku, Error: wire.ErrUnavailable})
+			return
+		}
+		if resp.Succeeded {
+			reply(m, 0, wire.Reply{SKU: sku, Held: n, Remaining: st.Limit - st.Sold, ID: req.ID,
+				ExpiresAt: expires.UTC().Format(wire.HoldTimeFormat)})
+			return
+		}
+	}
+}
+
+// confirm marks a live hold confirmed in one transaction on its key.
+func confirm(ctx context.Context, cli *clientv3.Client, m *nats.Msg, sku string) {
+	var req wire.HoldIDRequest
+	if json.Unmarshal(m.Data, &req) != nil || req.ID == "" {
+		reply(m, 400, wire.Reply{SKU: sku, Error: wire.ErrBadRequest})
+		return
+	}
+	hkey := "/naive/hold/" + sku + "/" + req.ID
+	resp, err := cli.Get(ctx, hkey)
+	if err != nil {
+		reply(m, 503, wire.Reply{SKU: sku, Error: wire.ErrUnavailable})
+		return
+	}
+	var h holdState
+	if len(resp.Kvs) == 0 || json.Unmarshal(resp.Kvs[0].Value, &h) != nil || h.State != "live" {
+		reply(m, 404, wire.Reply{SKU: sku, Error: wire.ErrUnknownHold})
+		return
+	}
+	h.State = "confirmed"
+	b, _ := json.Marshal(h)
+	txn, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(hkey), "=", resp.Kvs[0].ModRevision)).
+		Then(clientv3.OpPut(hkey, string(b))).Commit()
+	if err != nil || !txn.Succeeded {
+		reply(m, 503, wire.Reply{SKU: sku, Error: wire.ErrUnavailable})
+		return
+	}
+	reply(m, 0, wire.Reply{SKU: sku, Confirmed: h.N})
 }
 
 func load(ctx context.Context, cli *clientv3.Client, key string) (state, int64, error) {

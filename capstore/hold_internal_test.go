@@ -1,0 +1,37 @@
+package capstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stockstate/stock/stock"
+)
+
+// TestEncodeHoldIsMarshal: the hand-written encoding is what json.Marshal
+// writes for the same record, and decodes back to it.
+func TestEncodeHoldIsMarshal(t *testing.T) {
+	for _, r := range []HoldRecord{
+		{Hold: stock.Hold{N: 2, Expires: time.UnixMilli(1_800_000_000_123), State: stock.HoldLive}, Reply: []byte(`{"sku":"a","held":2}`)},
+		{Hold: stock.Hold{N: 1, Expires: time.UnixMilli(-5), State: stock.HoldConfirmed}, Reply: []byte(`{}`), End: []byte(`{"sku":"a","confirmed":1}`)},
+		{Hold: stock.Hold{N: stock.MaxUnits, State: stock.HoldExpired}, Reply: []byte(`{"s":"\u00e9"}`)},
+	} {
+		got, err := encodeHold(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(holdJSON{N: r.Hold.N, ExpiresMS: r.Hold.Expires.UnixMilli(), State: r.Hold.State.String(), Reply: r.Reply, End: r.End})
+		if !bytes.Equal(got, want) {
+			t.Errorf("encodeHold = %s, json.Marshal %s", got, want)
+		}
+		back, err := decodeHold(got)
+		if err != nil || back.Hold.N != r.Hold.N || back.Hold.State != r.Hold.State || !back.Hold.Expires.Equal(r.Hold.Expires) ||
+			!bytes.Equal(back.Reply, r.Reply) || !bytes.Equal(back.End, r.End) {
+			t.Errorf("decodeHold(%s) = %+v, %v; want %+v", got, back, err, r)
+		}
+	}
+	if _, err := encodeHold(HoldRecord{Reply: []byte(`{`)}); err == nil {
+		t.Error("a reply that is not JSON was encoded")
+	}
+}
