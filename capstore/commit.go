@@ -37,13 +37,14 @@ func (w Writes) Len() int { return len(w.Puts) + len(w.Deletes) + len(w.Holds) }
 // CommitWrites writes w in transactions fenced on the leader key at
 // fenceRev (see "Fencing" in the package doc), each of at most MaxTxnOps
 // operations counting the compare, in SKU order: first the puts, each with
-// the holds of its SKU that give units back (cancelled or expired), then
-// the other holds, then the deletes. A SKU's record and the holds that give
-// units back are always in one transaction, so a hold never ends without
-// the change of limit that returns its units; more of them for one put SKU
-// than MaxTxnOps-2 is an error. Other holds (live or confirmed) change no
-// record: their units are under a cap already durable, so they go in any
-// transaction. With nothing to write it only checks the fence.
+// the cancelled holds of its SKU, then the other holds, then the deletes. A
+// SKU's record and its cancelled holds are always in one transaction, so a
+// cancel never lands without the change of limit that returns its units;
+// more of them for one put SKU than MaxTxnOps-2 is an error. Other holds
+// change no record and go in any transaction: a live or confirmed hold's
+// units are under a cap already durable, and an expired hold's return is
+// the record's expiry mark (stock.Record.ExpiredMS), which the caller
+// writes first.
 //
 // Arguments are checked before anything is written: a record that is not
 // Valid gives an error wrapping ErrInvalidRecord; an empty SKU, hold id or
@@ -112,17 +113,16 @@ func (s *Store) CommitWrites(ctx context.Context, leaderKey string, fenceRev int
 // transaction, in the order CommitWrites documents, with the lease of ended
 // holds' keys (0 if none).
 func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease clientv3.LeaseID, err error) {
-	returning := map[string][]HoldWrite{} // by SKU, to go with its record
+	returning := map[string][]HoldWrite{} // cancelled, by SKU, to go with its record
 	var others []HoldWrite
 	var ended bool
 	for _, h := range w.Holds {
 		if h.SKU == "" || h.ID == "" {
 			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU or hold id", ErrInvalidName)
 		}
-		switch h.Rec.Hold.State {
-		case stock.HoldCancelled, stock.HoldExpired:
+		if h.Rec.Hold.State == stock.HoldCancelled {
 			returning[h.SKU] = append(returning[h.SKU], h)
-		default:
+		} else {
 			others = append(others, h)
 		}
 		ended = ended || h.Rec.Hold.State != stock.HoldLive

@@ -22,8 +22,10 @@
 // and "." appear as they are.
 //
 // A record is JSON with exactly the two integer fields "limit" and "cap",
-// 0 <= cap <= limit <= stock.MaxLimit. Anything else under <prefix>/sku/ is
-// reported as corrupt, never read as zero.
+// 0 <= cap <= limit <= stock.MaxLimit, and, once holds of the SKU expired,
+// "expired_ms" >= 0 (stock.Record.ExpiredMS: a live hold key due by then
+// has expired and its units are counted in the limit). Anything else under
+// <prefix>/sku/ is reported as corrupt, never read as zero.
 //
 // # Fencing and failure
 //

@@ -70,8 +70,9 @@ func TestCommitHoldsLoadRoundTrip(t *testing.T) {
 }
 
 // TestCommitHoldsShareTheSKUTransaction: with two operations per
-// transaction, a SKU's record and its hold go in one, never apart; a SKU
-// with more holds than fit is refused before anything is written.
+// transaction, a SKU's record and its cancelled hold go in one, never
+// apart; a SKU with more cancelled holds than fit is refused before
+// anything is written.
 func TestCommitHoldsShareTheSKUTransaction(t *testing.T) {
 	cli, s := setup(t, "")
 	s.MaxTxnOps = 3
@@ -80,7 +81,7 @@ func TestCommitHoldsShareTheSKUTransaction(t *testing.T) {
 		Puts: map[string]stock.Record{"a": {Limit: 10}, "b": {Limit: 10}},
 		Holds: []capstore.HoldWrite{
 			{SKU: "a", ID: "h", Rec: holdRec(1, stock.HoldCancelled, `{"sku":"a","cancelled":1,"remaining":10}`)},
-			{SKU: "b", ID: "h", Rec: holdRec(1, stock.HoldExpired, "")},
+			{SKU: "b", ID: "h", Rec: holdRec(1, stock.HoldCancelled, `{"sku":"b","cancelled":1,"remaining":10}`)},
 		},
 		Horizon: time.Minute,
 	}
@@ -105,7 +106,7 @@ func TestCommitHoldsShareTheSKUTransaction(t *testing.T) {
 		}
 	}
 
-	w.Holds = append(w.Holds, capstore.HoldWrite{SKU: "a", ID: "h2", Rec: holdRec(1, stock.HoldExpired, "")})
+	w.Holds = append(w.Holds, capstore.HoldWrite{SKU: "a", ID: "h2", Rec: holdRec(1, stock.HoldCancelled, `{"sku":"a","cancelled":1,"remaining":11}`)})
 	before = revision(t, cli)
 	if _, err := s.CommitWrites(ctx(t), "/stock/leader/n1", rev, w); err == nil {
 		t.Fatal("a record and two holds fit a transaction of two")
@@ -115,19 +116,16 @@ func TestCommitHoldsShareTheSKUTransaction(t *testing.T) {
 	}
 }
 
-// TestCommitLiveHoldsSpread: live and confirmed holds change no record, so
-// more of them than a transaction takes spread over several, beside their
-// SKU's record.
+// TestCommitLiveHoldsSpread: live, confirmed and expired holds change no
+// record, so more of them than a transaction takes spread over several,
+// beside their SKU's record.
 func TestCommitLiveHoldsSpread(t *testing.T) {
 	cli, s := setup(t, "")
 	s.MaxTxnOps = 3
 	rev, _ := lead(t, cli, "/stock/leader/n1")
 	w := capstore.Writes{Puts: map[string]stock.Record{"a": {Limit: 100, Cap: 50}}, Horizon: time.Minute}
 	for i := range 5 {
-		st := stock.HoldLive
-		if i == 4 {
-			st = stock.HoldConfirmed
-		}
+		st := []stock.HoldState{stock.HoldLive, stock.HoldLive, stock.HoldLive, stock.HoldConfirmed, stock.HoldExpired}[i]
 		w.Holds = append(w.Holds, capstore.HoldWrite{SKU: "a", ID: fmt.Sprint("h", i), Rec: holdRec(1, st, `{"sku":"a","confirmed":1}`)})
 	}
 	before := revision(t, cli)

@@ -18,11 +18,16 @@ func encodeRecord(r stock.Record) []byte {
 	b = strconv.AppendInt(b, r.Limit, 10)
 	b = append(b, `,"cap":`...)
 	b = strconv.AppendInt(b, r.Cap, 10)
+	if r.ExpiredMS != 0 {
+		b = append(b, `,"expired_ms":`...)
+		b = strconv.AppendInt(b, r.ExpiredMS, 10)
+	}
 	return append(b, '}')
 }
 
 // decodeRecord parses a stored record strictly: one JSON object with exactly
-// the fields "limit" and "cap" (spelled so, each once), both integers, and
+// the fields "limit" and "cap" and maybe "expired_ms" (spelled so, each
+// once), all integers, and
 // nothing after it; the result must be Valid. Whitespace between tokens is
 // allowed.
 func decodeRecord(b []byte) (stock.Record, error) {
@@ -32,7 +37,7 @@ func decodeRecord(b []byte) (stock.Record, error) {
 		return stock.Record{}, err
 	}
 	var r stock.Record
-	var haveLimit, haveCap bool
+	var haveLimit, haveCap, haveExpired bool
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
@@ -56,7 +61,9 @@ func decodeRecord(b []byte) (stock.Record, error) {
 			r.Limit, haveLimit = n, true
 		case name == "cap" && !haveCap:
 			r.Cap, haveCap = n, true
-		case name == "limit" || name == "cap":
+		case name == "expired_ms" && !haveExpired:
+			r.ExpiredMS, haveExpired = n, true
+		case name == "limit" || name == "cap" || name == "expired_ms":
 			return stock.Record{}, fmt.Errorf("field %q: repeated", name)
 		default:
 			return stock.Record{}, fmt.Errorf("unknown field %q", name)
@@ -74,7 +81,7 @@ func decodeRecord(b []byte) (stock.Record, error) {
 	case !haveCap:
 		return stock.Record{}, errors.New(`missing field "cap"`)
 	case !r.Valid():
-		return stock.Record{}, fmt.Errorf("not 0 <= cap <= limit <= %d", int64(stock.MaxLimit))
+		return stock.Record{}, fmt.Errorf("not 0 <= cap <= limit <= %d and expired_ms >= 0", int64(stock.MaxLimit))
 	}
 	return r, nil
 }

@@ -20,6 +20,9 @@ var decodeTests = []struct {
 	{"cap equals limit", `{"limit":5,"cap":5}`, stock.Record{Limit: 5, Cap: 5}, true},
 	{"max limit", `{"limit":1000000000000000,"cap":1}`, stock.Record{Limit: stock.MaxLimit, Cap: 1}, true},
 	{"negative zero", `{"limit":-0,"cap":0}`, stock.Record{}, true},
+	{"expiry mark", `{"limit":5,"cap":1,"expired_ms":1800000000000}`, stock.Record{Limit: 5, Cap: 1, ExpiredMS: 1_800_000_000_000}, true},
+	{"negative expiry mark", `{"limit":5,"cap":1,"expired_ms":-1}`, stock.Record{}, false},
+	{"repeated expiry mark", `{"limit":5,"cap":1,"expired_ms":1,"expired_ms":2}`, stock.Record{}, false},
 
 	{"empty", ``, stock.Record{}, false},
 	{"not json", `abc`, stock.Record{}, false},
@@ -65,7 +68,7 @@ func TestDecodeRecord(t *testing.T) {
 }
 
 func TestEncodeRecord(t *testing.T) {
-	for _, r := range []stock.Record{{}, {Limit: 100, Cap: 57}, {Limit: stock.MaxLimit, Cap: stock.MaxLimit}} {
+	for _, r := range []stock.Record{{}, {Limit: 100, Cap: 57}, {Limit: stock.MaxLimit, Cap: stock.MaxLimit}, {Limit: 1, ExpiredMS: 1_800_000_000_000}} {
 		b := encodeRecord(r)
 		std, err := json.Marshal(r)
 		if err != nil {

@@ -73,8 +73,8 @@ func (x *expiry) run() {
 		case <-x.stop:
 			return
 		case now := <-tick.C:
-			for _, d := range x.takeDue(now) {
-				x.t.q.submit(&op{kind: opExpire, sku: d.e.sku, id: d.id})
+			for e, ids := range x.takeDue(now) {
+				x.t.q.submit(&op{kind: opExpire, sku: e.sku, ids: ids})
 			}
 			for _, d := range x.takeEnded(now.Add(-x.t.s.cfg.DedupeHorizon)) {
 				d.e.mu.Lock()
@@ -88,13 +88,18 @@ func (x *expiry) run() {
 	}
 }
 
-// takeDue removes the holds due by now.
-func (x *expiry) takeDue(now time.Time) []dueHold {
+// takeDue removes every hold due by now, and returns their ids by SKU:
+// each SKU's are expired together, by one op (round.planExpire).
+func (x *expiry) takeDue(now time.Time) map[*entry][]string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var due []dueHold
+	var due map[*entry][]string
 	for len(x.due) > 0 && !x.due[0].at.After(now) {
-		due = append(due, heap.Pop(&x.due).(dueHold))
+		d := heap.Pop(&x.due).(dueHold)
+		if due == nil {
+			due = map[*entry][]string{}
+		}
+		due[d.e] = append(due[d.e], d.id)
 	}
 	return due
 }

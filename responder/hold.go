@@ -188,11 +188,19 @@ func endedAnswer(kind opKind, sku string, h *hold) answer {
 
 // resumeHolds gives each SKU of a new term the holds the store keeps: live
 // ones count as held and are scheduled to expire (at once if past due),
-// ended ones answer repeats until the horizon. A live hold of more units
-// than its SKU has sold cannot be (its SKU was deleted and set again): it is
-// logged and left out.
+// ended ones answer repeats until the horizon. A live hold due by its SKU's
+// expiry mark has expired already, its units back in the limit: it is
+// ended, and its key rewritten so. A live hold of more units than its SKU
+// has sold cannot be (its SKU was deleted and set again): it is logged and
+// left out.
 func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 	now := time.Now()
+	var tidy []capstore.HoldWrite
+	defer func() {
+		if len(tidy) > 0 {
+			t.q.tidyLater(tidy)
+		}
+	}()
 	for sku, hs := range holds {
 		e, _ := t.cat.get(sku)
 		if e == nil {
@@ -203,6 +211,10 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 		e.holds = make(map[string]*hold, len(hs))
 		for id, rec := range hs {
 			h := &hold{Hold: rec.Hold, id: id, reply: rec.Reply, end: rec.End, written: true, durable: true}
+			if h.State == stock.HoldLive && h.Expires.UnixMilli() <= e.item.ExpiredMS {
+				h.State = stock.HoldExpired
+				tidy = append(tidy, capstore.HoldWrite{SKU: sku, ID: id, Rec: h.record()})
+			}
 			if h.State == stock.HoldLive {
 				if e.item.Held+h.N > e.item.Sold {
 					t.s.log.Error("live hold of more units than sold is left out", "sku", sku, "id", id, "n", h.N, "sold", e.item.Sold)

@@ -269,21 +269,31 @@ func TestManyHoldsAtOnce(t *testing.T) {
 	nc := c.NC
 	setLimit(t, nc, "sku1", 1_000_000)
 
-	replies := make(chan *nats.Msg, holds)
+	holdMany(t, nc, "sku1", "cart", holds, 600)
+	if q := query(t, nc, "sku1"); q.Held != holds || q.Sold != holds {
+		t.Fatalf("query: %+v; want %d held", q, holds)
+	}
+}
+
+// holdMany sends holds of one unit with ids prefix-0.. at once, and waits
+// for every answer.
+func holdMany(t *testing.T, nc *nats.Conn, sku, prefix string, n, ttl int) {
+	t.Helper()
+	replies := make(chan *nats.Msg, n)
 	inbox := nats.NewInbox()
 	sub, err := nc.ChanSubscribe(inbox+".*", replies)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	for i := range holds {
-		body := fmt.Sprintf(`{"id":"cart-%d","ttl_s":600}`, i)
-		if err := nc.PublishRequest("stock.hold.sku1", fmt.Sprint(inbox, ".", i), []byte(body)); err != nil {
+	for i := range n {
+		body := fmt.Sprintf(`{"id":"%s-%d","ttl_s":%d}`, prefix, i, ttl)
+		if err := nc.PublishRequest("stock.hold."+sku, fmt.Sprint(inbox, ".", i), []byte(body)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	timeout := time.After(20 * time.Second)
-	for i := range holds {
+	for i := range n {
 		select {
 		case m := <-replies:
 			r, err := decodeReply(m)
@@ -291,10 +301,74 @@ func TestManyHoldsAtOnce(t *testing.T) {
 				t.Fatalf("reply %d: %+v code %d, %v; want a hold of 1", i, r.Reply, r.code, err)
 			}
 		case <-timeout:
-			t.Fatalf("%d of %d holds answered in 20 s", i, holds)
+			t.Fatalf("%d of %d holds answered in 20 s", i, n)
 		}
 	}
-	if q := query(t, nc, "sku1"); q.Held != holds || q.Sold != holds {
-		t.Fatalf("query: %+v; want %d held", q, holds)
+}
+
+// TestMassExpiry: thousands of holds due in the same second all come back
+// within two seconds, as one expiry mark in the SKU's record; a new leader
+// returns none of them again and answers their confirms expired.
+func TestMassExpiry(t *testing.T) {
+	const holds = 3000
+	c := newCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	b := c.Start("node-b", "")
+	nc := c.NC
+	setLimit(t, nc, "sku1", 10_000)
+	holdMany(t, nc, "sku1", "cart", holds, 1)
+	testenv.Eventually(t, 4*time.Second, 10*time.Millisecond, func() error {
+		if q := query(t, nc, "sku1"); q.Held != 0 || q.Limit != 10_000+holds || q.Remaining != 10_000 {
+			return fmt.Errorf("query %+v: want every held unit back once", q)
+		}
+		return nil
+	})
+	resp, err := testenv.Client(t, c.Etcd).Get(context.Background(), "/stock/sku/sku1")
+	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"expired_ms":`) {
+		t.Fatalf("record %v, %v: want an expiry mark", resp.Kvs, err)
 	}
+
+	a.Stop(t)
+	b.WaitLeading(t)
+	if q := query(t, nc, "sku1"); q.Leader != "node-b" || q.Held != 0 || q.Limit != 10_000+holds {
+		t.Fatalf("after the handoff: %+v; want the same limit and nothing held", q)
+	}
+	if r := request(t, nc, "stock.confirm.sku1", `{"id":"cart-7"}`); r.Error != wire.ErrExpired {
+		t.Fatalf("confirm of an expired hold on the new leader: %+v, want expired", r.Reply)
+	}
+}
+
+// TestResumeBelowTheExpiryMark: a live hold key due by its SKU's expiry
+// mark (a leader died after the mark landed and before the key was
+// rewritten) is expired for the next leader: its units are not held and
+// not returned again, a confirm is answered expired, and the key is
+// rewritten as expired.
+func TestResumeBelowTheExpiryMark(t *testing.T) {
+	c := newCluster(t)
+	cli := testenv.Client(t, c.Etcd)
+	mark := time.Now().Add(-time.Minute).UnixMilli()
+	for key, value := range map[string]string{
+		"/stock/sku/sku1":         fmt.Sprintf(`{"limit":12,"cap":5,"expired_ms":%d}`, mark),
+		"/stock/hold/sku1/cart-1": fmt.Sprintf(`{"n":2,"expires_ms":%d,"state":"live","reply":{"sku":"sku1","held":2}}`, mark-1000),
+		"/stock/hold/sku1/cart-2": fmt.Sprintf(`{"n":3,"expires_ms":%d,"state":"live","reply":{"sku":"sku1","held":3}}`, time.Now().Add(time.Hour).UnixMilli()),
+	} {
+		if _, err := cli.Put(context.Background(), key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Start("node-a", "").WaitLeading(t)
+	if q := query(t, c.NC, "sku1"); q.Held != 3 || q.Limit != 12 {
+		t.Fatalf("query %+v: want only cart-2 held, the limit unchanged", q)
+	}
+	if r := request(t, c.NC, "stock.confirm.sku1", `{"id":"cart-1"}`); r.Error != wire.ErrExpired {
+		t.Fatalf("confirm below the mark: %+v, want expired", r.Reply)
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		resp, err := cli.Get(context.Background(), "/stock/hold/sku1/cart-1")
+		if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"state":"expired"`) {
+			return fmt.Errorf("key %v, %v: want it rewritten as expired", resp.Kvs, err)
+		}
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stockstate/stock/capstore"
 	"github.com/stockstate/stock/responder/writer"
 	"github.com/stockstate/stock/stock"
 )
@@ -32,7 +33,8 @@ type op struct {
 	sku   string
 	limit int64         // opSet
 	n     int64         // opRelease
-	id    string        // opRelease, hold ops
+	id    string        // opRelease, hold ops but opExpire
+	ids   []string      // opExpire: the SKU's holds due by one tick
 	ttl   time.Duration // opExtend
 	req   request
 }
@@ -50,8 +52,9 @@ type queue struct {
 	urgent  []*entry // refills that requests wait for
 	ahead   []*entry // refills ahead of demand
 	ops     []*op
-	hurried bool // a request or op waits: do not coalesce
-	closed  bool // the writer has stopped: ops are answered unavailable
+	tidy    []capstore.HoldWrite // expired holds' keys, rewritten once their expiry mark is durable
+	hurried bool                 // a request or op waits: do not coalesce
+	closed  bool                 // the writer has stopped: ops are answered unavailable
 }
 
 // refillAhead asks for e's cap to be raised ahead of demand. The caller set
@@ -87,6 +90,20 @@ func (q *queue) submit(o *op) {
 	}
 	q.w.Wake()
 }
+
+// tidyLater queues the rewrite of expired holds' keys, which no answer
+// waits for: a later leader knows them expired by their SKU's expiry mark
+// until they are rewritten.
+func (q *queue) tidyLater(ws []capstore.HoldWrite) {
+	q.mu.Lock()
+	q.tidy = append(q.tidy, ws...)
+	q.mu.Unlock()
+	q.w.Wake()
+}
+
+// maxTidyPerRound bounds the expired holds' keys one round rewrites, so a
+// mass expiry's cleanup does not slow the rounds that requests wait for.
+const maxTidyPerRound = 4096
 
 // requeue puts ops back at the head of the queue for the next round.
 func (q *queue) requeue(ops []*op) {
@@ -137,7 +154,7 @@ func (q *queue) Hurried() bool {
 
 // take removes what one round writes. more reports refills left for the
 // next round.
-func (q *queue) take() (refills []*entry, ops []*op, more bool) {
+func (q *queue) take() (refills []*entry, ops []*op, tidy []capstore.HoldWrite, more bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	limit := q.t.s.cfg.MaxRoundKeys
@@ -148,9 +165,11 @@ func (q *queue) take() (refills []*entry, ops []*op, more bool) {
 	refills = append(refills, q.ahead[:m]...)
 	q.ahead = q.ahead[m:]
 	ops, q.ops = q.ops, nil
-	more = len(q.urgent)+len(q.ahead) > 0
+	k := min(len(q.tidy), maxTidyPerRound)
+	tidy, q.tidy = q.tidy[:k:k], q.tidy[k:]
+	more = len(q.urgent)+len(q.ahead)+len(q.tidy) > 0
 	q.hurried = len(q.urgent) > 0
-	return refills, ops, more
+	return refills, ops, tidy, more
 }
 
 // Plan implements writer.Planner: ops first, in order, one limit change
@@ -158,11 +177,16 @@ func (q *queue) take() (refills []*entry, ops []*op, more bool) {
 // wait for the next round, which keeps plans exact), then the refills of
 // SKUs no limit change touches.
 func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Plan, bool, error) {
-	refills, ops, more := q.take()
+	refills, ops, tidy, more := q.take()
 	r := newRound(q.t, now, policy, fence)
+	r.tidy = tidy
 	var later []*op
 	for _, o := range ops {
 		switch {
+		case o.kind == opExpire:
+			if !r.planExpire(o) {
+				later = append(later, o)
+			}
 		case o.kind.holdOp():
 			if !r.planHold(o) {
 				later = append(later, o)

@@ -31,6 +31,7 @@ type round struct {
 	holdWrites  map[*hold]capstore.HoldWrite // the last state of each hold an op changes
 	holdChanges []holdChange                 // hold ops waiting for the write
 	returns     map[string]*returnPlan       // by SKU: units its holds give back
+	tidy        []capstore.HoldWrite         // expired holds' keys (queue.tidyLater)
 }
 
 // change is an op planned into the round.

@@ -9,9 +9,10 @@ import (
 	"github.com/stockstate/stock/wire"
 )
 
-// maxReturnsPerRound bounds the holds of one SKU that one round gives back:
+// maxReturnsPerRound bounds the holds of one SKU that one round cancels:
 // they share a transaction with the SKU's record, which must fit
-// capstore.DefaultMaxTxnOps. The rest wait for the next round.
+// capstore.DefaultMaxTxnOps. The rest wait for the next round. Expiries
+// have no bound: their return is the record's expiry mark alone.
 const maxReturnsPerRound = 100
 
 // holdChange is a hold op planned into the round, applied once durable.
@@ -25,10 +26,60 @@ type holdChange struct {
 // returnPlan is the units that one round's cancels and expiries give back
 // to a SKU, written with its record.
 type returnPlan struct {
-	e     *entry
-	n     int64
-	holds int
-	rec   stock.Record // planned by planReturns
+	e         *entry
+	n         int64
+	holds     int          // cancelled ones, whose keys go with the record
+	expiredMS int64        // the expiry mark the record carries
+	expired   []*hold      // whose keys are rewritten once the record is durable
+	rec       stock.Record // planned by planReturns
+}
+
+// returnPlanOf is the round's returnPlan of e, new if it has none.
+func (r *round) returnPlanOf(e *entry) *returnPlan {
+	rp := r.returns[e.sku]
+	if rp == nil {
+		rp = &returnPlan{e: e}
+		r.returns[e.sku] = rp
+	}
+	return rp
+}
+
+// planExpire plans the expiry of a SKU's holds due by one tick: their units
+// come back with one write of the SKU's record, whose expiry mark moves to
+// the latest of their due times; every live hold due by then is among them
+// (the expiry heap holds every durable live hold, and a hold not yet
+// durable is due a second or more after it was made; one whose write takes
+// longer may land live below the mark, and a later leader then counts it
+// expired without giving its units back: stock unsold, never oversold).
+// It returns false if the SKU's limit changes in this round.
+func (r *round) planExpire(o *op) bool {
+	if r.touched[o.sku] {
+		return false
+	}
+	e, _ := r.t.cat.get(o.sku)
+	if e == nil {
+		return true // deleted: its holds went with it
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n, through int64
+	var ended []*hold
+	for _, id := range o.ids {
+		h := e.holds[id]
+		if h == nil || !h.Expire(r.now) {
+			continue // confirmed, cancelled or extended since it was due
+		}
+		n += h.N
+		through = max(through, h.Expires.UnixMilli())
+		ended = append(ended, h)
+	}
+	if n > 0 {
+		rp := r.returnPlanOf(e)
+		rp.n += n
+		rp.expiredMS = max(rp.expiredMS, through)
+		rp.expired = append(rp.expired, ended...)
+	}
+	return true
 }
 
 // planHold plans a hold op, or answers it at once if it needs no write. It
@@ -66,29 +117,20 @@ func (r *round) planHold(o *op) bool {
 		}
 		h.end = wire.AppendConfirmed(nil, e.sku, h.N)
 		ans = answer{body: h.end}
-	case opCancel, opExpire:
+	case opCancel:
 		rp := r.returns[e.sku]
 		if rp != nil && rp.holds >= maxReturnsPerRound {
 			return false
 		}
-		if o.kind == opExpire {
-			if !h.Expire(r.now) {
-				return true // confirmed, cancelled or extended since it was due
-			}
-		} else if err := h.Cancel(r.now); err != nil {
+		if err := h.Cancel(r.now); err != nil {
 			r.answerHold(o, holdError(o.kind, e.sku, h, err))
 			return true
 		}
-		if rp == nil {
-			rp = &returnPlan{e: e}
-			r.returns[e.sku] = rp
-		}
+		rp = r.returnPlanOf(e)
 		rp.n += h.N
 		rp.holds++
-		if o.kind == opCancel {
-			h.end = wire.AppendCancelled(nil, e.sku, h.N, e.item.Limit+rp.n-e.item.Sold)
-			ans = answer{body: h.end}
-		}
+		h.end = wire.AppendCancelled(nil, e.sku, h.N, e.item.Limit+rp.n-e.item.Sold)
+		ans = answer{body: h.end}
 	case opExtend:
 		if err := h.Extend(r.now, holdExpiry(r.now, o.ttl).Sub(r.now)); err != nil {
 			r.answerHold(o, holdError(o.kind, e.sku, h, err))
@@ -128,7 +170,7 @@ func (r *round) answerHold(o *op, a answer) {
 func (r *round) planReturns() error {
 	for sku, rp := range r.returns {
 		rp.e.mu.Lock()
-		rec, err := rp.e.item.PlanReturn(rp.n)
+		rec, err := rp.e.item.PlanReturn(rp.n, rp.expiredMS)
 		rp.e.mu.Unlock()
 		if err != nil {
 			return err
@@ -141,11 +183,11 @@ func (r *round) planReturns() error {
 
 // holdRecords lists the round's hold writes.
 func (r *round) holdRecords() []capstore.HoldWrite {
-	ws := make([]capstore.HoldWrite, 0, len(r.holdWrites))
+	ws := make([]capstore.HoldWrite, 0, len(r.holdWrites)+len(r.tidy))
 	for _, w := range r.holdWrites {
 		ws = append(ws, w)
 	}
-	return ws
+	return append(ws, r.tidy...)
 }
 
 // applyReturns makes the durable returns visible: limits rise, and
@@ -158,7 +200,15 @@ func (r *round) applyReturns() {
 		e.item.ApplyReturn(rp.rec, rp.n)
 		r.serveWaitersLocked(e)
 		r.t.ev.changedLocked(e)
+		tidy := make([]capstore.HoldWrite, len(rp.expired))
+		for i, h := range rp.expired {
+			tidy[i] = capstore.HoldWrite{SKU: e.sku, ID: h.id, Rec: h.record()}
+			r.t.exp.forgetLater(e, h.id, r.now)
+		}
 		e.mu.Unlock()
+		if len(tidy) > 0 {
+			r.t.q.tidyLater(tidy)
+		}
 	}
 }
 

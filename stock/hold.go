@@ -114,19 +114,25 @@ func (it *Item) AddHeld(n int64) { it.Held += n }
 // ConfirmHeld counts n held units as sold for good.
 func (it *Item) ConfirmHeld(n int64) { it.Held -= n }
 
-// PlanReturn prepares the return of n held units (of holds cancelled or
-// expired) and returns the record to persist: the limit rises by n, as for
-// a release. The caller applies it with ApplyReturn once it is durable.
-func (it *Item) PlanReturn(n int64) (Record, error) {
+// PlanReturn prepares the return of n held units (of holds cancelled, or
+// expired: due at or before expiredMS) and returns the record to persist:
+// the limit rises by n, as for a release, and the expiry mark to
+// expiredMS if that is later. The caller applies it with ApplyReturn once
+// it is durable.
+func (it *Item) PlanReturn(n, expiredMS int64) (Record, error) {
 	if n > it.Held {
 		return Record{}, fmt.Errorf("%w: %d returned, %d held", ErrReturnExceedsHeld, n, it.Held)
 	}
-	return it.PlanRelease(n)
+	r, err := it.PlanRelease(n)
+	r.ExpiredMS = max(r.ExpiredMS, expiredMS)
+	return r, err
 }
 
 // ApplyReturn records that r, planned by PlanReturn for n units, is
-// durable: the units are no longer held, and the limit has risen.
+// durable: the units are no longer held, the limit has risen, and the
+// expiry mark is r's.
 func (it *Item) ApplyReturn(r Record, n int64) {
 	it.Apply(r)
 	it.Held -= n
+	it.ExpiredMS = r.ExpiredMS
 }

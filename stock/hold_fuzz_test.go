@@ -16,7 +16,8 @@ import (
 //   - the limit rose by exactly the units of the holds that came back, so no
 //     unit came back twice;
 //   - a hold ends once: an ended hold never changes again, and nothing but
-//     expiry ends a hold past its expiry.
+//     expiry ends a hold past its expiry;
+//   - the expiry mark only rises, and every hold due by it has ended.
 func FuzzHolds(f *testing.F) {
 	f.Add([]byte{0, 3, 0, 5, 1, 0, 2, 1, 4, 9, 3, 0})
 	f.Add([]byte{5, 200, 0, 10, 0, 20, 4, 255, 1, 0, 2, 1, 3, 1})
@@ -68,7 +69,7 @@ func FuzzHolds(f *testing.F) {
 				}
 			case 2: // cancel
 				if h := pick(); h != nil && h.Cancel(now) == nil {
-					returnUnits(t, &it, h.N)
+					returnUnits(t, &it, h.N, 0)
 					returned += h.N
 				}
 			case 3: // extend
@@ -80,15 +81,20 @@ func FuzzHolds(f *testing.F) {
 				}
 			case 4: // time passes; the leader expires what is due, in one round
 				now = now.Add(time.Duration(arg%4) * time.Second)
-				var n int64
+				var n, through int64
 				for _, h := range holds {
 					if h.Expire(now) {
 						n += h.N
+						through = max(through, h.Expires.UnixMilli())
 					}
 				}
 				if n > 0 {
-					returnUnits(t, &it, n)
+					mark := it.ExpiredMS
+					returnUnits(t, &it, n, through)
 					returned += n
+					if it.ExpiredMS < mark || it.ExpiredMS != max(mark, through) {
+						t.Fatalf("expiry mark %d after %d, through %d", it.ExpiredMS, mark, through)
+					}
 				}
 			case 5: // refill
 				target := min(it.Limit, it.Cap+arg)
@@ -107,14 +113,21 @@ func FuzzHolds(f *testing.F) {
 				t.Fatalf("held %d, live holds %d", it.Held, live)
 			case it.Limit != limit0+returned:
 				t.Fatalf("limit %d, want %d + %d returned", it.Limit, limit0, returned)
+			case it.Record().ExpiredMS != it.ExpiredMS:
+				t.Fatalf("record %+v loses the expiry mark %d", it.Record(), it.ExpiredMS)
+			}
+			for _, h := range holds {
+				if h.State == stock.HoldLive && h.Expires.UnixMilli() <= it.ExpiredMS {
+					t.Fatalf("hold %+v is live but due by the expiry mark %d", h, it.ExpiredMS)
+				}
 			}
 		}
 	})
 }
 
-func returnUnits(t *testing.T, it *stock.Item, n int64) {
+func returnUnits(t *testing.T, it *stock.Item, n, expiredMS int64) {
 	t.Helper()
-	r, err := it.PlanReturn(n)
+	r, err := it.PlanReturn(n, expiredMS)
 	if err != nil {
 		t.Fatalf("return of %d held units: %v (%+v)", n, err, it)
 	}

@@ -55,7 +55,8 @@ type Item struct {
 	window  int64 // size of the previous window planned
 	stalled bool  // a request had to wait since the previous plan
 
-	Held int64 // H: units of Sold in holds not yet ended (hold.go)
+	Held      int64 // H: units of Sold in holds not yet ended (hold.go)
+	ExpiredMS int64 // durable: holds due by then have expired (Record.ExpiredMS)
 
 	rate       float64   // recent grant rate, units per second
 	lastPlan   time.Time // when the previous refill was planned
@@ -65,11 +66,17 @@ type Item struct {
 // Resume returns the Item a new leader serves from after loading r: Sold is
 // set to the cap, so the window is empty until a raised cap is persisted.
 func Resume(r Record) Item {
-	return Item{Limit: r.Limit, Sold: r.Cap, Cap: r.Cap}
+	return Item{Limit: r.Limit, Sold: r.Cap, Cap: r.Cap, ExpiredMS: r.ExpiredMS}
 }
 
 // Record returns the durable part of it.
-func (it *Item) Record() Record { return Record{Limit: it.Limit, Cap: it.Cap} }
+func (it *Item) Record() Record { return it.record(it.Limit, it.Cap) }
+
+// record is the record of it with limit and cap: every record planned
+// carries the expiry mark, so that no write lowers it.
+func (it *Item) record(limit, cap int64) Record {
+	return Record{Limit: limit, Cap: cap, ExpiredMS: it.ExpiredMS}
+}
 
 // Remaining is L - S: what may still be handed out, by this or a later leader.
 func (it *Item) Remaining() int64 { return it.Limit - it.Sold }

@@ -11,7 +11,7 @@ import "fmt"
 func (it *Item) PlanLimit(l int64) Record {
 	l = max(l, it.Sold)
 	it.Cap = min(it.Cap, l)
-	return Record{Limit: l, Cap: it.Cap}
+	return it.record(l, it.Cap)
 }
 
 // PlanRelease prepares the return of n units (1..MaxUnits) and returns the
@@ -24,7 +24,7 @@ func (it *Item) PlanRelease(n int64) (Record, error) {
 	if it.Limit+n > MaxLimit {
 		return Record{}, fmt.Errorf("stock: limit would exceed %d", int64(MaxLimit))
 	}
-	return Record{Limit: it.Limit + n, Cap: it.Cap}, nil
+	return it.record(it.Limit+n, it.Cap), nil
 }
 
 // Apply records that r, planned by PlanLimit or PlanRelease, is durable.
@@ -39,7 +39,7 @@ func (it *Item) Apply(r Record) {
 // after the last grant: the next leader resumes with nothing lost. Either
 // outcome of its write is safe, so it changes nothing in memory.
 func (it *Item) Trim() Record {
-	return Record{Limit: it.Limit, Cap: it.Sold}
+	return it.record(it.Limit, it.Sold)
 }
 
 // Close empties the window: the cap in memory drops to what was sold, so
