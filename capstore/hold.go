@@ -71,7 +71,18 @@ func encodeHold(r HoldRecord) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// decodeHold parses a stored hold strictly: one JSON object with the fields
+// of holdJSON and no others, and nothing after it. What encodeHold wrote is
+// read by decodeWritten; anything else, by encoding/json.
 func decodeHold(b []byte) (HoldRecord, error) {
+	if r, ok := decodeWritten(b); ok {
+		return r, nil
+	}
+	return decodeHoldJSON(b)
+}
+
+// decodeHoldJSON is decodeHold by encoding/json.
+func decodeHoldJSON(b []byte) (HoldRecord, error) {
 	var j holdJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -94,6 +105,95 @@ func decodeHold(b []byte) (HoldRecord, error) {
 		Hold:  stock.Hold{N: j.N, Expires: time.UnixMilli(j.ExpiresMS), State: state},
 		Reply: []byte(j.Reply), End: []byte(j.End),
 	}, nil
+}
+
+// decodeWritten reads a hold in exactly the layout encodeHold writes, with
+// object replies; ok is false for anything else, valid or not. The replies
+// alias b. A new leader
+// reads every live hold before it serves, and encoding/json's decoder took
+// most of that read.
+func decodeWritten(b []byte) (r HoldRecord, ok bool) {
+	field := func(name string) bool {
+		b, ok = bytes.CutPrefix(b, []byte(name))
+		return ok
+	}
+	integer := func() int64 {
+		i := 0
+		if i < len(b) && b[i] == '-' {
+			i++
+		}
+		if i == len(b) || b[i] < '0' || b[i] > '9' || b[i] == '0' && i+1 < len(b) && b[i+1] >= '0' && b[i+1] <= '9' {
+			ok = false
+			return 0
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		n, err := strconv.ParseInt(string(b[:i]), 10, 64)
+		ok, b = err == nil, b[i:]
+		return n
+	}
+	object := func() []byte {
+		end := objectEnd(b)
+		if end < 0 || !json.Valid(b[:end]) {
+			ok = false
+			return nil
+		}
+		v := b[:end:end]
+		b = b[end:]
+		return v
+	}
+	if !field(`{"n":`) {
+		return r, false
+	}
+	if r.Hold.N = integer(); !ok || r.Hold.N < 1 || r.Hold.N > stock.MaxUnits || !field(`,"expires_ms":`) {
+		return r, false
+	}
+	if r.Hold.Expires = time.UnixMilli(integer()); !ok || !field(`,"state":"`) {
+		return r, false
+	}
+	name, rest, found := bytes.Cut(b, []byte(`"`))
+	if r.Hold.State, ok = parseHoldState(string(name)); !found || !ok {
+		return r, false
+	}
+	if b = rest; !field(`,"reply":`) {
+		return r, false
+	}
+	if r.Reply = object(); !ok {
+		return r, false
+	}
+	if field(`,"end":`) {
+		if r.End = object(); !ok {
+			return r, false
+		}
+	}
+	return r, string(b) == "}"
+}
+
+// objectEnd is the length of the JSON object b starts with, found by its
+// brackets and strings alone, or -1 if b does not start with one.
+func objectEnd(b []byte) int {
+	if len(b) == 0 || b[0] != '{' {
+		return -1
+	}
+	depth, inString, escaped := 0, false, false
+	for i, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped, inString = c == '\\', c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
 }
 
 // holdKey is the key of hold id of sku.

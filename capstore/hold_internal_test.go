@@ -25,6 +25,9 @@ func TestEncodeHoldIsMarshal(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("encodeHold = %s, json.Marshal %s", got, want)
 		}
+		if _, ok := decodeWritten(got); !ok {
+			t.Errorf("decodeWritten rejects encodeHold's %s", got)
+		}
 		back, err := decodeHold(got)
 		if err != nil || back.Hold.N != r.Hold.N || back.Hold.State != r.Hold.State || !back.Hold.Expires.Equal(r.Hold.Expires) ||
 			!bytes.Equal(back.Reply, r.Reply) || !bytes.Equal(back.End, r.End) {
@@ -34,4 +37,41 @@ func TestEncodeHoldIsMarshal(t *testing.T) {
 	if _, err := encodeHold(HoldRecord{Reply: []byte(`{`)}); err == nil {
 		t.Error("a reply that is not JSON was encoded")
 	}
+}
+
+// FuzzDecodeWritten: the fast reader of written holds accepts nothing that
+// encoding/json rejects and reads what it accepts the same; what
+// encodeHold writes, it accepts.
+func FuzzDecodeWritten(f *testing.F) {
+	for _, s := range []string{
+		`{"n":2,"expires_ms":1800000000123,"state":"live","reply":{"sku":"a","held":2,"id":"c\"},{1"}}`,
+		`{"n":1,"expires_ms":-5,"state":"confirmed","reply":{},"end":{"sku":"a","confirmed":1,"x":[{"y":"}"}]}}`,
+		`{"n":01,"expires_ms":1,"state":"live","reply":{}}`,
+		`{"n":1,"expires_ms":1,"state":"live","reply":{"a":}}`,
+		`{"n":1,"expires_ms":1,"state":"live","reply":{}} `,
+		`{"n":1,"expires_ms":1.5,"state":"live","reply":{}}`,
+		`{"n":1,"expires_ms":1,"state":"lost","reply":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := decodeWritten(b)
+		if !ok {
+			return
+		}
+		slow, err := decodeHoldJSON(b)
+		if err != nil {
+			t.Fatalf("decodeWritten accepted %s, which encoding/json rejects: %v", b, err)
+		}
+		if fast.Hold != slow.Hold || !bytes.Equal(fast.Reply, slow.Reply) || !bytes.Equal(fast.End, slow.End) {
+			t.Fatalf("%s: decodeWritten = %+v, encoding/json %+v", b, fast, slow)
+		}
+		again, err := encodeHold(fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := decodeWritten(again); !ok {
+			t.Fatalf("decodeWritten rejects encodeHold's %s", again)
+		}
+	})
 }

@@ -55,30 +55,51 @@ func (s *Store) LoadHolds(ctx context.Context) (holds map[string]map[string]Hold
 
 // scan calls f for every key under pfx at one revision: the first page is a
 // linearizable read and later pages read at its revision, PageSize keys at a
-// time.
+// time. The next page is read while f runs over the last one.
 func (s *Store) scan(ctx context.Context, pfx string, f func(key, value []byte)) error {
 	end := clientv3.GetPrefixRangeEnd(pfx)
-	key, rev := pfx, int64(0)
+	get := func(key string, rev int64) <-chan rangeResult {
+		ch := make(chan rangeResult, 1)
+		go func() {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize())}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			resp, err := s.cli.Get(ctx, key, opts...)
+			if err != nil {
+				err = fmt.Errorf("capstore: load %s at revision %d: %w", pfx, rev, err)
+			}
+			ch <- rangeResult{resp, err}
+		}()
+		return ch
+	}
+	next, rev := get(pfx, 0), int64(0)
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize())}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := s.cli.Get(ctx, key, opts...)
-		if err != nil {
-			return fmt.Errorf("capstore: load %s at revision %d: %w", pfx, rev, err)
+		page := <-next
+		if page.err != nil {
+			return page.err
 		}
 		if rev == 0 {
-			rev = resp.Header.Revision
+			rev = page.resp.Header.Revision
 		}
-		for _, kv := range resp.Kvs {
+		kvs := page.resp.Kvs
+		more := page.resp.More && len(kvs) > 0
+		if more {
+			next = get(string(kvs[len(kvs)-1].Key)+"\x00", rev)
+		}
+		for _, kv := range kvs {
 			f(kv.Key, kv.Value)
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		if !more {
 			return nil
 		}
-		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// rangeResult is one page that scan read.
+type rangeResult struct {
+	resp *clientv3.GetResponse
+	err  error
 }
 
 // Get reads the records of skus at one revision, linearizably, in

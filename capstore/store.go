@@ -11,8 +11,8 @@ import (
 
 // Defaults for the tunable fields of a Store.
 const (
-	DefaultMaxTxnOps = 128  // etcd's default --max-txn-ops
-	DefaultPageSize  = 1000 // keys per range request in Load
+	DefaultMaxTxnOps = 128    // etcd's default --max-txn-ops
+	DefaultPageSize  = 10_000 // keys per range request in Load and LoadHolds
 )
 
 // LeaseSlack is how much longer than the dedupe horizon a release lease is

@@ -58,6 +58,15 @@ func (x *expiry) schedule(e *entry, id string, at time.Time) {
 	x.mu.Unlock()
 }
 
+// scheduleAll queues many expiries at once, as a new term resumes its
+// holds: one heap.Init rather than a push each.
+func (x *expiry) scheduleAll(ds []dueHold) {
+	x.mu.Lock()
+	x.due = append(x.due, ds...)
+	heap.Init(&x.due)
+	x.mu.Unlock()
+}
+
 // forgetLater drops hold id of e from memory one horizon after it ended.
 func (x *expiry) forgetLater(e *entry, id string, ended time.Time) {
 	x.mu.Lock()

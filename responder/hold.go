@@ -48,6 +48,15 @@ type holdIDs struct {
 	sku map[string]string
 }
 
+// reserve makes room for n ids, as a new term resumes its holds.
+func (x *holdIDs) reserve(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.sku == nil {
+		x.sku = make(map[string]string, n)
+	}
+}
+
 // claim binds id to sku unless another SKU has it; it returns that SKU.
 func (x *holdIDs) claim(id, sku string) (owner string, ok bool) {
 	x.mu.Lock()
@@ -196,11 +205,18 @@ func endedAnswer(kind opKind, sku string, h *hold) answer {
 func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 	now := time.Now()
 	var tidy []capstore.HoldWrite
+	var due []dueHold
 	defer func() {
+		t.exp.scheduleAll(due)
 		if len(tidy) > 0 {
 			t.q.tidyLater(tidy)
 		}
 	}()
+	n := 0
+	for _, hs := range holds {
+		n += len(hs)
+	}
+	t.holdIDs.reserve(n)
 	for sku, hs := range holds {
 		e, _ := t.cat.get(sku)
 		if e == nil {
@@ -221,7 +237,7 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 					continue
 				}
 				e.item.AddHeld(h.N)
-				t.exp.schedule(e, id, h.Expires)
+				due = append(due, dueHold{at: h.Expires, e: e, id: id})
 			} else {
 				t.exp.forgetLater(e, id, now)
 			}

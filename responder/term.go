@@ -74,6 +74,7 @@ func (t *term) observeWrite(took time.Duration, records int, committed bool, err
 // is lost (then the reason). Every SKU resumes with an empty window at its
 // cap; its first request waits for a fenced raise.
 func (t *term) run(ctx context.Context) error {
+	began := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
 	recs, bad, err := t.s.store.Load(lctx)
 	cancel()
@@ -94,10 +95,12 @@ func (t *term) run(ctx context.Context) error {
 	for key, err := range badHolds {
 		t.s.log.Error("stored hold is corrupt; it is left out", "key", key, "err", err)
 	}
+	loaded := time.Now()
 	t.start(newCatalog(recs, bad))
 	defer t.exp.close()
 	defer t.ev.close()
 	t.resumeHolds(holds)
+	resumed := time.Now()
 	subs, err := t.subscribe()
 	if err != nil {
 		t.stopLost(subs)
@@ -106,7 +109,8 @@ func (t *term) run(ctx context.Context) error {
 	t.s.leading.Store(true)
 	t.s.counters.terms.Add(1)
 	t.s.cfg.Observer.Leading(true)
-	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len())
+	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
+		"load", loaded.Sub(began), "resume", resumed.Sub(loaded), "subscribe", time.Since(resumed))
 
 	select {
 	case <-ctx.Done():
