@@ -106,6 +106,7 @@ func (t *term) expire(e *entry, w *waiter) {
 	found := e.removeWaiterLocked(w)
 	e.mu.Unlock()
 	if found {
+		t.unparked(w)
 		t.s.counters.waitTimeouts.Add(1)
 		t.finish(w.req, errorAnswer(e.sku, 0, wire.ErrUnavailable,
 			fmt.Sprintf("no stock window became durable within %v", t.s.cfg.MaxWait)))

@@ -106,6 +106,7 @@ func (t *term) hold(sku string, a args, rq request) {
 	e.mu.Lock()
 	if e.gone {
 		e.mu.Unlock()
+		t.holdIDs.forget(a.id)
 		t.finish(rq, missing(sku, nil))
 		return
 	}
@@ -139,6 +140,14 @@ func (t *term) hold(sku string, a args, rq request) {
 	case o != stock.Wait:
 		t.holdIDs.forget(a.id) // no hold was made: the id stays free
 		t.finish(rq, t.acquireAnswer(sku, a.n, rem, o))
+	}
+}
+
+// unparked frees the id of w, if it is a hold answered without one: it
+// made no hold, so the id stays free.
+func (t *term) unparked(w *waiter) {
+	if w.hold != nil {
+		t.holdIDs.forget(w.hold.id)
 	}
 }
 

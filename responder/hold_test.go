@@ -11,7 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockstate/stock/internal/netproxy"
 	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -371,4 +373,37 @@ func TestResumeBelowTheExpiryMark(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestParkedHoldThatEndsLeavesItsIDFree: a hold that waited for a raised cap
+// and was answered without a hold (here: no cap became durable in time)
+// made no hold, so its id may name a hold of another SKU next.
+func TestParkedHoldThatEndsLeavesItsIDFree(t *testing.T) {
+	c := newCluster(t)
+	proxy, err := netproxy.Start(c.Etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Start("node-a", proxy.Addr(), func(cfg *responder.Config) { cfg.MaxWait = 100 * time.Millisecond })
+	t.Cleanup(proxy.Close)
+	a.WaitLeading(t)
+	setLimit(t, c.NC, "sku1", 10)
+	setLimit(t, c.NC, "sku2", 10)
+
+	proxy.Pause()
+	r, err := tryRequest(c.NC, "stock.hold.sku1", `{"n":10,"id":"cart-p","ttl_s":60}`, 5*time.Second)
+	proxy.Resume()
+	if err != nil || r.Error != string(wire.ErrUnavailable) {
+		t.Fatalf("hold while etcd is cut off: %+v, %v; want unavailable", r, err)
+	}
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		r, err := tryRequest(c.NC, "stock.hold.sku2", `{"n":1,"id":"cart-p","ttl_s":60}`, time.Second)
+		if err != nil || r.Held != 1 {
+			return fmt.Errorf("hold of sku2 under the id of sku1's refused hold: %+v, %v", r, err)
+		}
+		return nil
+	})
+	if q := query(t, c.NC, "sku1"); q.Held != 0 {
+		t.Fatalf("sku1 after its refused hold: %+v", q)
+	}
 }

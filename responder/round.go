@@ -251,6 +251,7 @@ func (r *round) apply() {
 				}
 				for _, wt := range e.waiters {
 					wt.timer.Stop()
+					t.unparked(wt)
 					r.replies = append(r.replies, reply{req: wt.req, ans: missing(e.sku, nil)})
 				}
 				e.waiters = nil
@@ -284,6 +285,7 @@ func (r *round) serveWaitersLocked(e *entry) {
 			r.serveHoldLocked(e, wt, rem)
 			continue
 		}
+		r.t.unparked(wt)
 		r.replies = append(r.replies, reply{req: wt.req, ans: r.t.acquireAnswer(e.sku, wt.n, rem, o)})
 	}
 	switch {
