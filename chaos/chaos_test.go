@@ -20,6 +20,7 @@ var (
 	flagTTL      = flag.Duration("chaos.ttl", 5*time.Second, "the responders' -lease-ttl")
 	flagElection = flag.Duration("chaos.etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	flagClients  = flag.Int("chaos.clients", 16, "acquire clients")
+	flagHolders  = flag.Int("chaos.holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
 	flagOut      = flag.String("chaos.out", "", "also write the summary and the fault list to this file")
 	flagKeep     = flag.String("chaos.keep", "", "keep data and logs of every process in this directory, empty or new (else a temporary one)")
 	flagStrict   = flag.Bool("chaos.strict", false, "fail when a target of the product is not met, not only on a safety violation")
@@ -99,6 +100,7 @@ func runConfig(t *testing.T) Config {
 	cfg.LeaseTTL = *flagTTL
 	cfg.EtcdElection = *flagElection
 	cfg.Clients = *flagClients
+	cfg.Holders = *flagHolders
 	kinds, err := ParseKinds(*flagKinds)
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,8 @@ type Result struct {
 	// Unattributed is units lost before the first fault.
 	Unattributed int64
 	Oversold     int64
+	// Holds is the check of the hold SKU, nil if the run had none.
+	Holds *HoldResult
 
 	changes []change // leader changes, in reply order
 }
@@ -350,6 +352,11 @@ func Check(h *History, b Bounds) *Result {
 	}
 	r.Kinds = kindResults(r.Faults)
 	r.Violations, r.Excess, r.Warnings = violations.out(), excess.out(), warnings.out()
+	if h.HoldSKU.Name != "" {
+		hr, vs := checkHolds(h)
+		r.Holds = &hr
+		r.Violations = append(r.Violations, vs...)
+	}
 	return r
 }
 

@@ -118,9 +118,14 @@ type History struct {
 	Faults   []Fault
 	Windows  []WindowSample // the leader's, every 100ms
 	Final    []Final        // per SKU, after the load stopped
-	End      time.Duration  // the load stopped
-	Events   []string       // what else happened: unexpected exits, restarts that failed
-	Notes    []string       // the responders' counters at the end, and the like
+	// HoldSKU is held, confirmed and cancelled by the holders alone, in
+	// Holds; HoldFinal is its state once every abandoned hold expired.
+	HoldSKU   SKU
+	Holds     []HoldLife
+	HoldFinal HoldFinal
+	End       time.Duration // the load stopped
+	Events    []string      // what else happened: unexpected exits, restarts that failed
+	Notes     []string      // the responders' counters at the end, and the like
 }
 
 // WriteHistory writes h as gzipped JSON, for a later look or a later

@@ -26,6 +26,8 @@ type loadConfig struct {
 	queryTimeout   time.Duration
 	skus           []SKU
 	weights        []float64 // chance of each SKU being picked, summing to 1
+	holders        int       // hold clients (holds.go), each its own connection
+	holdSKU        SKU
 	urls           [Size]string
 	seed           uint64
 	start          time.Time
@@ -53,8 +55,9 @@ type recorder struct {
 	// that was granted: service is back once it passes a fault.
 	lastGrantSent atomic.Int64
 
-	acq [][]Acquire // per client, each written only by its goroutine until wg is done
-	qry [][]Query   // per querier
+	acq       [][]Acquire  // per client, each written only by its goroutine until wg is done
+	qry       [][]Query    // per querier
+	holdLives [][]HoldLife // per holder
 }
 
 func (r *recorder) now() time.Duration { return time.Since(r.cfg.start) }
@@ -108,6 +111,7 @@ func startLoad(cfg loadConfig) (*recorder, error) {
 	r.lastGrantSent.Store(-1)
 	r.acq = make([][]Acquire, cfg.clients)
 	r.qry = make([][]Query, 2*Size)
+	r.holdLives = make([][]HoldLife, cfg.holders)
 	type starter struct {
 		name string
 		node int
@@ -120,6 +124,9 @@ func startLoad(cfg loadConfig) (*recorder, error) {
 			timeout = cfg.patientTimeout
 		}
 		ss = append(ss, starter{fmt.Sprintf("chaos client %d", i), i % Size, func(nc *nats.Conn) { r.client(i, nc, timeout) }})
+	}
+	for i := range cfg.holders {
+		ss = append(ss, starter{fmt.Sprintf("chaos holder %d", i), i % Size, func(nc *nats.Conn) { r.holder(i, nc) }})
 	}
 	for i := range 2 * Size {
 		timeout := cfg.queryTimeout
@@ -296,8 +303,8 @@ func (r *recorder) querier(i int, nc *nats.Conn, timeout time.Duration) {
 	}
 }
 
-// history returns every attempt recorded; call after stop.
-func (r *recorder) history() ([]Acquire, []Query) {
+// history returns every attempt recorded, and every hold; call after stop.
+func (r *recorder) history() ([]Acquire, []Query, []HoldLife) {
 	var as []Acquire
 	for _, a := range r.acq {
 		as = append(as, a...)
@@ -306,5 +313,9 @@ func (r *recorder) history() ([]Acquire, []Query) {
 	for _, q := range r.qry {
 		qs = append(qs, q...)
 	}
-	return as, qs
+	var hs []HoldLife
+	for _, h := range r.holdLives {
+		hs = append(hs, h...)
+	}
+	return as, qs, hs
 }

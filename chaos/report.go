@@ -76,6 +76,12 @@ func WriteSummary(w io.Writer, h *History, r *Result) error {
 			s.Name, s.Limit, s.SoldEnd, s.Grants, s.Units, s.Lost, s.Unknown, s.Oversold, s.Overlaps, s.OutOfRange, s.Stale)
 	}
 	fmt.Fprintf(&b, "\nlost before the first fault: %d units\n\n", r.Unattributed)
+	if hr := r.Holds; hr != nil {
+		fmt.Fprintf(&b, "holds of %s (ttl %v): %d asked, %d held, %d refused, %d unknown; of the held, %d confirmed, %d cancelled, %d expired, %d abandoned, %d ended unknown. "+
+			"Units back: %d (due %d, at most %d); none held %v after the load stopped\n\n",
+			h.HoldSKU.Name, HoldTTL, hr.Holds, hr.Held, hr.Refused, hr.Unknown, hr.Confirmed, hr.Cancelled, hr.Expired, hr.Abandoned, hr.EndUnknown,
+			hr.Returned, hr.DueBack, hr.DueBack+hr.Either+hr.Maybe, rd(hr.BackAfter))
+	}
 
 	b.WriteString("| fault | n | gap p50 | gap p99 | gap max | first grant p50 | first grant p99 | worst client max | units lost | lost max/fault | unknown units | over window | over share | leader changed |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")

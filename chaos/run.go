@@ -29,6 +29,7 @@ type Config struct {
 	// default, 500 ms, is what docker-compose.yml runs.
 	EtcdElection time.Duration
 	Clients      int           // acquire clients
+	Holders      int           // hold clients, on a SKU of their own (holds.go)
 	Think        time.Duration // each client's pause between requests
 	Trace        bool          // log the election keys as they change; etcd logs at info
 	Logf         func(format string, args ...any)
@@ -36,7 +37,7 @@ type Config struct {
 
 // DefaultConfig returns a short run with the responder's default lease.
 func DefaultConfig() Config {
-	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Clients: 16, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
+	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Clients: 16, Holders: 4, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
 }
 
 func (c *Config) validate() error {
@@ -51,6 +52,8 @@ func (c *Config) validate() error {
 		return errors.New("chaos: etcd election timeout below 50ms")
 	case c.Clients < Size:
 		return fmt.Errorf("chaos: at least %d clients", Size)
+	case c.Holders < 0:
+		return errors.New("chaos: negative holders")
 	}
 	if entries, err := os.ReadDir(c.Dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("chaos: directory %s is not empty (etcd would start from an old cluster's data)", c.Dir)
@@ -72,11 +75,12 @@ func (c *Config) validate() error {
 
 // run is one Run in progress.
 type run struct {
-	cfg   Config
-	c     *cluster
-	load  *recorder
-	skus  []SKU
-	start time.Time
+	cfg     Config
+	c       *cluster
+	load    *recorder
+	skus    []SKU
+	holdSKU SKU
+	start   time.Time
 }
 
 func (r *run) now() time.Duration { return time.Since(r.start) }
@@ -122,6 +126,8 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	var weights []float64
 	r.skus, weights = skusFor(expected, cfg)
 	h.SKUs = r.skus
+	r.holdSKU = SKU{Name: "held", Limit: 1_000_000_000_000}
+	h.HoldSKU = r.holdSKU
 
 	var err error
 	r.c, err = startCluster(ctx, clusterConfig{
@@ -142,7 +148,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		defer func() { cancel(); <-done }()
 	}
 	cfg.Logf("cluster up after %v", r.now().Round(time.Millisecond))
-	for _, s := range r.skus {
+	for _, s := range append(slices.Clone(r.skus), r.holdSKU) {
 		if err := r.c.setLimit(ctx, s.Name, s.Limit); err != nil {
 			return nil, err
 		}
@@ -151,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		clients: cfg.Clients, patient: Size, think: cfg.Think,
 		timeout: client.DefaultConfig().Timeout, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
 		queryEvery: 25 * time.Millisecond, queryTimeout: time.Second,
-		skus: r.skus, weights: weights, seed: cfg.Seed, start: r.start,
+		skus: r.skus, weights: weights, holders: cfg.Holders, holdSKU: r.holdSKU, seed: cfg.Seed, start: r.start,
 	}
 	for i, n := range r.c.nats {
 		lcfg.urls[i] = "nats://" + n.client
@@ -188,13 +194,14 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 
 	h.End = r.now()
 	r.load.stop()
+	stopped := r.now()
 	stopScrape()
 	<-scraped
 	for _, w := range windows {
 		h.Windows = append(h.Windows, w...)
 	}
 	slices.SortFunc(h.Windows, func(a, b WindowSample) int { return cmp.Compare(a.At, b.At) })
-	h.Acquires, h.Queries = r.load.history()
+	h.Acquires, h.Queries, h.Holds = r.load.history()
 	h.Final = make([]Final, len(r.skus))
 	for i, s := range r.skus {
 		_ = poll(ctx, 3*cfg.LeaseTTL+10*time.Second, 50*time.Millisecond, func() error {
@@ -205,6 +212,9 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 			h.Final[i] = Final{Limit: rep.Limit, Sold: rep.Sold, Leader: rep.Leader, OK: true}
 			return nil
 		})
+	}
+	if cfg.Holders > 0 {
+		h.HoldFinal = r.waitHoldsBack(ctx, stopped, HoldsBackWithin(cfg.LeaseTTL))
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

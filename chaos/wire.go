@@ -5,10 +5,14 @@ package chaos
 // and its checker would hide itself.
 
 // reply is every reply body the harness reads: acquire, query, admin.set,
-// and errors.
+// hold, confirm, cancel, and errors.
 type reply struct {
 	SKU       string `json:"sku"`
 	Granted   int64  `json:"granted"`
+	Held      int64  `json:"held"`
+	Confirmed int64  `json:"confirmed"`
+	Cancelled int64  `json:"cancelled"`
+	ExpiresAt string `json:"expires_at"`
 	Remaining int64  `json:"remaining"`
 	Limit     int64  `json:"limit"`
 	Sold      int64  `json:"sold"`
@@ -22,6 +26,7 @@ const (
 	errSoldOut      = "sold_out"
 	errInsufficient = "insufficient"
 	errUnavailable  = "unavailable"
+	errExpired      = "expired"
 )
 
 // Subjects under the default prefix; the SKU is appended.
@@ -29,6 +34,9 @@ const (
 	subjAcquire = "stock.acquire."
 	subjQuery   = "stock.query."
 	subjSet     = "stock.admin.set."
+	subjHold    = "stock.hold."
+	subjConfirm = "stock.confirm."
+	subjCancel  = "stock.cancel."
 )
 
 // nodeStats are the counters of GET /debug/stats the summary reports.

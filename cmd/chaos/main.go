@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", 5*time.Second, "the responders' -lease-ttl")
 	election := fs.Duration("etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	clients := fs.Int("clients", 16, "acquire clients")
+	holders := fs.Int("holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
 	out := fs.String("out", "", "also write the summary and the fault list to this file")
 	dir := fs.String("dir", "", "keep data and logs here, in an empty or new directory (else a temporary one, removed)")
 	bin := fs.String("bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := chaos.DefaultConfig()
 	cfg.Seed, cfg.Duration, cfg.LeaseTTL, cfg.Clients, cfg.Trace = *seed, *duration, *ttl, *clients, *trace
-	cfg.EtcdElection = *election
+	cfg.EtcdElection, cfg.Holders = *election, *holders
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano()) & (1<<53 - 1)
 	}
