@@ -48,8 +48,26 @@ func (k call) String() string {
 // or ctx (bounded by CallTimeout) ends. In the last case the error wraps
 // both ctx's error and the last attempt's.
 func (c *Client) do(ctx context.Context, k call) (wire.Reply, error) {
+	var r wire.Reply
+	err := c.retry(ctx, &k, func(m *nats.Msg) (again, err error) {
+		r, err = decodeReply(m, k.sku)
+		if e := (*Error)(nil); errors.As(err, &e) && e.retryable() {
+			return err, nil
+		}
+		return nil, err
+	})
+	return r, err
+}
+
+// retry sends k until reply, given each reply message, returns no again
+// error; again says why the attempt is retried, err ends the call. Timeouts
+// of an attempt and no responders are retried too; retries back off, and
+// stop when ctx (bounded by CallTimeout) ends, with an error that wraps
+// both ctx's error and the last attempt's. reply may change k's body for
+// the next attempt.
+func (c *Client) retry(ctx context.Context, k *call, reply func(m *nats.Msg) (again, err error)) error {
 	if c.closed.Load() {
-		return wire.Reply{}, fmt.Errorf("client: %v: %w", k, ErrClosed)
+		return fmt.Errorf("client: %v: %w", k, ErrClosed)
 	}
 	if c.cfg.CallTimeout > 0 {
 		var cancel context.CancelFunc
@@ -63,24 +81,23 @@ func (c *Client) do(ctx context.Context, k call) (wire.Reply, error) {
 		cancel()
 		switch {
 		case err == nil:
-			r, err := decodeReply(m, k.sku)
-			var e *Error
-			if !errors.As(err, &e) || !e.retryable() {
-				return r, err
+			again, err := reply(m)
+			if again == nil {
+				return err
 			}
-			last = err
+			last = again
 		case ctx.Err() != nil:
-			return wire.Reply{}, gaveUp(k, attempt, ctx.Err(), last)
+			return gaveUp(*k, attempt, ctx.Err(), last)
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 			// This attempt's deadline, not the caller's.
 			last = fmt.Errorf("%w: no reply within %v", nats.ErrTimeout, c.cfg.Timeout)
 		case errors.Is(err, nats.ErrNoResponders):
 			last = err
 		default:
-			return wire.Reply{}, fmt.Errorf("client: %v: %w", k, err)
+			return fmt.Errorf("client: %v: %w", k, err)
 		}
 		if err := sleep(ctx, c.backoff(attempt)); err != nil {
-			return wire.Reply{}, gaveUp(k, attempt, err, last)
+			return gaveUp(*k, attempt, err, last)
 		}
 	}
 }

@@ -33,7 +33,7 @@ type Client struct {
 type subjects struct {
 	acquire, release, query, set, del string
 	hold, confirm, cancel, extend     string
-	batch                             string
+	batch, holdBatch                  string
 }
 
 // New returns a Client that sends requests on nc. The connection stays the
@@ -56,16 +56,17 @@ func newClient(t transport, cfg Config) (*Client, error) {
 		t:        t,
 		idPrefix: rand.Text() + ".",
 		subjects: subjects{
-			acquire: p + wire.SubjectAcquire + ".",
-			release: p + wire.SubjectRelease + ".",
-			query:   p + wire.SubjectQuery + ".",
-			set:     p + wire.SubjectSet + ".",
-			del:     p + wire.SubjectDelete + ".",
-			hold:    p + wire.SubjectHold + ".",
-			confirm: p + wire.SubjectConfirm + ".",
-			cancel:  p + wire.SubjectCancel + ".",
-			extend:  p + wire.SubjectExtend + ".",
-			batch:   p + wire.SubjectAcquire,
+			acquire:   p + wire.SubjectAcquire + ".",
+			release:   p + wire.SubjectRelease + ".",
+			query:     p + wire.SubjectQuery + ".",
+			set:       p + wire.SubjectSet + ".",
+			del:       p + wire.SubjectDelete + ".",
+			hold:      p + wire.SubjectHold + ".",
+			confirm:   p + wire.SubjectConfirm + ".",
+			cancel:    p + wire.SubjectCancel + ".",
+			extend:    p + wire.SubjectExtend + ".",
+			batch:     p + wire.SubjectAcquire,
+			holdBatch: p + wire.SubjectHold,
 		},
 	}
 	if cfg.Batch {

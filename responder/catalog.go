@@ -46,8 +46,9 @@ type request struct {
 	key   string
 	ep    int
 	start time.Time
-	batch *batchReq // for an item of a batch: where its result goes
-	item  int       // the item's index in the batch
+	batch *batchReq  // for an item of a batch: where its result goes
+	holds *holdBatch // for an item of a batch of holds: where its answer goes
+	item  int        // the item's index in its batch
 }
 
 // need is the units all waiters ask for. Lock e.mu on entry.

@@ -21,19 +21,21 @@ const (
 	epConfirm
 	epCancel
 	epExtend
+	epHoldBatch
 	numEndpoints
 )
 
 // endpoint is one request subject of the protocol: how its body decodes and
-// what serves a request that passed the common checks of handle. The batch
-// subject has no SKU token and no args: it has its own handler (onBatch).
+// what serves a request that passed the common checks of handle. A batch
+// subject has no SKU token and no args: it has its own handler instead.
 type endpoint struct {
 	name    string // in Stats and discovery
-	subject string // under the prefix; the SKU token follows, except for the batch
+	subject string // under the prefix; the SKU token follows, except for a batch
 	hot     bool   // subscribed Config.Workers times
 	dedupe  bool   // an id makes repeats get the first answer
 	decode  func(body []byte, maxBody int) (args, error)
 	serve   func(t *term, sku string, a args, rq request)
+	batch   func(t *term, m *nats.Msg) // a batch subject's handler
 }
 
 // args are the fields of a decoded request body.
@@ -51,12 +53,13 @@ var endpoints = [numEndpoints]endpoint{
 	epQuery:   {name: "query", subject: wire.SubjectQuery, decode: decodeEmpty, serve: (*term).query},
 	epSet:     {name: "admin_set", subject: wire.SubjectSet, decode: decodeLimit, serve: (*term).set},
 	epDelete:  {name: "admin_delete", subject: wire.SubjectDelete, decode: decodeEmpty, serve: (*term).del},
-	epBatch:   {name: "acquire_batch", subject: wire.SubjectAcquire, hot: true},
+	epBatch:   {name: "acquire_batch", subject: wire.SubjectAcquire, hot: true, batch: (*term).onBatch},
 	epHold:    {name: "hold", subject: wire.SubjectHold, dedupe: true, decode: decodeHold, serve: (*term).hold},
 	epConfirm: {name: "confirm", subject: wire.SubjectConfirm, dedupe: true, decode: decodeHoldID, serve: (*term).confirm},
 	epCancel:  {name: "cancel", subject: wire.SubjectCancel, dedupe: true, decode: decodeHoldID, serve: (*term).cancel},
 	// An extend is not deduplicated: a repeat extends again from now.
-	epExtend: {name: "extend", subject: wire.SubjectExtend, decode: decodeExtend, serve: (*term).extend},
+	epExtend:    {name: "extend", subject: wire.SubjectExtend, decode: decodeExtend, serve: (*term).extend},
+	epHoldBatch: {name: "hold_batch", subject: wire.SubjectHold, batch: (*term).onHoldBatch},
 }
 
 func decodeUnits(body []byte, maxBody int) (args, error) {
@@ -88,7 +91,7 @@ func decodeExtend(body []byte, maxBody int) (args, error) {
 
 // subject is the subscription subject of endpoint i under prefix p.
 func subject(p string, i int) string {
-	if i == epBatch {
+	if endpoints[i].batch != nil {
 		return p + "." + endpoints[i].subject
 	}
 	return p + "." + endpoints[i].subject + ".>"
@@ -140,8 +143,8 @@ func (t *term) subscribe() ([]*nats.Subscription, error) {
 	var subs []*nats.Subscription
 	for i := range endpoints {
 		h := func(m *nats.Msg) { t.handle(i, m) }
-		if i == epBatch {
-			h = t.onBatch
+		if b := endpoints[i].batch; b != nil {
+			h = func(m *nats.Msg) { b(t, m) }
 		}
 		copies := 1
 		if endpoints[i].hot {

@@ -172,8 +172,12 @@ func (t *term) finish(rq request, a answer) {
 // deliver sends a to the request's reply subject, or for a batch item into
 // its batch.
 func (t *term) deliver(rq request, a answer) {
-	if rq.batch != nil {
+	switch {
+	case rq.batch != nil:
 		rq.batch.set(rq.item, a)
+		return
+	case rq.holds != nil:
+		rq.holds.set(rq.item, a)
 		return
 	}
 	t.respond(rq.reply, a)

@@ -246,20 +246,14 @@ func AppendBinaryReply(b []byte, results []ItemResult) []byte {
 
 // AppendJSONResult appends one result of a JSON reply.
 func AppendJSONResult(b []byte, sku string, status byte, granted, remaining int64, message string) []byte {
+	if status != 0 {
+		return AppendItemError(b, sku, remaining, BatchStatuses[status], message)
+	}
 	b = append(b, `{"sku":`...)
 	b = append(b, Quote(sku)...)
 	b = append(b, `,"granted":`...)
 	b = strconv.AppendInt(b, granted, 10)
 	b = append(b, `,"remaining":`...)
 	b = strconv.AppendInt(b, remaining, 10)
-	if status != 0 {
-		kind := BatchStatuses[status]
-		b = append(b, `,"error":"`...)
-		b = append(b, kind...)
-		b = append(b, `","code":`...)
-		b = strconv.AppendInt(b, int64(Code(kind)), 10)
-		b = append(b, `,"message":`...)
-		b = append(b, Quote(message)...)
-	}
 	return append(b, '}')
 }

@@ -41,24 +41,32 @@ var errTTL = fmt.Errorf("ttl_s must be an integer from 1 to %d", int64(stock.Max
 
 // DecodeHold decodes a hold body.
 func DecodeHold(body []byte, maxBody int) (n int64, id string, ttl time.Duration, err error) {
-	var req struct {
-		N   json.RawMessage `json:"n"`
-		ID  *string         `json:"id"`
-		TTL json.RawMessage `json:"ttl_s"`
-	}
-	if err := decodeHoldBody(body, maxBody, &req); err != nil {
+	var f holdFields
+	if err := decodeHoldBody(body, maxBody, &f); err != nil {
 		return 0, "", 0, err
 	}
+	return f.parse()
+}
+
+// holdFields are the fields of a hold, as sent.
+type holdFields struct {
+	N   json.RawMessage `json:"n"`
+	ID  *string         `json:"id"`
+	TTL json.RawMessage `json:"ttl_s"`
+}
+
+// parse checks the fields and applies their defaults.
+func (f *holdFields) parse() (n int64, id string, ttl time.Duration, err error) {
 	n = 1
-	if req.N != nil {
-		if n, err = parseCount(req.N, stock.MaxUnits); err != nil || n < 1 {
+	if f.N != nil {
+		if n, err = parseCount(f.N, stock.MaxUnits); err != nil || n < 1 {
 			return 0, "", 0, errUnits
 		}
 	}
-	if id, err = holdID(req.ID); err != nil {
+	if id, err = holdID(f.ID); err != nil {
 		return 0, "", 0, err
 	}
-	if ttl, err = holdTTL(req.TTL); err != nil {
+	if ttl, err = holdTTL(f.TTL); err != nil {
 		return 0, "", 0, err
 	}
 	return n, id, ttl, nil

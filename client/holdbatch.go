@@ -1,0 +1,106 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/wire"
+)
+
+// HoldItem is one hold of Holds: n units of SKU under ID for TTL (0: the
+// responder's default of 15 minutes), as Hold takes them.
+type HoldItem struct {
+	SKU string
+	ID  string
+	N   int64
+	TTL time.Duration
+}
+
+// HoldResult is the outcome of one item of Holds: its Hold, or an error as
+// Hold would return it (an *Error for a refusal, such as ErrSoldOut).
+type HoldResult struct {
+	Hold Hold
+	Err  error
+}
+
+// Holds makes many holds in one message on the batch hold subject, each as
+// Hold would: all or none of its units, under its id, durable before the
+// reply. Items answered unavailable are sent again, with their ids, until
+// they get a final answer; a repeat of a hold that was made returns its
+// first answer, so nothing is held twice. Items that fail the checks Hold
+// makes before sending are not sent. If the call ends before every item is
+// answered (ctx ended, the whole message was refused, the client closed),
+// the items left get the call's error, which Holds returns too.
+func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, error) {
+	if len(items) > wire.MaxBatchItems {
+		return nil, &Error{Code: 400, Kind: wire.ErrBadRequest, Message: fmt.Sprintf("%d holds in one batch, over the limit of %d (checked before sending)", len(items), wire.MaxBatchItems)}
+	}
+	out := make([]HoldResult, len(items))
+	send := make([]int, 0, len(items)) // the items still to answer
+	reqs := make([]wire.HoldItem, len(items))
+	for i, it := range items {
+		secs, err := checkHold(it.SKU, it.ID, it.TTL)
+		if err == nil && it.N < 1 {
+			err = &Error{Code: 400, Kind: wire.ErrBadRequest, SKU: it.SKU, Message: "n must be at least 1 (checked before sending)"}
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		reqs[i] = wire.HoldItem{SKU: it.SKU, N: it.N, ID: it.ID, TTLs: secs}
+		send = append(send, i)
+	}
+	if len(send) == 0 {
+		return out, nil
+	}
+	k := call{op: "hold batch", sku: fmt.Sprintf("%d items", len(send)), subject: c.subjects.holdBatch, body: holdBatchBody(reqs, send)}
+	err := c.retry(ctx, &k, func(m *nats.Msg) (again, err error) {
+		if m.Header.Get(wire.HeaderErrorCode) != "" { // the whole message was refused
+			_, err := decodeReply(m, "")
+			if e := (*Error)(nil); errors.As(err, &e) && e.retryable() {
+				return err, nil
+			}
+			return nil, err
+		}
+		var rs []wire.HoldResult
+		if err := json.Unmarshal(m.Data, &rs); err != nil || len(rs) != len(send) {
+			return nil, fmt.Errorf("client: %v: reply %.64q is not a reply to %d holds (%v)", k, m.Data, len(send), err)
+		}
+		left := send[:0]
+		for j, r := range rs {
+			i := send[j]
+			if r.Error == "" {
+				out[i].Hold, out[i].Err = holdOf(r.Reply)
+				continue
+			}
+			e := &Error{Code: r.Code, Kind: r.Error, Message: r.Message, SKU: items[i].SKU, Remaining: r.Remaining}
+			if out[i].Err = e; e.retryable() {
+				left, again = append(left, i), e
+			}
+		}
+		send = left
+		k.body = holdBatchBody(reqs, send)
+		return again, nil
+	})
+	if err != nil {
+		for _, i := range send {
+			out[i].Err = err
+		}
+	}
+	return out, err
+}
+
+// holdBatchBody is the request body of the items of reqs at indexes send.
+func holdBatchBody(reqs []wire.HoldItem, send []int) []byte {
+	b := make([]wire.HoldItem, len(send))
+	for j, i := range send {
+		b[j] = reqs[i]
+	}
+	body, _ := json.Marshal(b) // ints and strings cannot fail
+	return body
+}
