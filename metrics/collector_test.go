@@ -21,7 +21,7 @@ func fixedStats() responder.Stats {
 		},
 		Units: 120, Stalls: 2, WaitTimeouts: 1, Refills: 7, RefillKeys: 9,
 		RefillTime: 1500 * time.Millisecond, Fenced: 1, Unknown: 2, Terms: 3,
-		Leading: true, SKUs: 4, WindowUnits: 40,
+		Leading: true, SKUs: 4, WindowUnits: 40, HeldUnits: 6, HoldsExpired: 11,
 	}
 	// Endpoints the server may add later stay unnamed here, and unreported.
 	for i, name := range []string{"acquire", "release", "query", "admin_set", "admin_delete"} {
@@ -40,7 +40,7 @@ func TestCollectorReadsStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP stock_errors_total Error replies, by kind (bad_request, unknown_sku, sold_out, insufficient, unavailable, internal).
+# HELP stock_errors_total Error replies, by kind (bad_request, unknown_sku, sold_out, insufficient, unavailable, internal, unknown_hold, expired).
 # TYPE stock_errors_total counter
 stock_errors_total{kind="bad_request"} 1
 stock_errors_total{kind="insufficient"} 4
@@ -51,6 +51,12 @@ stock_errors_total{kind="unknown_sku"} 2
 # HELP stock_fenced_writes_total Store writes the leadership fence refused (leadership lost).
 # TYPE stock_fenced_writes_total counter
 stock_fenced_writes_total 1
+# HELP stock_held_units Units in live holds of the current term's SKUs (0 when standing by).
+# TYPE stock_held_units gauge
+stock_held_units 6
+# HELP stock_holds_expired_total Holds whose units came back by expiry.
+# TYPE stock_holds_expired_total counter
+stock_holds_expired_total 11
 # HELP stock_leading 1 while this node serves a term, else 0.
 # TYPE stock_leading gauge
 stock_leading 1
@@ -107,7 +113,7 @@ stock_wait_timeouts_total 1
 stock_window_units 40
 `
 	names := []string{
-		"stock_errors_total", "stock_fenced_writes_total", "stock_leading", "stock_refill_keys_total",
+		"stock_errors_total", "stock_fenced_writes_total", "stock_held_units", "stock_holds_expired_total", "stock_leading", "stock_refill_keys_total",
 		"stock_refill_seconds_total", "stock_refill_stalls_total", "stock_refills_total",
 		"stock_request_errors_total", "stock_request_processing_seconds_total", "stock_requests_total",
 		"stock_skus", "stock_terms_total", "stock_units_granted_total", "stock_unknown_writes_total",

@@ -209,6 +209,7 @@ func (r *round) applyReturns() {
 		if len(tidy) > 0 {
 			r.t.q.tidyLater(tidy)
 		}
+		r.t.s.counters.holdsExpired.Add(uint64(len(rp.expired)))
 	}
 }
 

@@ -33,8 +33,10 @@ type Stats struct {
 	Terms        uint64 // leadership terms served
 	Revoked      uint64 // leases of dead candidates (leaders or standbys) this node revoked
 	Leading      bool
-	SKUs         int   // SKUs of the current term (0 when standing by)
-	WindowUnits  int64 // sum of the windows of the current term's SKUs
+	HoldsExpired uint64 // holds whose units came back by expiry
+	SKUs         int    // SKUs of the current term (0 when standing by)
+	WindowUnits  int64  // sum of the windows of the current term's SKUs
+	HeldUnits    int64  // units in live holds of the current term's SKUs
 }
 
 // counters are updated with atomic adds on the request path.
@@ -48,6 +50,7 @@ type counters struct {
 	refills, refillKeys             atomic.Uint64
 	refillNS                        atomic.Int64
 	fenced, unknown, terms, revoked atomic.Uint64
+	holdsExpired                    atomic.Uint64
 }
 
 // sampleEvery: one request in this many is timed, and its time counted this
@@ -90,6 +93,7 @@ func (s *Server) Stats() Stats {
 		Unknown:      c.unknown.Load(),
 		Terms:        c.terms.Load(),
 		Revoked:      c.revoked.Load(),
+		HoldsExpired: c.holdsExpired.Load(),
 		Leading:      s.leading.Load(),
 	}
 	for i := range st.Endpoints {
@@ -107,6 +111,7 @@ func (s *Server) Stats() Stats {
 		for _, e := range t.cat.all() {
 			e.mu.Lock()
 			st.WindowUnits += e.item.Window()
+			st.HeldUnits += e.item.Held
 			e.mu.Unlock()
 			st.SKUs++
 		}

@@ -64,7 +64,7 @@ func env(s types.ServiceConfig) func(string) string {
 // one cluster; and the images are built from Dockerfile stages that exist.
 func TestCompose(t *testing.T) {
 	p := loadCompose(t, "load")
-	want := []string{"etcd1", "etcd2", "etcd3", "nats1", "nats2", "nats3", "responder1", "responder2", "responder3", "loadgen"}
+	want := []string{"etcd1", "etcd2", "etcd3", "nats1", "nats2", "nats3", "responder1", "responder2", "responder3", "prometheus", "grafana", "loadgen"}
 	for _, name := range want {
 		if _, ok := p.Services[name]; !ok {
 			t.Fatalf("no service %s; have %v", name, p.ServiceNames())
