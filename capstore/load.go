@@ -25,6 +25,21 @@ func (s *Store) Load(ctx context.Context) (recs map[string]stock.Record, bad map
 	return recs, bad, nil
 }
 
+// SKUNames returns the names of up to limit SKUs, in key order, and whether
+// there are more: a keys-only read, for views that list SKUs without
+// loading their records.
+func (s *Store) SKUNames(ctx context.Context, limit int) (names []string, more bool, err error) {
+	p := s.skuPrefix()
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(limit)))
+	if err != nil {
+		return nil, false, fmt.Errorf("capstore: list SKUs: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		names = append(names, string(kv.Key[len(p):]))
+	}
+	return names, resp.More, nil
+}
+
 // LoadHolds reads every hold, as Load reads SKUs: holds[sku][id]. A key or
 // value that does not parse is reported in bad under its key, wrapping
 // ErrCorrupt. A new leader reads them after Load; as no other node writes

@@ -16,6 +16,8 @@ import (
 
 // serveHTTP serves operations endpoints on addr until stop is called:
 //
+//	/              the live view: SKUs, remaining, rate and leader (live.go)
+//	/live.json     what the live view shows, as JSON
 //	/metrics       Prometheus metrics of reg
 //	/healthz       200 "ok" while the process runs
 //	/readyz        200 "leading", or 200 "standby" while etcd answers; else 503
@@ -27,6 +29,8 @@ import (
 // flight, and waits for it.
 func (m *Main) serveHTTP(addr string, reg *prometheus.Registry) (stop func(), err error) {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", m.servePage)
+	mux.HandleFunc("GET /live.json", m.serveLive)
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg,
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -36,7 +36,8 @@ type Main struct {
 	nc       *nats.Conn
 	cli      *clientv3.Client
 	elector  atomic.Pointer[election.Elector] // read by /readyz
-	resp     atomic.Pointer[responder.Server] // read by /readyz, /metrics, /debug/stats
+	resp     atomic.Pointer[responder.Server] // read by /readyz, /metrics, /debug/stats, /live.json
+	store    atomic.Pointer[capstore.Store]   // read by /live.json
 	closed   atomic.Bool
 	natsURL  string
 	etcdURLs []string
@@ -95,6 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// process by it, which a restart under the same -id does not reuse.
 	instance := nats.NewInbox()[len(nats.InboxPrefix):]
 	store := capstore.New(m.cli, o.EtcdPrefix)
+	m.store.Store(store)
 	elector := election.New(m.cli, capstore.ElectionPrefix(o.EtcdPrefix),
 		liveness.CandidateValue(o.ID, instance), o.LeaseTTL, log)
 	m.elector.Store(elector)

@@ -1,0 +1,39 @@
+package responder
+
+import (
+	"cmp"
+	"slices"
+)
+
+// SKUState is one SKU as the leader holds it.
+type SKUState struct {
+	SKU       string `json:"sku"`
+	Limit     int64  `json:"limit"`
+	Sold      int64  `json:"sold"`
+	Held      int64  `json:"held"`
+	Remaining int64  `json:"remaining"`
+}
+
+// Snapshot returns up to max SKUs of the current term, those sold most
+// first (then by name), and how many the term has; none while standing by.
+// Each SKU is read under its own lock, so the figures of different SKUs
+// may be of slightly different moments.
+func (s *Server) Snapshot(max int) (skus []SKUState, total int) {
+	t := s.term.Load()
+	if t == nil || !s.leading.Load() {
+		return nil, 0
+	}
+	es := t.cat.all()
+	skus = make([]SKUState, 0, len(es))
+	for _, e := range es {
+		e.mu.Lock()
+		if !e.gone {
+			skus = append(skus, SKUState{SKU: e.sku, Limit: e.item.Limit, Sold: e.item.Sold, Held: e.item.Held, Remaining: e.item.Remaining()})
+		}
+		e.mu.Unlock()
+	}
+	slices.SortFunc(skus, func(a, b SKUState) int {
+		return cmp.Or(cmp.Compare(b.Sold, a.Sold), cmp.Compare(a.SKU, b.SKU))
+	})
+	return skus[:min(max, len(skus))], len(skus)
+}
