@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ var (
 	flagStrict   = flag.Bool("chaos.strict", false, "fail when a target of the product is not met, not only on a safety violation")
 	flagBin      = flag.String("chaos.bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
 	flagHistory  = flag.String("chaos.history", "", "also write the recorded history to this file (gzipped JSON; ReadHistory reads it)")
+	flagTimeline = flag.String("chaos.timeline", "", "also write the timeline picture of the run to this file (SVG)")
 	flagTrace    = flag.Bool("chaos.trace", false, "log every change of the election keys in etcd, and run etcd at log level info")
 )
 
@@ -125,16 +128,17 @@ func runConfig(t *testing.T) Config {
 // and the history to -chaos.history.
 func report(t *testing.T, h *History, r *Result) {
 	if *flagHistory != "" {
-		f, err := os.Create(*flagHistory)
-		if err == nil {
-			err = WriteHistory(f, h)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			t.Error(err)
-		}
+		writeFile(t, *flagHistory, func(w io.Writer) error { return WriteHistory(w, h) })
+	}
+	timeline := *flagTimeline
+	if timeline == "" {
+		timeline = filepath.Join(t.TempDir(), "timeline.svg")
+	}
+	writeFile(t, timeline, func(w io.Writer) error { return WriteTimeline(w, h) })
+	if b, err := os.ReadFile(timeline); err != nil {
+		t.Error(err)
+	} else if n := len(count(parseSVG(t, b), "g", "fault")); n != len(h.Faults) {
+		t.Errorf("the timeline marks %d faults of %d", n, len(h.Faults))
 	}
 	var b strings.Builder
 	_ = WriteSummary(&b, h, r)
@@ -146,6 +150,20 @@ func report(t *testing.T, h *History, r *Result) {
 		if err := os.WriteFile(*flagOut, []byte(b.String()), 0o644); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(t *testing.T, path string, write func(io.Writer) error) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Error(err)
 	}
 }
 

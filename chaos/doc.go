@@ -19,6 +19,7 @@
 //	checkholds.go the checker's part on holds: first answers repeated, units back once
 //	kinds.go    sums per fault kind, percentiles
 //	report.go   the summary table and the product's targets
+//	timeline.go the picture of a run: grants per 100 ms, leader, faults, gaps
 //	trace.go    an optional log of the election keys, to explain gaps
 //
 // A run is replayed by its seed: the seed fixes the order of the faults and

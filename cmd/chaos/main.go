@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	clients := fs.Int("clients", 16, "acquire clients")
 	holders := fs.Int("holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
 	out := fs.String("out", "", "also write the summary and the fault list to this file")
+	timeline := fs.String("timeline", "", "also write a picture of the run to this file (SVG): grants per 100 ms, the leader, faults, gaps shaded")
 	dir := fs.String("dir", "", "keep data and logs here, in an empty or new directory (else a temporary one, removed)")
 	bin := fs.String("bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
 	strict := fs.Bool("strict", false, "exit 1 also when a target of the product is not met")
@@ -109,6 +110,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, b.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	if *timeline != "" {
+		var svg strings.Builder
+		if err := chaos.WriteTimeline(&svg, h); err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(*timeline, []byte(svg.String()), 0o644); err != nil {
 			return fail(err)
 		}
 	}
