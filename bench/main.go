@@ -2,7 +2,9 @@
 // builds nats-server, etcd, the responder, the naive baseline and loadgen,
 // starts them as separate processes on 127.0.0.1, runs every scenario as
 // pairs of (null responder, real responder) measured by loadgen in the same
-// run, and prints the medians as a Markdown table.
+// run, and prints the medians as a Markdown table; it also draws the
+// table's ratios as a bar chart (-chart, docs/bench.svg, which BENCHMARKS.md
+// shows).
 //
 //	go run ./bench                    # 5 runs of 10 s per scenario
 //
@@ -52,6 +54,7 @@ type options struct {
 	stallRate   int
 	warmup      time.Duration
 	keep        bool
+	chart       string
 }
 
 func main() {
@@ -66,6 +69,7 @@ func main() {
 	flag.IntVar(&o.stallRate, "stall-rate", 100000, "requests per second of the stall run")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measured phase (loadgen -warmup); the table also gives the real responder's p99 in it")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, data, logs)")
+	flag.StringVar(&o.chart, "chart", "docs/bench.svg", "write the ratios of the table as a bar chart (SVG) to this file, which BENCHMARKS.md shows; empty: none")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -159,8 +163,17 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	printTable(os.Stdout, o, rows, stall)
-	_, err = os.Stdout.Write(holds.Bytes())
-	return err
+	if _, err := os.Stdout.Write(holds.Bytes()); err != nil {
+		return err
+	}
+	if o.chart == "" || len(rows) == 0 {
+		return nil
+	}
+	if err := saveChart(o.chart, o, rows); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	fmt.Fprintln(os.Stderr, "chart written to", o.chart)
+	return nil
 }
 
 // scenario starts the server side of sc, runs the pairs and stops it again.
