@@ -144,6 +144,9 @@ func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *c
 			"--initial-cluster-state", "new",
 			"--initial-cluster-token", cfg.token,
 			"--log-level", level,
+			// Compacting every minute, as a deployment must (docker-compose
+			// does every 5), so long runs also cross compactions.
+			"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1m",
 		}
 		if e := cfg.etcdElection; e > 0 {
 			m.args = append(m.args,

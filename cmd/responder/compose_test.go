@@ -192,6 +192,10 @@ func checkEtcd(t *testing.T, services []types.ServiceConfig) []string {
 		names = append(names, s.Name)
 	}
 	for _, s := range services {
+		if e := env(s); e("ETCD_AUTO_COMPACTION_MODE") != "periodic" || e("ETCD_AUTO_COMPACTION_RETENTION") == "" {
+			t.Errorf("%s: etcd does not compact its history (ETCD_AUTO_COMPACTION_MODE %q, _RETENTION %q)",
+				s.Name, e("ETCD_AUTO_COMPACTION_MODE"), e("ETCD_AUTO_COMPACTION_RETENTION"))
+		}
 		args := map[string]string{}
 		for _, a := range s.Command[1:] {
 			k, v, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")

@@ -17,6 +17,13 @@ type EtcdConfig struct {
 	LogLevel   string // zap level; empty discards etcd's own log
 }
 
+// CompactionRetention is the history the embedded etcd keeps: it compacts
+// every CompactionRetention to what is that old (etcd's periodic
+// auto-compaction; etcd compacts nothing by default). The responder writes
+// caps and holds all the time, and an uncompacted history grows until etcd's
+// space quota stops every write.
+const CompactionRetention = 5 * time.Minute
+
 // StartEtcd starts a single-node etcd and waits until it serves. A data
 // directory left by an earlier run is reused, so caps and limits survive a
 // restart. The caller stops it with Close.
@@ -42,6 +49,8 @@ func StartEtcd(c EtcdConfig) (*embed.Etcd, error) {
 	cfg.ListenPeerUrls = []url.URL{*peer}
 	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.AutoCompactionMode = "periodic"
+	cfg.AutoCompactionRetention = CompactionRetention.String()
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
