@@ -60,13 +60,25 @@ func AppendDeleted(b []byte, sku string) []byte {
 // AppendError appends an error reply of kind (one of Kinds). sku may be any
 // string the client sent, so it is escaped.
 func AppendError(b []byte, sku string, remaining int64, kind, message string) []byte {
+	return appendError(b, sku, remaining, kind, message, false)
+}
+
+// appendError appends an error body, with the code of kind if withCode (as
+// batch items carry it: they have no headers of their own).
+func appendError(b []byte, sku string, remaining int64, kind, message string, withCode bool) []byte {
 	b = append(b, `{"sku":`...)
 	b = append(b, Quote(sku)...)
 	b = append(b, `,"granted":0,"remaining":`...)
 	b = strconv.AppendInt(b, remaining, 10)
 	b = append(b, `,"error":"`...)
 	b = append(b, kind...)
-	b = append(b, `","message":`...)
+	if withCode {
+		b = append(b, `","code":`...)
+		b = strconv.AppendInt(b, int64(Code(kind)), 10)
+		b = append(b, `,"message":`...)
+	} else {
+		b = append(b, `","message":`...)
+	}
 	b = append(b, Quote(message)...)
 	return append(b, '}')
 }

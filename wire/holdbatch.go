@@ -3,7 +3,6 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"time"
 )
 
@@ -81,17 +80,7 @@ func DecodeHoldBatch(body []byte) (specs []HoldSpec, msgs []string, err error) {
 // AppendItemError appends the error of a batch item: the error body of its
 // subject, with its code.
 func AppendItemError(b []byte, sku string, remaining int64, kind, message string) []byte {
-	b = append(b, `{"sku":`...)
-	b = append(b, Quote(sku)...)
-	b = append(b, `,"granted":0,"remaining":`...)
-	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, `,"error":"`...)
-	b = append(b, kind...)
-	b = append(b, `","code":`...)
-	b = strconv.AppendInt(b, int64(Code(kind)), 10)
-	b = append(b, `,"message":`...)
-	b = append(b, Quote(message)...)
-	return append(b, '}')
+	return appendError(b, sku, remaining, kind, message, true)
 }
 
 // HoldResult is one item of a batch hold reply: the hold's reply, or an
