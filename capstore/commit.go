@@ -44,7 +44,7 @@ func (w Writes) Len() int { return len(w.Puts) + len(w.Deletes) + len(w.Holds) }
 // change no record and go in any transaction: a live or confirmed hold's
 // units are under a cap already durable, and an expired hold's return is
 // the record's expiry mark (stock.Record.ExpiredMS), which the caller
-// writes first.
+// writes first. So do hold deletes (HoldWrite.Delete).
 //
 // Arguments are checked before anything is written: a record that is not
 // Valid gives an error wrapping ErrInvalidRecord; an empty SKU, hold id or
@@ -120,12 +120,12 @@ func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease 
 		if h.SKU == "" || h.ID == "" {
 			return nil, 0, fmt.Errorf("capstore: commit: %w: empty SKU or hold id", ErrInvalidName)
 		}
-		if h.Rec.Hold.State == stock.HoldCancelled {
+		if h.Rec.Hold.State == stock.HoldCancelled && !h.Delete {
 			returning[h.SKU] = append(returning[h.SKU], h)
 		} else {
 			others = append(others, h)
 		}
-		ended = ended || h.Rec.Hold.State != stock.HoldLive
+		ended = ended || (h.Rec.Hold.State != stock.HoldLive && !h.Delete)
 	}
 	if ended {
 		if w.Horizon < time.Second {
@@ -136,6 +136,9 @@ func (s *Store) groups(ctx context.Context, w Writes) (_ [][]clientv3.Op, lease 
 		}
 	}
 	holdOp := func(h HoldWrite) (clientv3.Op, error) {
+		if h.Delete {
+			return clientv3.OpDelete(s.holdKey(h.SKU, h.ID)), nil
+		}
 		v, err := encodeHold(h.Rec)
 		if err != nil {
 			return clientv3.Op{}, fmt.Errorf("capstore: commit hold %s/%s: %w", h.SKU, h.ID, err)

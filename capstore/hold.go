@@ -22,12 +22,15 @@ type HoldRecord struct {
 	End   []byte // the confirm's or cancel's answer; nil while live or once expired
 }
 
-// HoldWrite is one hold's record to write. A live hold's key has no lease;
-// an ended one's is attached to the dedupe lease, so it is forgotten after
-// the horizon.
+// HoldWrite is one hold's record to write, or with Delete its key to
+// delete (Rec unused). A live hold's key has no lease; an ended one's is
+// attached to the dedupe lease, a backstop that forgets it after the
+// horizon even if no leader deletes it (etcd renews every lease when its
+// raft leader changes, so the leader deletes the keys it forgets too).
 type HoldWrite struct {
 	SKU, ID string
 	Rec     HoldRecord
+	Delete  bool
 }
 
 type holdJSON struct {

@@ -69,6 +69,31 @@ func TestCommitHoldsLoadRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCommitHoldDeletes: a HoldWrite with Delete removes the hold's key,
+// with or without other writes beside it, and needs no horizon.
+func TestCommitHoldDeletes(t *testing.T) {
+	cli, s := setup(t, "")
+	rev, _ := lead(t, cli, "/stock/leader/n1")
+	w := capstore.Writes{Holds: []capstore.HoldWrite{
+		{SKU: "a", ID: "gone", Rec: holdRec(1, stock.HoldConfirmed, `{"sku":"a","confirmed":1}`)},
+		{SKU: "a", ID: "kept", Rec: holdRec(2, stock.HoldLive, "")},
+	}, Horizon: time.Minute}
+	if ok, err := s.CommitWrites(ctx(t), "/stock/leader/n1", rev, w); err != nil || !ok {
+		t.Fatalf("CommitWrites = %v, %v", ok, err)
+	}
+	del := capstore.Writes{Holds: []capstore.HoldWrite{{SKU: "a", ID: "gone", Delete: true}, {SKU: "b", ID: "never-written", Delete: true}}}
+	if ok, err := s.CommitWrites(ctx(t), "/stock/leader/n1", rev, del); err != nil || !ok {
+		t.Fatalf("CommitWrites of deletes = %v, %v", ok, err)
+	}
+	got, bad, err := s.LoadHolds(ctx(t))
+	if err != nil || len(bad) != 0 {
+		t.Fatalf("LoadHolds: %v, bad %v", err, bad)
+	}
+	if _, ok := got["a"]["gone"]; ok || len(got["a"]) != 1 || got["a"]["kept"].Hold.N != 2 {
+		t.Fatalf("after the delete: %+v, want only a/kept", got)
+	}
+}
+
 // TestCommitHoldsShareTheSKUTransaction: with two operations per
 // transaction, a SKU's record and its cancelled hold go in one, never
 // apart; a SKU with more cancelled holds than fit is refused before

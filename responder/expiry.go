@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stockstate/stock/stock"
+	"github.com/stockstate/stock/capstore"
 )
 
 // expiryTick is how often the term looks for holds past their expiry, and
@@ -67,7 +67,10 @@ func (x *expiry) scheduleAll(ds []dueHold) {
 	x.mu.Unlock()
 }
 
-// forgetLater drops hold id of e from memory one horizon after it ended.
+// forgetLater forgets hold id of e one horizon after it ended: its key is
+// deleted, and once that is durable the hold leaves memory and its id is
+// free (round.applyForgets). Until then repeats still get its answers, so
+// no new hold of that id is written before the delete.
 func (x *expiry) forgetLater(e *entry, id string, ended time.Time) {
 	x.mu.Lock()
 	x.ended = append(x.ended, dueHold{at: ended, e: e, id: id})
@@ -85,16 +88,20 @@ func (x *expiry) run() {
 			for e, ids := range x.takeDue(now) {
 				x.t.q.submit(&op{kind: opExpire, sku: e.sku, ids: ids})
 			}
-			for _, d := range x.takeEnded(now.Add(-x.t.s.cfg.DedupeHorizon)) {
-				d.e.mu.Lock()
-				if h := d.e.holds[d.id]; h != nil && h.State != stock.HoldLive {
-					delete(d.e.holds, d.id)
-					x.t.holdIDs.forget(d.id)
-				}
-				d.e.mu.Unlock()
+			if ended := x.takeEnded(now.Add(-x.t.s.cfg.DedupeHorizon)); len(ended) > 0 {
+				x.t.q.tidyLater(forgets(ended))
 			}
 		}
 	}
+}
+
+// forgets are the deletes of the keys of the holds ds.
+func forgets(ds []dueHold) []capstore.HoldWrite {
+	ws := make([]capstore.HoldWrite, len(ds))
+	for i, d := range ds {
+		ws[i] = capstore.HoldWrite{SKU: d.e.sku, ID: d.id, Delete: true}
+	}
+	return ws
 }
 
 // takeDue removes every hold due by now, and returns their ids by SKU:

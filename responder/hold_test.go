@@ -407,3 +407,40 @@ func TestParkedHoldThatEndsLeavesItsIDFree(t *testing.T) {
 		t.Fatalf("sku1 after its refused hold: %+v", q)
 	}
 }
+
+// TestEndedHoldsAreDeleted: a hold that ended is remembered for the dedupe
+// horizon, then its key is deleted from etcd, whatever etcd does with the
+// key's lease (it renews every lease when its raft leader changes).
+func TestEndedHoldsAreDeleted(t *testing.T) {
+	t.Parallel() // waits out a horizon of a minute, the least there is
+	const horizon = time.Minute
+	c := newCluster(t)
+	c.Start("node-a", "", func(cfg *responder.Config) { cfg.DedupeHorizon = horizon }).WaitLeading(t)
+	nc := c.NC
+	setLimit(t, nc, "sku1", 10)
+	request(t, nc, "stock.hold.sku1", `{"n":2,"id":"cart-1"}`)
+	confirmed := request(t, nc, "stock.confirm.sku1", `{"id":"cart-1"}`)
+	ended := time.Now()
+	if confirmed.Confirmed != 2 {
+		t.Fatalf("confirm: %+v", confirmed.Reply)
+	}
+	cli := testenv.Client(t, c.Etcd)
+	key := "/stock/hold/sku1/cart-1"
+	// Without a delete the key would go with its lease, one slack (a minute) later.
+	testenv.Eventually(t, horizon+20*time.Second, 250*time.Millisecond, func() error {
+		resp, err := cli.Get(context.Background(), key)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) != 0 {
+			if r := request(t, nc, "stock.confirm.sku1", `{"id":"cart-1"}`); r.Reply != confirmed.Reply {
+				t.Fatalf("a repeat while the key exists: %+v, want the first answer %+v", r.Reply, confirmed.Reply)
+			}
+			return fmt.Errorf("%s still exists", key)
+		}
+		return nil
+	})
+	if d := time.Since(ended); d < horizon {
+		t.Fatalf("the key was deleted %v after the hold ended, before the horizon of %v", d, horizon)
+	}
+}

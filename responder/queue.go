@@ -52,7 +52,7 @@ type queue struct {
 	urgent  []*entry // refills that requests wait for
 	ahead   []*entry // refills ahead of demand
 	ops     []*op
-	tidy    []capstore.HoldWrite // expired holds' keys, rewritten once their expiry mark is durable
+	tidy    []capstore.HoldWrite // expired holds' keys, rewritten once their expiry mark is durable; ended ones past the horizon, deleted
 	hurried bool                 // a request or op waits: do not coalesce
 	closed  bool                 // the writer has stopped: ops are answered unavailable
 }
@@ -92,8 +92,8 @@ func (q *queue) submit(o *op) {
 }
 
 // tidyLater queues the rewrite of expired holds' keys, which no answer
-// waits for: a later leader knows them expired by their SKU's expiry mark
-// until they are rewritten.
+// waits for (a later leader knows them expired by their SKU's expiry mark
+// until they are rewritten), and the deletes of forgotten holds' keys.
 func (q *queue) tidyLater(ws []capstore.HoldWrite) {
 	q.mu.Lock()
 	q.tidy = append(q.tidy, ws...)
@@ -101,7 +101,7 @@ func (q *queue) tidyLater(ws []capstore.HoldWrite) {
 	q.w.Wake()
 }
 
-// maxTidyPerRound bounds the expired holds' keys one round rewrites, so a
+// maxTidyPerRound bounds the hold keys one round rewrites or deletes, so a
 // mass expiry's cleanup does not slow the rounds that requests wait for.
 const maxTidyPerRound = 4096
 

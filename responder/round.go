@@ -31,7 +31,7 @@ type round struct {
 	holdWrites  map[*hold]capstore.HoldWrite // the last state of each hold an op changes
 	holdChanges []holdChange                 // hold ops waiting for the write
 	returns     map[string]*returnPlan       // by SKU: units its holds give back
-	tidy        []capstore.HoldWrite         // expired holds' keys (queue.tidyLater)
+	tidy        []capstore.HoldWrite         // expired holds' keys, forgotten ones' deletes (queue.tidyLater)
 }
 
 // change is an op planned into the round.
@@ -96,6 +96,7 @@ func (r *round) Applied(took time.Duration) {
 	r.applyReturns()
 	r.apply()
 	r.applyHolds()
+	r.applyForgets()
 	r.send()
 }
 

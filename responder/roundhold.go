@@ -181,13 +181,44 @@ func (r *round) planReturns() error {
 	return nil
 }
 
-// holdRecords lists the round's hold writes.
+// holdRecords lists the round's hold writes, one per key: of a tidy
+// rewrite and a delete of the same hold, the later.
 func (r *round) holdRecords() []capstore.HoldWrite {
 	ws := make([]capstore.HoldWrite, 0, len(r.holdWrites)+len(r.tidy))
 	for _, w := range r.holdWrites {
 		ws = append(ws, w)
 	}
-	return append(ws, r.tidy...)
+	at := make(map[[2]string]int, len(r.tidy))
+	for _, w := range r.tidy {
+		k := [2]string{w.SKU, w.ID}
+		if i, ok := at[k]; ok {
+			ws[i] = w
+			continue
+		}
+		at[k] = len(ws)
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// applyForgets drops the holds whose keys the round deleted from memory,
+// and frees their ids.
+func (r *round) applyForgets() {
+	for _, w := range r.tidy {
+		if !w.Delete {
+			continue
+		}
+		e, _ := r.t.cat.get(w.SKU)
+		if e == nil {
+			continue
+		}
+		e.mu.Lock()
+		if h := e.holds[w.ID]; h != nil && h.State != stock.HoldLive {
+			delete(e.holds, w.ID)
+			r.t.holdIDs.forget(w.ID)
+		}
+		e.mu.Unlock()
+	}
 }
 
 // applyReturns makes the durable returns visible: limits rise, and
