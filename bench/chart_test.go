@@ -64,6 +64,9 @@ func TestChart(t *testing.T) {
 	if got := widths[0] / widths[1]; got < 8.4 || got > 8.6 { // medians 0.85 and 0.10
 		t.Errorf("bars %v: ratio %.2f, want 8.5", widths, got)
 	}
+	if got := thousands(1234567.4); got != "1,234,567" {
+		t.Errorf("thousands(1234567.4) = %q", got)
+	}
 	for _, label := range []string{"0.850", "0.100", "holds &lt;one SKU&gt;"} {
 		if !strings.Contains(b.String(), label) {
 			t.Errorf("no label %q", label)
