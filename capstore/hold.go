@@ -20,6 +20,10 @@ type HoldRecord struct {
 	Hold  stock.Hold
 	Reply []byte // the hold's answer
 	End   []byte // the confirm's or cancel's answer; nil while live or once expired
+	// EndedMS is when an ended hold ended (Unix ms; 0 while live, or if not
+	// known), so that every later leader forgets it one dedupe horizon after
+	// that, not after its own start.
+	EndedMS int64
 }
 
 // HoldWrite is one hold's record to write, or with Delete its key to
@@ -37,6 +41,7 @@ type holdJSON struct {
 	N         int64           `json:"n"`
 	ExpiresMS int64           `json:"expires_ms"`
 	State     string          `json:"state"`
+	EndedMS   int64           `json:"ended_ms,omitempty"`
 	Reply     json.RawMessage `json:"reply"`
 	End       json.RawMessage `json:"end,omitempty"`
 }
@@ -65,7 +70,12 @@ func encodeHold(r HoldRecord) ([]byte, error) {
 	b = strconv.AppendInt(b, r.Hold.Expires.UnixMilli(), 10)
 	b = append(b, `,"state":"`...)
 	b = append(b, r.Hold.State.String()...) // lower-case letters only
-	b = append(b, `","reply":`...)
+	b = append(b, '"')
+	if r.EndedMS != 0 {
+		b = append(b, `,"ended_ms":`...)
+		b = strconv.AppendInt(b, r.EndedMS, 10)
+	}
+	b = append(b, `,"reply":`...)
 	b = append(b, r.Reply...)
 	if len(r.End) > 0 {
 		b = append(b, `,"end":`...)
@@ -106,7 +116,7 @@ func decodeHoldJSON(b []byte) (HoldRecord, error) {
 	}
 	return HoldRecord{
 		Hold:  stock.Hold{N: j.N, Expires: time.UnixMilli(j.ExpiresMS), State: state},
-		Reply: []byte(j.Reply), End: []byte(j.End),
+		Reply: []byte(j.Reply), End: []byte(j.End), EndedMS: j.EndedMS,
 	}, nil
 }
 
@@ -159,7 +169,13 @@ func decodeWritten(b []byte) (r HoldRecord, ok bool) {
 	if r.Hold.State, ok = parseHoldState(string(name)); !found || !ok {
 		return r, false
 	}
-	if b = rest; !field(`,"reply":`) {
+	b = rest
+	if field(`,"ended_ms":`) {
+		if r.EndedMS = integer(); !ok || r.EndedMS == 0 {
+			return r, false // encodeHold omits 0
+		}
+	}
+	if !field(`,"reply":`) {
 		return r, false
 	}
 	if r.Reply = object(); !ok {

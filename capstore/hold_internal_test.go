@@ -14,14 +14,14 @@ import (
 func TestEncodeHoldIsMarshal(t *testing.T) {
 	for _, r := range []HoldRecord{
 		{Hold: stock.Hold{N: 2, Expires: time.UnixMilli(1_800_000_000_123), State: stock.HoldLive}, Reply: []byte(`{"sku":"a","held":2}`)},
-		{Hold: stock.Hold{N: 1, Expires: time.UnixMilli(-5), State: stock.HoldConfirmed}, Reply: []byte(`{}`), End: []byte(`{"sku":"a","confirmed":1}`)},
+		{Hold: stock.Hold{N: 1, Expires: time.UnixMilli(-5), State: stock.HoldConfirmed}, Reply: []byte(`{}`), End: []byte(`{"sku":"a","confirmed":1}`), EndedMS: 1_800_000_000_999},
 		{Hold: stock.Hold{N: stock.MaxUnits, State: stock.HoldExpired}, Reply: []byte(`{"s":"\u00e9"}`)},
 	} {
 		got, err := encodeHold(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(holdJSON{N: r.Hold.N, ExpiresMS: r.Hold.Expires.UnixMilli(), State: r.Hold.State.String(), Reply: r.Reply, End: r.End})
+		want, _ := json.Marshal(holdJSON{N: r.Hold.N, ExpiresMS: r.Hold.Expires.UnixMilli(), State: r.Hold.State.String(), EndedMS: r.EndedMS, Reply: r.Reply, End: r.End})
 		if !bytes.Equal(got, want) {
 			t.Errorf("encodeHold = %s, json.Marshal %s", got, want)
 		}
@@ -30,7 +30,7 @@ func TestEncodeHoldIsMarshal(t *testing.T) {
 		}
 		back, err := decodeHold(got)
 		if err != nil || back.Hold.N != r.Hold.N || back.Hold.State != r.Hold.State || !back.Hold.Expires.Equal(r.Hold.Expires) ||
-			!bytes.Equal(back.Reply, r.Reply) || !bytes.Equal(back.End, r.End) {
+			!bytes.Equal(back.Reply, r.Reply) || !bytes.Equal(back.End, r.End) || back.EndedMS != r.EndedMS {
 			t.Errorf("decodeHold(%s) = %+v, %v; want %+v", got, back, err, r)
 		}
 	}
@@ -46,6 +46,8 @@ func FuzzDecodeWritten(f *testing.F) {
 	for _, s := range []string{
 		`{"n":2,"expires_ms":1800000000123,"state":"live","reply":{"sku":"a","held":2,"id":"c\"},{1"}}`,
 		`{"n":1,"expires_ms":-5,"state":"confirmed","reply":{},"end":{"sku":"a","confirmed":1,"x":[{"y":"}"}]}}`,
+		`{"n":1,"expires_ms":5,"state":"cancelled","ended_ms":1800000000999,"reply":{},"end":{"sku":"a","cancelled":1}}`,
+		`{"n":1,"expires_ms":5,"state":"cancelled","ended_ms":0,"reply":{}}`,
 		`{"n":01,"expires_ms":1,"state":"live","reply":{}}`,
 		`{"n":1,"expires_ms":1,"state":"live","reply":{"a":}}`,
 		`{"n":1,"expires_ms":1,"state":"live","reply":{}} `,
@@ -63,7 +65,7 @@ func FuzzDecodeWritten(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decodeWritten accepted %s, which encoding/json rejects: %v", b, err)
 		}
-		if fast.Hold != slow.Hold || !bytes.Equal(fast.Reply, slow.Reply) || !bytes.Equal(fast.End, slow.End) {
+		if fast.Hold != slow.Hold || !bytes.Equal(fast.Reply, slow.Reply) || !bytes.Equal(fast.End, slow.End) || fast.EndedMS != slow.EndedMS {
 			t.Fatalf("%s: decodeWritten = %+v, encoding/json %+v", b, fast, slow)
 		}
 		again, err := encodeHold(fast)

@@ -2,6 +2,7 @@ package responder
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,15 @@ func (x *expiry) run() {
 			}
 		}
 	}
+}
+
+// forgetAll forgets many ended holds, as a new term resumes its holds:
+// each one horizon after it ended, so the list is kept in that order.
+func (x *expiry) forgetAll(ds []dueHold) {
+	x.mu.Lock()
+	x.ended = append(x.ended, ds...)
+	slices.SortStableFunc(x.ended, func(a, b dueHold) int { return a.at.Compare(b.at) })
+	x.mu.Unlock()
 }
 
 // forgets are the deletes of the keys of the holds ds.

@@ -23,15 +23,36 @@ import (
 type hold struct {
 	stock.Hold
 	id      string
-	reply   []byte // the answer to the hold, and to its repeats
-	end     []byte // the answer of the confirm or cancel that ended it
-	written bool   // planned into a round (writer goroutine)
-	durable bool   // its record is in the store
+	reply   []byte    // the answer to the hold, and to its repeats
+	end     []byte    // the answer of the confirm or cancel that ended it
+	written bool      // planned into a round (writer goroutine)
+	durable bool      // its record is in the store
+	ended   time.Time // when a confirm or cancel ended it; zero while live
 }
 
 // record is what the store keeps of h. Lock its entry's mu on entry.
 func (h *hold) record() capstore.HoldRecord {
-	return capstore.HoldRecord{Hold: h.Hold, Reply: h.reply, End: h.end}
+	r := capstore.HoldRecord{Hold: h.Hold, Reply: h.reply, End: h.end}
+	switch {
+	case !h.ended.IsZero():
+		r.EndedMS = h.ended.UnixMilli()
+	case h.State == stock.HoldExpired:
+		r.EndedMS = h.Expires.UnixMilli()
+	}
+	return r
+}
+
+// endedAt is when h ended, as well as is known: its expiry for an expired
+// hold, else when it was confirmed or cancelled, else (a record written
+// without it) fallback.
+func (h *hold) endedAt(fallback time.Time) time.Time {
+	switch {
+	case !h.ended.IsZero():
+		return h.ended
+	case h.State == stock.HoldExpired:
+		return h.Expires
+	}
+	return fallback
 }
 
 // holdSpec is what a hold request asks for besides its units; a parked hold
@@ -206,7 +227,8 @@ func endedAnswer(kind opKind, sku string, h *hold) answer {
 
 // resumeHolds gives each SKU of a new term the holds the store keeps: live
 // ones count as held and are scheduled to expire (at once if past due),
-// ended ones answer repeats until the horizon. A live hold due by its SKU's
+// ended ones answer repeats until one horizon after they ended (a record
+// written before ended_ms was kept: one horizon from now). A live hold due by its SKU's
 // expiry mark has expired already, its units back in the limit: it is
 // ended, and its key rewritten so. A live hold of more units than its SKU
 // has sold cannot be (its SKU was deleted and set again): it is logged and
@@ -214,9 +236,10 @@ func endedAnswer(kind opKind, sku string, h *hold) answer {
 func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 	now := time.Now()
 	var tidy []capstore.HoldWrite
-	var due []dueHold
+	var due, ended []dueHold
 	defer func() {
 		t.exp.scheduleAll(due)
+		t.exp.forgetAll(ended)
 		if len(tidy) > 0 {
 			t.q.tidyLater(tidy)
 		}
@@ -236,6 +259,9 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 		e.holds = make(map[string]*hold, len(hs))
 		for id, rec := range hs {
 			h := &hold{Hold: rec.Hold, id: id, reply: rec.Reply, end: rec.End, written: true, durable: true}
+			if rec.EndedMS != 0 && rec.Hold.State != stock.HoldExpired {
+				h.ended = time.UnixMilli(rec.EndedMS)
+			}
 			if h.State == stock.HoldLive && h.Expires.UnixMilli() <= e.item.ExpiredMS {
 				h.State = stock.HoldExpired
 				tidy = append(tidy, capstore.HoldWrite{SKU: sku, ID: id, Rec: h.record()})
@@ -248,7 +274,7 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 				e.item.AddHeld(h.N)
 				due = append(due, dueHold{at: h.Expires, e: e, id: id})
 			} else {
-				t.exp.forgetLater(e, id, now)
+				ended = append(ended, dueHold{at: h.endedAt(now), e: e, id: id})
 			}
 			e.holds[id] = h
 			t.holdIDs.claim(id, sku)

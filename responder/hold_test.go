@@ -409,13 +409,18 @@ func TestParkedHoldThatEndsLeavesItsIDFree(t *testing.T) {
 }
 
 // TestEndedHoldsAreDeleted: a hold that ended is remembered for the dedupe
-// horizon, then its key is deleted from etcd, whatever etcd does with the
-// key's lease (it renews every lease when its raft leader changes).
+// horizon, also by a later leader, then its key is deleted from etcd one
+// horizon after it ended (not after the later leader started), whatever
+// etcd does with the key's lease (it renews every lease when its raft leader
+// changes).
 func TestEndedHoldsAreDeleted(t *testing.T) {
 	t.Parallel() // waits out a horizon of a minute, the least there is
 	const horizon = time.Minute
+	short := func(cfg *responder.Config) { cfg.DedupeHorizon = horizon }
 	c := newCluster(t)
-	c.Start("node-a", "", func(cfg *responder.Config) { cfg.DedupeHorizon = horizon }).WaitLeading(t)
+	a := c.Start("node-a", "", short)
+	a.WaitLeading(t)
+	b := c.Start("node-b", "", short)
 	nc := c.NC
 	setLimit(t, nc, "sku1", 10)
 	request(t, nc, "stock.hold.sku1", `{"n":2,"id":"cart-1"}`)
@@ -426,15 +431,27 @@ func TestEndedHoldsAreDeleted(t *testing.T) {
 	}
 	cli := testenv.Client(t, c.Etcd)
 	key := "/stock/hold/sku1/cart-1"
-	// Without a delete the key would go with its lease, one slack (a minute) later.
-	testenv.Eventually(t, horizon+20*time.Second, 250*time.Millisecond, func() error {
+	exists := func() bool {
+		t.Helper()
 		resp, err := cli.Get(context.Background(), key)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if len(resp.Kvs) != 0 {
+		return len(resp.Kvs) != 0
+	}
+	time.Sleep(horizon / 2) // the hold's age when the next leader takes over
+	a.Stop(t)
+	b.WaitLeading(t)
+	if !exists() {
+		t.Fatalf("%s was deleted %v after the hold ended, before the horizon", key, time.Since(ended))
+	}
+	// Without a delete the key would go with its lease, one slack (a minute)
+	// after the horizon; had node-b counted from its own start, half a
+	// horizon after it.
+	testenv.Eventually(t, horizon/2+20*time.Second, 250*time.Millisecond, func() error {
+		if exists() {
 			if r := request(t, nc, "stock.confirm.sku1", `{"id":"cart-1"}`); r.Reply != confirmed.Reply {
-				t.Fatalf("a repeat while the key exists: %+v, want the first answer %+v", r.Reply, confirmed.Reply)
+				t.Fatalf("a repeat to node-b while the key exists: %+v, want the first answer %+v", r.Reply, confirmed.Reply)
 			}
 			return fmt.Errorf("%s still exists", key)
 		}

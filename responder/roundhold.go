@@ -115,6 +115,7 @@ func (r *round) planHold(o *op) bool {
 			r.answerHold(o, holdError(o.kind, e.sku, h, err))
 			return true
 		}
+		h.ended = r.now
 		h.end = wire.AppendConfirmed(nil, e.sku, h.N)
 		ans = answer{body: h.end}
 	case opCancel:
@@ -126,6 +127,7 @@ func (r *round) planHold(o *op) bool {
 			r.answerHold(o, holdError(o.kind, e.sku, h, err))
 			return true
 		}
+		h.ended = r.now
 		rp = r.returnPlanOf(e)
 		rp.n += h.N
 		rp.holds++
