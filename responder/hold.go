@@ -227,8 +227,8 @@ func endedAnswer(kind opKind, sku string, h *hold) answer {
 
 // resumeHolds gives each SKU of a new term the holds the store keeps: live
 // ones count as held and are scheduled to expire (at once if past due),
-// ended ones answer repeats until one horizon after they ended (a record
-// written before ended_ms was kept: one horizon from now). A live hold due by its SKU's
+// ended ones answer repeats until one horizon after they ended (one horizon
+// from now for a record without ended_ms). A live hold due by its SKU's
 // expiry mark has expired already, its units back in the limit: it is
 // ended, and its key rewritten so. A live hold of more units than its SKU
 // has sold cannot be (its SKU was deleted and set again): it is logged and
