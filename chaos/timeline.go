@@ -85,11 +85,11 @@ func leaderSpans(h *History) []leaderSpan {
 	slices.SortStableFunc(qs, func(a, b Query) int { return cmp.Compare(a.Reply, b.Reply) })
 	var out []leaderSpan
 	for _, q := range qs {
-		if n := len(out); n > 0 && out[n-1].leader == q.Leader {
+		if n := len(out); n > 0 {
 			out[n-1].to = q.Reply
-			continue
-		} else if n > 0 {
-			out[n-1].to = q.Reply
+			if out[n-1].leader == q.Leader {
+				continue
+			}
 		}
 		out = append(out, leaderSpan{leader: q.Leader, from: q.Reply, to: q.Reply})
 	}

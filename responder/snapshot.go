@@ -14,11 +14,11 @@ type SKUState struct {
 	Remaining int64  `json:"remaining"`
 }
 
-// Snapshot returns up to max SKUs of the current term, those sold most
+// Snapshot returns up to n SKUs of the current term, those sold most
 // first (then by name), and how many the term has; none while standing by.
 // Each SKU is read under its own lock, so the figures of different SKUs
 // may be of slightly different moments.
-func (s *Server) Snapshot(max int) (skus []SKUState, total int) {
+func (s *Server) Snapshot(n int) (skus []SKUState, total int) {
 	t := s.term.Load()
 	if t == nil || !s.leading.Load() {
 		return nil, 0
@@ -35,5 +35,5 @@ func (s *Server) Snapshot(max int) (skus []SKUState, total int) {
 	slices.SortFunc(skus, func(a, b SKUState) int {
 		return cmp.Or(cmp.Compare(b.Sold, a.Sold), cmp.Compare(a.SKU, b.SKU))
 	})
-	return skus[:min(max, len(skus))], len(skus)
+	return skus[:min(n, len(skus))], len(skus)
 }

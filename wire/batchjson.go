@@ -7,20 +7,30 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
+// jsonItems splits a JSON batch into its items, unread: a body that is not
+// a JSON array of at most MaxBatchItems is an error.
+func jsonItems(body []byte) ([]json.RawMessage, error) {
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
+		return nil, errNotBatch
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, errNotBatch
+	}
+	if len(raw) > MaxBatchItems {
+		return nil, errTooManyItems(len(raw))
+	}
+	return raw, nil
+}
+
 // DecodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x"}, ...],
 // into items whose spans point into data, which it appends the SKUs and ids
 // to. msgs holds, per item, why it could not be read ("" if it could). A
 // body that is not a JSON array of at most MaxBatchItems fails whole.
 func DecodeJSONBatch(body []byte, items []ItemSpan, data []byte, msgs []string) ([]ItemSpan, []byte, []string, error) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
-		return nil, nil, nil, errNotBatch
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, nil, nil, errNotBatch
-	}
-	if len(raw) > MaxBatchItems {
-		return nil, nil, nil, errTooManyItems(len(raw))
+	raw, err := jsonItems(body)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	for _, r := range raw {
 		var it struct {

@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"bytes"
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // The batch hold subject <prefix>.hold (no SKU token) carries many holds in
 // one message and is answered by one reply holding, in order, each item's
@@ -29,7 +25,7 @@ type HoldItem struct {
 	TTLs int64  `json:"ttl_s,omitempty"`
 }
 
-// HoldSpec is a decoded hold: units, id and TTL.
+// HoldSpec is a decoded hold of a batch: its SKU, units, id and TTL.
 type HoldSpec struct {
 	SKU string
 	N   int64
@@ -44,15 +40,9 @@ func DecodeHoldBatch(body []byte) (specs []HoldSpec, msgs []string, err error) {
 	if len(body) > MaxBatchBody {
 		return nil, nil, ErrBodyTooLarge(len(body), MaxBatchBody)
 	}
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
-		return nil, nil, errNotBatch
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, nil, errNotBatch
-	}
-	if len(raw) > MaxBatchItems {
-		return nil, nil, errTooManyItems(len(raw))
+	raw, err := jsonItems(body)
+	if err != nil {
+		return nil, nil, err
 	}
 	specs, msgs = make([]HoldSpec, len(raw)), make([]string, len(raw))
 	for i, r := range raw {

@@ -5,11 +5,11 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -68,7 +68,7 @@ func (m *Main) live(ctx context.Context) liveView {
 		v.Error = err.Error()
 		return v
 	}
-	v.Leader, _, _ = strings.Cut(leader, "#") // a candidate value is <id>#<instance>
+	v.Leader = liveness.IDOf(leader)
 	names, more, err := store.SKUNames(ctx, liveSKUs)
 	if err != nil {
 		v.Error = err.Error()

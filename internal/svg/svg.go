@@ -14,13 +14,12 @@ import (
 // are added; attrs are extra attributes, such as `class="fault"`, written
 // as given.
 type Doc struct {
-	W, H int
-	b    strings.Builder
+	b strings.Builder
 }
 
 // New starts a document of w×h pixels on a white background.
 func New(w, h int) *Doc {
-	d := &Doc{W: w, H: h}
+	d := &Doc{}
 	fmt.Fprintf(&d.b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", w, h, w, h)
 	d.Rect(0, 0, float64(w), float64(h), "#fff")
 	return d
@@ -74,11 +73,6 @@ func (d *Doc) Group(title string, attrs ...string) {
 
 // End closes the last open Group.
 func (d *Doc) End() { d.b.WriteString("</g>\n") }
-
-// Title adds a tooltip-like title element, which viewers show on hover.
-func (d *Doc) Title(s string) {
-	fmt.Fprintf(&d.b, "<title>%s</title>\n", html.EscapeString(s))
-}
 
 // WriteTo ends the document and writes it to w. Nothing may be drawn after.
 func (d *Doc) WriteTo(w io.Writer) (int64, error) {

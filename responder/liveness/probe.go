@@ -11,6 +11,14 @@ import (
 // process reuses its id, never its instance).
 func CandidateValue(id, instance string) string { return id + "#" + instance }
 
+// IDOf returns the node id of a candidate value.
+func IDOf(value string) string {
+	if i := strings.LastIndexByte(value, '#'); i >= 0 {
+		return value[:i]
+	}
+	return value
+}
+
 // instanceOf returns the instance of a candidate value, or "".
 func instanceOf(value string) string {
 	if i := strings.LastIndexByte(value, '#'); i >= 0 {
