@@ -8,9 +8,14 @@
 //	<prefix>/sku/<sku>            {"limit":100,"cap":57}: the SKU's stock.Record
 //	<prefix>/release/<sku>/<id>   the bytes of the first reply to release request <id>,
 //	                              attached to a lease whose TTL is the dedupe horizon
-//	<prefix>/hold/<sku>/<id>      a hold: {"n":2,"expires_ms":…,"state":"live","reply":{…}};
-//	                              once ended ("confirmed", "cancelled", "expired", with the
-//	                              "end" reply), attached to the dedupe lease
+//	<prefix>/hold/<sku>/<id>      a hold: {"n":2,"expires_ms":…,"state":"live","buyer":"u-1","reply":{…}}
+//	                              ("buyer" only if it has one); once ended ("confirmed",
+//	                              "cancelled", "expired", with the "end" reply), attached to
+//	                              the dedupe lease
+//	<prefix>/buyer/<sku>/<buyer>  one buyer of a SKU with a per-buyer cap:
+//	                              {"bought":3,"ids":[{"id":"r-1","at":…,"reply":{…}}]},
+//	                              its count and recent request ids; no lease, deleted
+//	                              with the SKU
 //	<prefix>/leader/              the election prefix: candidates' keys live here
 //
 // ElectionPrefix returns "<prefix>/leader", the form concurrency.NewElection
@@ -24,8 +29,14 @@
 // A record is JSON with exactly the two integer fields "limit" and "cap",
 // 0 <= cap <= limit <= stock.MaxLimit, and, once holds of the SKU expired,
 // "expired_ms" >= 0 (stock.Record.ExpiredMS: a live hold key due by then
-// has expired and its units are counted in the limit). Anything else under
-// <prefix>/sku/ is reported as corrupt, never read as zero.
+// has expired and its units are counted in the limit), and, if the SKU
+// caps what one buyer takes, "per_buyer" <= stock.MaxLimit (absent: no cap). Anything
+// else under <prefix>/sku/ is reported as corrupt, never read as zero.
+//
+// Buyer ids and SKUs need no escaping in a buyer key; a "/" in either is
+// refused. A buyer's request id is a JSON string, or, if it is not UTF-8,
+// its bytes in base64 as "id_b64"; each reply is a JSON object embedded as
+// it was sent.
 //
 // # Fencing and failure
 //

@@ -64,7 +64,7 @@ func ExampleStore_Commit() {
 	fmt.Println("committed after resigning:", ok, err)
 	// Output:
 	// committed: true <nil>
-	// map[sku1:{100 16 0}] 0 <nil>
+	// map[sku1:{100 16 0 0}] 0 <nil>
 	// committed after resigning: false <nil>
 }
 

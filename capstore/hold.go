@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stockstate/stock/stock"
 )
@@ -24,6 +25,9 @@ type HoldRecord struct {
 	// known), so that every later leader forgets it one dedupe horizon after
 	// that, not after its own start.
 	EndedMS int64
+	// Buyer is the buyer the hold is for, "" if none: a confirm moves its
+	// units to that buyer's count (BuyerRecord.Bought).
+	Buyer string
 }
 
 // HoldWrite is one hold's record to write, or with Delete its key to
@@ -42,6 +46,7 @@ type holdJSON struct {
 	ExpiresMS int64           `json:"expires_ms"`
 	State     string          `json:"state"`
 	EndedMS   int64           `json:"ended_ms,omitempty"`
+	Buyer     string          `json:"buyer,omitempty"`
 	Reply     json.RawMessage `json:"reply"`
 	End       json.RawMessage `json:"end,omitempty"`
 }
@@ -60,10 +65,13 @@ func encodeHold(r HoldRecord) ([]byte, error) {
 	if !json.Valid(r.Reply) || r.End != nil && !json.Valid(r.End) {
 		return nil, errors.New("a hold's replies must be JSON")
 	}
+	if !utf8.ValidString(r.Buyer) {
+		return nil, errors.New("a hold's buyer must be UTF-8")
+	}
 	// What json.Marshal of a holdJSON writes, by hand: a hold is written
 	// for every request, and Marshal's reflection and re-compaction of the
 	// replies cost more than the rest of the write path.
-	b := make([]byte, 0, 64+len(r.Reply)+len(r.End))
+	b := make([]byte, 0, 64+len(r.Buyer)+len(r.Reply)+len(r.End))
 	b = append(b, `{"n":`...)
 	b = strconv.AppendInt(b, r.Hold.N, 10)
 	b = append(b, `,"expires_ms":`...)
@@ -74,6 +82,10 @@ func encodeHold(r HoldRecord) ([]byte, error) {
 	if r.EndedMS != 0 {
 		b = append(b, `,"ended_ms":`...)
 		b = strconv.AppendInt(b, r.EndedMS, 10)
+	}
+	if r.Buyer != "" {
+		b = append(b, `,"buyer":`...)
+		b = appendString(b, r.Buyer) // a buyer id needs no escaping; this is the backstop
 	}
 	b = append(b, `,"reply":`...)
 	b = append(b, r.Reply...)
@@ -116,7 +128,7 @@ func decodeHoldJSON(b []byte) (HoldRecord, error) {
 	}
 	return HoldRecord{
 		Hold:  stock.Hold{N: j.N, Expires: time.UnixMilli(j.ExpiresMS), State: state},
-		Reply: []byte(j.Reply), End: []byte(j.End), EndedMS: j.EndedMS,
+		Reply: []byte(j.Reply), End: []byte(j.End), EndedMS: j.EndedMS, Buyer: j.Buyer,
 	}, nil
 }
 
@@ -175,6 +187,13 @@ func decodeWritten(b []byte) (r HoldRecord, ok bool) {
 			return r, false // encodeHold omits 0
 		}
 	}
+	if field(`,"buyer":"`) {
+		name, rest, found := bytes.Cut(b, []byte(`"`))
+		if !found || !plainString(name) {
+			return r, false // encodeHold omits "", and escapes are for encoding/json
+		}
+		r.Buyer, b = string(name), rest
+	}
 	if !field(`,"reply":`) {
 		return r, false
 	}
@@ -187,6 +206,17 @@ func decodeWritten(b []byte) (r HoldRecord, ok bool) {
 		}
 	}
 	return r, string(b) == "}"
+}
+
+// plainString reports whether b is a non-empty JSON string's contents
+// that needs no unescaping: UTF-8 without '\\' or control characters.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return len(b) > 0 && utf8.Valid(b)
 }
 
 // objectEnd is the length of the JSON object b starts with, found by its

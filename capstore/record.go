@@ -11,7 +11,8 @@ import (
 	"github.com/stockstate/stock/stock"
 )
 
-// encodeRecord returns r as {"limit":L,"cap":C}. The caller checks r.Valid.
+// encodeRecord returns r as {"limit":L,"cap":C}, with "expired_ms" and
+// "per_buyer" after them when not 0. The caller checks r.Valid.
 func encodeRecord(r stock.Record) []byte {
 	b := make([]byte, 0, 48)
 	b = append(b, `{"limit":`...)
@@ -22,14 +23,17 @@ func encodeRecord(r stock.Record) []byte {
 		b = append(b, `,"expired_ms":`...)
 		b = strconv.AppendInt(b, r.ExpiredMS, 10)
 	}
+	if r.PerBuyer != 0 {
+		b = append(b, `,"per_buyer":`...)
+		b = strconv.AppendInt(b, r.PerBuyer, 10)
+	}
 	return append(b, '}')
 }
 
 // decodeRecord parses a stored record strictly: one JSON object with exactly
-// the fields "limit" and "cap" and maybe "expired_ms" (spelled so, each
-// once), all integers, and
-// nothing after it; the result must be Valid. Whitespace between tokens is
-// allowed.
+// the fields "limit" and "cap" and maybe "expired_ms" and "per_buyer"
+// (spelled so, each once; absent means 0), all integers, and nothing after
+// it; the result must be Valid. Whitespace between tokens is allowed.
 func decodeRecord(b []byte) (stock.Record, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -37,7 +41,7 @@ func decodeRecord(b []byte) (stock.Record, error) {
 		return stock.Record{}, err
 	}
 	var r stock.Record
-	var haveLimit, haveCap, haveExpired bool
+	var haveLimit, haveCap, haveExpired, havePerBuyer bool
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
@@ -63,7 +67,9 @@ func decodeRecord(b []byte) (stock.Record, error) {
 			r.Cap, haveCap = n, true
 		case name == "expired_ms" && !haveExpired:
 			r.ExpiredMS, haveExpired = n, true
-		case name == "limit" || name == "cap" || name == "expired_ms":
+		case name == "per_buyer" && !havePerBuyer:
+			r.PerBuyer, havePerBuyer = n, true
+		case name == "limit" || name == "cap" || name == "expired_ms" || name == "per_buyer":
 			return stock.Record{}, fmt.Errorf("field %q: repeated", name)
 		default:
 			return stock.Record{}, fmt.Errorf("unknown field %q", name)
@@ -81,7 +87,7 @@ func decodeRecord(b []byte) (stock.Record, error) {
 	case !haveCap:
 		return stock.Record{}, errors.New(`missing field "cap"`)
 	case !r.Valid():
-		return stock.Record{}, fmt.Errorf("not 0 <= cap <= limit <= %d and expired_ms >= 0", int64(stock.MaxLimit))
+		return stock.Record{}, fmt.Errorf("not 0 <= cap <= limit <= %d, expired_ms >= 0 and 0 <= per_buyer <= %[1]d", int64(stock.MaxLimit))
 	}
 	return r, nil
 }

@@ -23,6 +23,16 @@ var decodeTests = []struct {
 	{"expiry mark", `{"limit":5,"cap":1,"expired_ms":1800000000000}`, stock.Record{Limit: 5, Cap: 1, ExpiredMS: 1_800_000_000_000}, true},
 	{"negative expiry mark", `{"limit":5,"cap":1,"expired_ms":-1}`, stock.Record{}, false},
 	{"repeated expiry mark", `{"limit":5,"cap":1,"expired_ms":1,"expired_ms":2}`, stock.Record{}, false},
+	{"per-buyer cap", `{"limit":5,"cap":1,"per_buyer":2}`, stock.Record{Limit: 5, Cap: 1, PerBuyer: 2}, true},
+	{"per-buyer cap and expiry mark", `{"limit":5,"cap":1,"expired_ms":9,"per_buyer":2}`, stock.Record{Limit: 5, Cap: 1, ExpiredMS: 9, PerBuyer: 2}, true},
+	{"per-buyer cap first", `{"per_buyer":2,"limit":5,"cap":1}`, stock.Record{Limit: 5, Cap: 1, PerBuyer: 2}, true},
+	{"per-buyer cap zero", `{"limit":5,"cap":1,"per_buyer":0}`, stock.Record{Limit: 5, Cap: 1}, true},
+	{"per-buyer cap above limit", `{"limit":5,"cap":1,"per_buyer":6}`, stock.Record{Limit: 5, Cap: 1, PerBuyer: 6}, true},
+	{"per-buyer cap at max", `{"limit":5,"cap":1,"per_buyer":1000000000000000}`, stock.Record{Limit: 5, Cap: 1, PerBuyer: stock.MaxLimit}, true},
+	{"per-buyer cap above max", `{"limit":5,"cap":1,"per_buyer":1000000000000001}`, stock.Record{}, false},
+	{"negative per-buyer cap", `{"limit":5,"cap":1,"per_buyer":-1}`, stock.Record{}, false},
+	{"repeated per-buyer cap", `{"limit":5,"cap":1,"per_buyer":1,"per_buyer":2}`, stock.Record{}, false},
+	{"per-buyer cap not an integer", `{"limit":5,"cap":1,"per_buyer":"2"}`, stock.Record{}, false},
 
 	{"empty", ``, stock.Record{}, false},
 	{"not json", `abc`, stock.Record{}, false},
@@ -67,8 +77,26 @@ func TestDecodeRecord(t *testing.T) {
 	}
 }
 
+// TestEncodeRecordWithoutPerBuyer: a record without a per-buyer cap is
+// written as it was before there were any, and records written then read
+// with no cap.
+func TestEncodeRecordWithoutPerBuyer(t *testing.T) {
+	if got := string(encodeRecord(stock.Record{Limit: 100, Cap: 57, ExpiredMS: 9})); got != `{"limit":100,"cap":57,"expired_ms":9}` {
+		t.Errorf("encodeRecord = %s", got)
+	}
+	if got := string(encodeRecord(stock.Record{Limit: 100, Cap: 57, PerBuyer: 3})); got != `{"limit":100,"cap":57,"per_buyer":3}` {
+		t.Errorf("encodeRecord = %s", got)
+	}
+	if r, err := decodeRecord([]byte(`{"limit":100,"cap":57}`)); err != nil || r.PerBuyer != 0 {
+		t.Errorf("decodeRecord of an old record = %+v, %v", r, err)
+	}
+}
+
 func TestEncodeRecord(t *testing.T) {
-	for _, r := range []stock.Record{{}, {Limit: 100, Cap: 57}, {Limit: stock.MaxLimit, Cap: stock.MaxLimit}, {Limit: 1, ExpiredMS: 1_800_000_000_000}} {
+	for _, r := range []stock.Record{
+		{}, {Limit: 100, Cap: 57}, {Limit: stock.MaxLimit, Cap: stock.MaxLimit}, {Limit: 1, ExpiredMS: 1_800_000_000_000},
+		{Limit: 10, Cap: 3, PerBuyer: 2}, {Limit: 10, ExpiredMS: 5, PerBuyer: stock.MaxLimit},
+	} {
 		b := encodeRecord(r)
 		std, err := json.Marshal(r)
 		if err != nil {

@@ -156,6 +156,8 @@ func itemMessage(kind string, n, remaining int64) string {
 		return "no such sku"
 	case wire.ErrUnavailable:
 		return "this node is not serving; retry"
+	case wire.ErrBuyerLimit:
+		return "over the per-buyer cap"
 	}
 	return kind + " (a batch reply carries no reason; the same request on the single subject gets one)"
 }

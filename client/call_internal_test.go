@@ -81,18 +81,20 @@ func TestConfigValidate(t *testing.T) {
 
 func TestUnitsBody(t *testing.T) {
 	tests := []struct {
-		n    int64
-		id   string
-		want string
+		n         int64
+		id, buyer string
+		want      string
 	}{
-		{1, "ABC234", `{"n":1,"id":"ABC234"}`},
-		{-5, "order-42", `{"n":-5,"id":"order-42"}`},
-		{2, `a"b\c`, `{"n":2,"id":"a\"b\\c"}`},
-		{3, "caf\u00e9\n", `{"n":3,"id":"café\n"}`},
+		{1, "ABC234", "", `{"n":1,"id":"ABC234"}`},
+		{-5, "order-42", "", `{"n":-5,"id":"order-42"}`},
+		{2, `a"b\c`, "", `{"n":2,"id":"a\"b\\c"}`},
+		{3, "caf\u00e9\n", "", `{"n":3,"id":"café\n"}`},
+		{1, "ABC234", "u-1@x.y", `{"n":1,"id":"ABC234","buyer":"u-1@x.y"}`},
+		{2, `a"b`, "u-1", `{"n":2,"id":"a\"b","buyer":"u-1"}`},
 	}
 	for _, tt := range tests {
-		if got := string(unitsBody(tt.n, tt.id)); got != tt.want {
-			t.Errorf("unitsBody(%d, %q) = %s, want %s", tt.n, tt.id, got, tt.want)
+		if got := string(unitsBody(tt.n, tt.id, tt.buyer)); got != tt.want {
+			t.Errorf("unitsBody(%d, %q, %q) = %s, want %s", tt.n, tt.id, tt.buyer, got, tt.want)
 		}
 	}
 }

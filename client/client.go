@@ -118,13 +118,25 @@ type Stock struct {
 	Held      int64 // in live holds, counted in Sold
 	Remaining int64
 	Leader    string
+	PerBuyer  int64 // units one buyer may take; 0: no cap
 }
 
-// CallOption changes one Acquire or Release call.
+// BuyerStock is what one buyer has of a SKU: Bought units for good
+// (acquired, or held and confirmed, less released) and Held in live holds,
+// of the PerBuyer (0: no cap) the SKU allows each buyer; Remaining is what
+// is left of the SKU for everyone.
+type BuyerStock struct {
+	SKU, Buyer                        string
+	PerBuyer, Held, Bought, Remaining int64
+}
+
+// CallOption changes one Acquire, Release or Hold call.
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	id string
+	id       string
+	buyer    string
+	buyerSet bool // WithBuyer was given, even with ""
 }
 
 // WithID sets the request id (1 to 128 bytes) that every attempt of the
@@ -137,16 +149,39 @@ func WithID(id string) CallOption {
 	return func(o *callOptions) { o.id = id }
 }
 
+// WithBuyer names the buyer (1 to 128 characters from A-Z, a-z, 0-9, _, -,
+// :, . and @) that Acquire, Release or Hold is for, so that a SKU's
+// per-buyer cap (SetLimitPerBuyer) counts it. A buyer that is not valid,
+// "" included, fails the call before sending with ErrBadRequest. A batching
+// Client sends an Acquire with a buyer on the single subject, as the binary
+// batches carry no buyer.
+func WithBuyer(buyer string) CallOption {
+	return func(o *callOptions) { o.buyer, o.buyerSet = buyer, true }
+}
+
+// options applies opts.
+func options(opts []CallOption) callOptions {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// checkBuyer refuses a buyer given with WithBuyer that is not valid.
+func checkBuyer(sku string, o *callOptions) error {
+	if o.buyerSet && !wire.ValidBuyer(o.buyer) {
+		return &Error{Code: 400, Kind: wire.ErrBadRequest, SKU: sku, Message: wire.ErrBuyer.Error() + " (checked before sending)"}
+	}
+	return nil
+}
+
 // requestID is the id set by opts, or a new one: the Client's random
 // prefix (128 bits from crypto/rand, in base32) and a sequence number of
 // the Client, in base 36. The prefix makes it unique among clients, the
 // number among the Client's calls; a counter costs a small part of what
 // drawing 128 random bits for every call does.
-func (c *Client) requestID(opts []CallOption) string {
-	var o callOptions
-	for _, f := range opts {
-		f(&o)
-	}
+func (c *Client) requestID(o *callOptions) string {
 	if o.id != "" {
 		return o.id
 	}
@@ -166,15 +201,23 @@ func (c *Client) requestID(opts []CallOption) string {
 // sending a request of its own (see the package documentation); it returns
 // the same results and the same typed errors, but an error's Message is
 // generic for bad_request and internal, since a batch reply carries none.
+//
+// With WithBuyer, a SKU with a per-buyer cap refuses a request that would
+// take the buyer past it with ErrBuyerLimit (with Error.Bought, Held and
+// PerBuyer); it is final, not retried. Such calls skip the batcher.
 func (c *Client) Acquire(ctx context.Context, sku string, n int64, opts ...CallOption) (Grant, error) {
 	if err := checkSKU(sku); err != nil {
 		return Grant{}, err
 	}
-	id := c.requestID(opts)
-	if c.batch != nil {
+	o := options(opts)
+	if err := checkBuyer(sku, &o); err != nil {
+		return Grant{}, err
+	}
+	id := c.requestID(&o)
+	if c.batch != nil && o.buyer == "" {
 		return c.acquireBatched(ctx, call{op: "acquire", sku: sku, id: id}, n)
 	}
-	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, subject: c.subjects.acquire + sku, body: unitsBody(n, id)})
+	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, subject: c.subjects.acquire + sku, body: unitsBody(n, id, o.buyer)})
 	if err != nil {
 		return Grant{}, err
 	}
@@ -184,13 +227,18 @@ func (c *Client) Acquire(ctx context.Context, sku string, n int64, opts ...CallO
 // Release gives n units of sku back (an order was cancelled): the limit
 // rises by n. Its id is stored with the change, so a retry, even one that a
 // later leader serves, never returns the units twice. Releasing more than
-// was sold returns ErrBadRequest.
+// was sold returns ErrBadRequest. With WithBuyer the units come off what
+// the buyer has bought.
 func (c *Client) Release(ctx context.Context, sku string, n int64, opts ...CallOption) (Release, error) {
 	if err := checkSKU(sku); err != nil {
 		return Release{}, err
 	}
-	id := c.requestID(opts)
-	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, subject: c.subjects.release + sku, body: unitsBody(n, id)})
+	o := options(opts)
+	if err := checkBuyer(sku, &o); err != nil {
+		return Release{}, err
+	}
+	id := c.requestID(&o)
+	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, subject: c.subjects.release + sku, body: unitsBody(n, id, o.buyer)})
 	if err != nil {
 		return Release{}, err
 	}
@@ -210,14 +258,41 @@ func (c *Client) Query(ctx context.Context, sku string) (Stock, error) {
 	return stockOf(r), nil
 }
 
+// QueryBuyer returns what buyer has of sku: an unknown buyer has bought
+// and held nothing. It changes nothing and is retried like Query.
+func (c *Client) QueryBuyer(ctx context.Context, sku, buyer string) (BuyerStock, error) {
+	if err := checkSKU(sku); err != nil {
+		return BuyerStock{}, err
+	}
+	o := callOptions{buyer: buyer, buyerSet: true}
+	if err := checkBuyer(sku, &o); err != nil {
+		return BuyerStock{}, err
+	}
+	body, _ := json.Marshal(wire.QueryRequest{Buyer: buyer}) // a string cannot fail
+	r, err := c.do(ctx, call{op: "query", sku: sku, subject: c.subjects.query + sku, body: body})
+	if err != nil {
+		return BuyerStock{}, err
+	}
+	return BuyerStock{SKU: r.SKU, Buyer: r.Buyer, PerBuyer: r.PerBuyer, Held: r.Held, Bought: r.Bought, Remaining: r.Remaining}, nil
+}
+
 // SetLimit creates sku with limit, or changes its limit, and returns its
 // state after. The limit is absolute, so a retry is harmless. A limit below
-// what is sold stops the sale at what is sold.
+// what is sold stops the sale at what is sold. It sets no per-buyer cap,
+// and so removes one sku had (see SetLimitPerBuyer).
 func (c *Client) SetLimit(ctx context.Context, sku string, limit int64) (Stock, error) {
+	return c.SetLimitPerBuyer(ctx, sku, limit, 0)
+}
+
+// SetLimitPerBuyer is SetLimit that also caps what one buyer may take of
+// sku at perBuyer units (0: no cap): acquires and holds made WithBuyer
+// that would take a buyer past it return ErrBuyerLimit. Like the limit,
+// the cap is absolute, so a retry is harmless.
+func (c *Client) SetLimitPerBuyer(ctx context.Context, sku string, limit, perBuyer int64) (Stock, error) {
 	if err := checkSKU(sku); err != nil {
 		return Stock{}, err
 	}
-	body, err := json.Marshal(wire.SetRequest{Limit: limit})
+	body, err := json.Marshal(wire.SetRequest{Limit: limit, PerBuyer: perBuyer})
 	if err != nil {
 		return Stock{}, fmt.Errorf("client: set %s: %w", sku, err)
 	}
@@ -240,20 +315,25 @@ func (c *Client) Delete(ctx context.Context, sku string) error {
 }
 
 func stockOf(r wire.Reply) Stock {
-	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Held: r.Held, Remaining: r.Remaining, Leader: r.Leader}
+	return Stock{SKU: r.SKU, Limit: r.Limit, Sold: r.Sold, Held: r.Held, Remaining: r.Remaining, Leader: r.Leader, PerBuyer: r.PerBuyer}
 }
 
-// unitsBody encodes {"n":n,"id":id}.
-func unitsBody(n int64, id string) []byte {
+// unitsBody encodes {"n":n,"id":id}, with "buyer" unless it is "". A
+// buyer is a checked token and needs no escaping.
+func unitsBody(n int64, id, buyer string) []byte {
 	if plainID(id) {
-		b := make([]byte, 0, 24+len(id))
+		b := make([]byte, 0, 24+len(id)+len(buyer)+12)
 		b = append(b, `{"n":`...)
 		b = strconv.AppendInt(b, n, 10)
 		b = append(b, `,"id":"`...)
 		b = append(b, id...)
+		if buyer != "" {
+			b = append(b, `","buyer":"`...)
+			b = append(b, buyer...)
+		}
 		return append(b, `"}`...)
 	}
-	b, _ := json.Marshal(wire.Request{N: n, ID: id}) // a struct of an int and a string cannot fail
+	b, _ := json.Marshal(wire.Request{N: n, ID: id, Buyer: buyer}) // a struct of an int and strings cannot fail
 	return b
 }
 

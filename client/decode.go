@@ -30,7 +30,8 @@ func decodeReply(m *nats.Msg, sku string) (wire.Reply, error) {
 	if codeHdr == "" && r.Error == "" {
 		return r, nil
 	}
-	e := &Error{Code: code, Kind: r.Error, Message: r.Message, SKU: r.SKU, Remaining: r.Remaining}
+	e := &Error{Code: code, Kind: r.Error, Message: r.Message, SKU: r.SKU, Remaining: r.Remaining,
+		Bought: r.Bought, Held: r.Held, PerBuyer: r.PerBuyer}
 	if e.Kind == "" {
 		e.Kind = wire.KindOfCode(code)
 	}

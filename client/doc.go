@@ -63,4 +63,14 @@
 // and their endings are stored in etcd before the reply, so every call of
 // them is retried like Release: a repeat with the same id, served by any
 // later leader, gets the first reply. Holds are never batched.
+//
+// # Per-buyer caps
+//
+// SetLimitPerBuyer caps the units one buyer may take of a SKU. Acquire,
+// Release and Hold name their buyer with WithBuyer (Holds with
+// HoldItem.Buyer); a request that would take the buyer past the cap, its
+// units for good and in live holds counted, returns ErrBuyerLimit, final
+// and not retried, with the buyer's figures in the *Error. QueryBuyer
+// tells what one buyer has. A batching Client sends an Acquire with a
+// buyer on the single subject, as binary batches carry no buyer.
 package client

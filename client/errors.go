@@ -18,10 +18,12 @@ var (
 	ErrInternal     = errors.New("client: internal error") // 500: a bug or a corrupt record; not retried
 	ErrUnknownHold  = errors.New("client: unknown hold")   // 404: no such hold, or it ended long ago
 	ErrExpired      = errors.New("client: hold expired")   // 409: the hold expired and its units came back
+	ErrBuyerLimit   = errors.New("client: buyer limit")    // 409: the buyer would pass the SKU's per-buyer cap; not retried
 )
 
 // Error is an error reply of the responder. Use errors.Is with a sentinel
-// to test its kind, and errors.As to read Remaining:
+// to test its kind, and errors.As to read Remaining or, for buyer_limit,
+// what the buyer has:
 //
 //	var e *client.Error
 //	if errors.As(err, &e) && errors.Is(err, client.ErrInsufficient) {
@@ -33,6 +35,12 @@ type Error struct {
 	Message   string // the reply's "message", for people
 	SKU       string
 	Remaining int64 // units left; set for insufficient
+
+	// Set for buyer_limit: the buyer's units for good (acquired, or
+	// confirmed holds, less released), in its live holds, and the SKU's
+	// cap; a request of n was refused as Bought+Held+n > PerBuyer. A
+	// batched reply leaves them 0.
+	Bought, Held, PerBuyer int64
 }
 
 func (e *Error) Error() string {
@@ -69,6 +77,8 @@ func sentinel(kind string) error {
 		return ErrUnknownHold
 	case wire.ErrExpired:
 		return ErrExpired
+	case wire.ErrBuyerLimit:
+		return ErrBuyerLimit
 	}
 	return nil
 }

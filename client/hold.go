@@ -42,8 +42,9 @@ type Cancelled struct {
 // call with the same id, also after a change of leader or a timeout,
 // returns the first reply and holds nothing more. Errors are those of
 // Acquire; a hold of id that already ended returns ErrUnknownHold or
-// ErrExpired.
-func (c *Client) Hold(ctx context.Context, sku, id string, n int64, ttl time.Duration) (Hold, error) {
+// ErrExpired. Of opts, Hold takes WithBuyer (the held units count against
+// the buyer's cap, ErrBuyerLimit) and ignores WithID: id names the hold.
+func (c *Client) Hold(ctx context.Context, sku, id string, n int64, ttl time.Duration, opts ...CallOption) (Hold, error) {
 	secs, err := checkHold(sku, id, ttl)
 	if err != nil {
 		return Hold{}, err
@@ -51,7 +52,11 @@ func (c *Client) Hold(ctx context.Context, sku, id string, n int64, ttl time.Dur
 	if n < 1 { // an absent n would mean 1
 		return Hold{}, &Error{Code: 400, Kind: wire.ErrBadRequest, SKU: sku, Message: "n must be at least 1 (checked before sending)"}
 	}
-	body, _ := json.Marshal(wire.HoldRequest{N: n, ID: id, TTLs: secs}) // ints and a string cannot fail
+	o := options(opts)
+	if err := checkBuyer(sku, &o); err != nil {
+		return Hold{}, err
+	}
+	body, _ := json.Marshal(wire.HoldRequest{N: n, ID: id, TTLs: secs, Buyer: o.buyer}) // ints and strings cannot fail
 	r, err := c.do(ctx, call{op: "hold", sku: sku, id: id, subject: c.subjects.hold + sku, body: body})
 	if err != nil {
 		return Hold{}, err

@@ -13,12 +13,14 @@ import (
 )
 
 // HoldItem is one hold of Holds: n units of SKU under ID for TTL (0: the
-// responder's default of 15 minutes), as Hold takes them.
+// responder's default of 15 minutes), for Buyer ("" for none; see
+// WithBuyer), as Hold takes them.
 type HoldItem struct {
-	SKU string
-	ID  string
-	N   int64
-	TTL time.Duration
+	SKU   string
+	ID    string
+	N     int64
+	TTL   time.Duration
+	Buyer string
 }
 
 // HoldResult is the outcome of one item of Holds: its Hold, or an error as
@@ -48,11 +50,14 @@ func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, err
 		if err == nil && it.N < 1 {
 			err = &Error{Code: 400, Kind: wire.ErrBadRequest, SKU: it.SKU, Message: "n must be at least 1 (checked before sending)"}
 		}
+		if err == nil && it.Buyer != "" {
+			err = checkBuyer(it.SKU, &callOptions{buyer: it.Buyer, buyerSet: true})
+		}
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		reqs[i] = wire.HoldItem{SKU: it.SKU, N: it.N, ID: it.ID, TTLs: secs}
+		reqs[i] = wire.HoldItem{SKU: it.SKU, N: it.N, ID: it.ID, TTLs: secs, Buyer: it.Buyer}
 		send = append(send, i)
 	}
 	if len(send) == 0 {
@@ -78,7 +83,8 @@ func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, err
 				out[i].Hold, out[i].Err = holdOf(r.Reply)
 				continue
 			}
-			e := &Error{Code: r.Code, Kind: r.Error, Message: r.Message, SKU: items[i].SKU, Remaining: r.Remaining}
+			e := &Error{Code: r.Code, Kind: r.Error, Message: r.Message, SKU: items[i].SKU, Remaining: r.Remaining,
+				Bought: r.Bought, Held: r.Held, PerBuyer: r.PerBuyer}
 			if out[i].Err = e; e.retryable() {
 				left, again = append(left, i), e
 			}

@@ -22,6 +22,10 @@ type Config struct {
 	Stock     int64  // -stock: limit of each SKU loadgen creates
 	SKUPrefix string // -sku-prefix: SKU i is SKUPrefix+i
 	Existing  bool   // -existing: query the SKUs instead of creating them
+	PerBuyer  int64  // -per-buyer: per-buyer cap of each SKU loadgen creates; 0: none
+
+	Buyers      int64  // -buyers: size of the buyer pool; 0: requests carry no buyer
+	BuyerPrefix string // -buyer-prefix: buyer i is BuyerPrefix+i
 
 	C              int           // -c: requests in flight (closed loop)
 	Conns          int           // -conns
@@ -82,6 +86,19 @@ outcome, its latency (its message's), its units in the verification.
 Throughput is reported in acquires and grants per second, and in messages
 per second.
 
+With -buyers N, every acquire or hold carries a buyer, <buyer-prefix><i>
+with i from 0 to N-1 in the order requests start (across workers, and
+from the warm-up on into the measured phase): requests i and i+N share a
+buyer, so with N at least the requests of the run every buyer is distinct.
+With -per-buyer k the SKUs loadgen creates cap each buyer at k units:
+requests that would take a buyer past k are answered buyer_limit, and the
+verification also checks that no buyer was granted more than k (from the
+grants seen per buyer). A small N makes buyers come back and hit the cap;
+a run again on the same SKUs meets the buyers of the last one unless
+-buyer-prefix changes. -per-buyer needs -buyers (a capped SKU refuses
+requests without a buyer); neither goes with -batch (binary batches carry
+no buyer); with -existing the SKUs keep the cap they have.
+
 With -null, a null responder inside loadgen (a plain queue subscriber that
 replies fixed bytes, on its own connection) is measured first for the same
 duration, then the real responder, and the ratio real/null is reported.
@@ -124,6 +141,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&c.Stock, "stock", 1_000_000, "limit of each SKU loadgen creates")
 	fs.StringVar(&c.SKUPrefix, "sku-prefix", "load", "SKU names are this `prefix` followed by 0..skus-1")
 	fs.BoolVar(&c.Existing, "existing", false, "use existing SKUs (read their limits) instead of creating them")
+	fs.Int64Var(&c.PerBuyer, "per-buyer", 0, "cap each buyer at `k` units of every SKU loadgen creates (needs -buyers; 0: no cap); verification checks no buyer got more")
+	fs.Int64Var(&c.Buyers, "buyers", 0, "each acquire or hold carries a buyer from a pool of `N` (<buyer-prefix>0..N-1, one after the other as requests start: N at least the run's requests makes every buyer distinct; 0: no buyer)")
+	fs.StringVar(&c.BuyerPrefix, "buyer-prefix", "b-", "buyer ids are this `prefix` followed by 0..buyers-1")
 	fs.IntVar(&c.C, "c", 256, "requests in flight (closed loop)")
 	fs.IntVar(&c.Conns, "conns", 4, "NATS connections to send over")
 	fs.Float64Var(&c.Rate, "rate", 0, "requests per second in total: open loop (0: closed loop)")
@@ -233,6 +253,7 @@ func (c *Config) validate() error {
 		bad("-batch %d with SKU names like %s%d makes messages of up to %d bytes, over the responder's %d",
 			c.Batch, c.SKUPrefix, max(c.SKUs-1, 0), size, wire.MaxBatchBody)
 	}
+	c.validateBuyers(bad)
 	switch c.Op {
 	case OpAcquire:
 	case OpHold, OpConfirm:
@@ -267,6 +288,34 @@ func (c *Config) validate() error {
 		bad("-existing makes no sense with -only-null, which touches no SKU")
 	}
 	return errors.Join(errs...)
+}
+
+// validateBuyers checks -per-buyer, -buyers and -buyer-prefix.
+func (c *Config) validateBuyers(bad func(format string, args ...any)) {
+	if c.PerBuyer < 0 {
+		bad("-per-buyer must not be negative, got %d", c.PerBuyer)
+	}
+	if c.Buyers < 0 {
+		bad("-buyers must not be negative, got %d", c.Buyers)
+	}
+	if c.Buyers > 0 {
+		if last := c.BuyerPrefix + strconv.FormatInt(c.Buyers-1, 10); !wire.ValidBuyer(last) {
+			bad("-buyer-prefix %q: buyer ids like %q are not 1 to %d of A-Z a-z 0-9 _ - : . @", c.BuyerPrefix, last, wire.MaxBuyerLen)
+		}
+		if c.Batch > 0 {
+			bad("-buyers takes no -batch: binary batches carry no buyer")
+		}
+	}
+	if c.PerBuyer > 0 {
+		switch {
+		case c.Buyers == 0:
+			bad("-per-buyer needs -buyers: a SKU with a per-buyer cap refuses requests without a buyer")
+		case c.Existing:
+			bad("-per-buyer sets the SKUs loadgen creates; with -existing they keep their own cap")
+		case c.Batch > 0:
+			bad("-per-buyer takes no -batch: binary batches carry no buyer")
+		}
+	}
 }
 
 // batchBodySize bounds the size of a batch message: the longest SKU name

@@ -18,16 +18,26 @@ const (
 func subjectOf(prefix, op string) string { return prefix + "." + op }
 
 // bodyOf is the body of request r. An acquire's body is the phase's one
-// body; a hold or confirm names the hold <idPrefix><key>, so a retry of the
-// same request names the same hold and the responder answers it once.
+// body, or with -buyers its own, naming the buyer of its key (buyer.go); a
+// hold or confirm names the hold <idPrefix><key>, so a retry of the same
+// request names the same hold (and buyer) and the responder answers it
+// once.
 func (p *phase) bodyOf(r request) []byte {
 	switch p.op {
+	case OpAcquire:
+		buyer := p.buyerOf(r.key)
+		if buyer == noBuyer {
+			return p.body
+		}
+		b := make([]byte, 0, 48+len(p.buyerPrefix))
+		b = strconv.AppendInt(append(b, `{"n":`...), p.n, 10)
+		return append(p.appendBuyer(b, buyer), '}')
 	case OpHold:
-		b := make([]byte, 0, 48+len(p.idPrefix))
+		b := make([]byte, 0, 80+len(p.idPrefix)+len(p.buyerPrefix))
 		b = strconv.AppendInt(append(b, `{"n":`...), p.n, 10)
 		b = strconv.AppendInt(append(append(b, `,"id":"`...), p.idPrefix...), r.key, 10)
 		b = strconv.AppendInt(append(b, `","ttl_s":`...), p.ttlS, 10)
-		return append(b, '}')
+		return append(p.appendBuyer(b, p.buyerOf(r.key)), '}')
 	case OpConfirm:
 		b := make([]byte, 0, 16+len(p.idPrefix))
 		b = strconv.AppendInt(append(append(b, `{"id":"`...), p.idPrefix...), r.key, 10)

@@ -23,6 +23,7 @@ const (
 	KindInternal
 	KindUnknownHold
 	KindExpired
+	KindBuyerLimit   // the buyer would pass the SKU's per-buyer cap
 	KindInvalid      // a reply loadgen does not understand (bad JSON, unknown error kind, wrong SKU)
 	KindNoResponders // NATS answered 503 "no responders": nobody subscribes to the subject now
 	KindTimeout      // no reply within -timeout
@@ -40,6 +41,7 @@ var kindNames = [numKinds]string{
 	KindInternal:     wire.ErrInternal,
 	KindUnknownHold:  wire.ErrUnknownHold,
 	KindExpired:      wire.ErrExpired,
+	KindBuyerLimit:   wire.ErrBuyerLimit,
 	KindInvalid:      "invalid",
 	KindNoResponders: "no_responders",
 	KindTimeout:      "timeout",
@@ -77,6 +79,8 @@ func kindOfError[T string | []byte](e T) Kind {
 		return KindUnknownHold
 	case wire.ErrExpired:
 		return KindExpired
+	case wire.ErrBuyerLimit:
+		return KindBuyerLimit
 	}
 	return KindInvalid
 }

@@ -41,6 +41,10 @@ type phase struct {
 	ttlS     int64   // ttl_s of holds
 	keySKU   []int32 // hold phase: the SKU of each request key, filled as sent; confirm phase: read
 
+	buyers      int64  // -buyers: pool size; 0: requests carry no buyer (buyer.go)
+	buyerPrefix string // -buyer-prefix
+	buyerBase   int64  // buyer of key 1: the keys taken by the phases before, in the same measurement
+
 	start    time.Time
 	issued   atomic.Int64 // requests started (retries excluded), against budget
 	halted   atomic.Bool

@@ -97,6 +97,9 @@ func (b *batchReq) record(i int, a answer) {
 		return
 	}
 	b.results[i] = wire.ItemResult{Status: wire.StatusOf(wire.Kinds[a.kind]), Remaining: a.remaining}
+	if o := a.over; o != nil {
+		b.results[i].Bought, b.results[i].Held, b.results[i].PerBuyer = o.bought, o.held, o.perBuyer
+	}
 	if !b.binary {
 		b.msgs[i] = a.desc
 	}
@@ -128,7 +131,7 @@ func (b *batchReq) send() {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = wire.AppendJSONResult(body, string(b.items[i].SKU(b.data)), r.Status, r.Granted, r.Remaining, b.msgs[i])
+			body = wire.AppendJSONResult(body, string(b.items[i].SKU(b.data)), r, b.msgs[i])
 		}
 		body = append(body, ']')
 	}

@@ -2,6 +2,7 @@ package responder
 
 import (
 	"bytes"
+	"fmt"
 
 	"github.com/nats-io/nats.go"
 
@@ -116,16 +117,16 @@ func (t *term) serveBatch(b *batchReq) (answered int) {
 }
 
 // plain reports whether item i, if its SKU is valid, may join a run: it has
-// no id, a valid n, and read well.
+// no id and no buyer, a valid n, and read well.
 func plain(b *batchReq, i int) bool {
 	it := &b.items[i]
-	return !it.HasID() && it.N >= 1 && it.N <= stock.MaxUnits && (b.binary || b.msgs[i] == "")
+	return !it.HasID() && !it.HasBuyer() && it.N >= 1 && it.N <= stock.MaxUnits && (b.binary || b.msgs[i] == "")
 }
 
 // startRun starts a run at item i, which its predecessor's run does not
 // cover, locking its SKU. It returns false, having answered the item or
-// handed it to the path of a single acquire, if the item is bad, has an id,
-// or its SKU is unknown or deleted.
+// handed it to the path of a single acquire, if the item is bad, has an id
+// or a buyer, or its SKU is unknown, deleted or caps units per buyer.
 func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 	it := &b.items[i]
 	e := b.ents[i] // if set, the item is plain and its SKU valid
@@ -141,13 +142,17 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 		return false
 	}
 	sku := it.SKU(b.data)
-	if it.HasID() {
+	switch {
+	case it.HasID():
 		irq := b.itemRequest(i)
 		irq.key = dedupeKey(wire.SubjectAcquire, string(sku), string(it.ID(b.data)))
 		if t.begin(irq) {
 			skuOfKey := irq.key[len(wire.SubjectAcquire)+1 : len(wire.SubjectAcquire)+1+len(sku)] // shares the key's bytes
-			t.acquire(skuOfKey, args{n: it.N}, irq)
+			t.acquire(skuOfKey, args{n: it.N, id: string(it.ID(b.data)), buyer: string(it.Buyer(b.data))}, irq)
 		}
+		return false
+	case it.HasBuyer():
+		t.acquire(string(sku), args{n: it.N, buyer: string(it.Buyer(b.data))}, b.itemRequest(i))
 		return false
 	}
 	if e == nil {
@@ -161,6 +166,15 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 	if e.gone {
 		e.mu.Unlock()
 		t.finish(b.itemRequest(i), missing(e.sku, nil))
+		return false
+	}
+	if k := e.item.PerBuyer; k > 0 {
+		e.mu.Unlock()
+		msg := fmt.Sprintf("sku %s allows %d units per buyer: the item needs a buyer", e.sku, k)
+		if b.binary {
+			msg += ", which binary batch items cannot carry: send it in a JSON batch or on its own"
+		}
+		t.finish(b.itemRequest(i), errorAnswer(e.sku, 0, wire.ErrBadRequest, msg))
 		return false
 	}
 	*run = batchRun{e: e}

@@ -24,8 +24,9 @@ type entry struct {
 	waiters  []*waiter // FIFO of requests waiting for a raised cap
 	item     stock.Item
 
-	sku   string
-	holds map[string]*hold // by id (hold.go)
+	sku    string
+	holds  map[string]*hold  // by id (hold.go)
+	buyers map[string]*buyer // by name, of a SKU with a per-buyer cap (buyer.go)
 }
 
 // waiter is an acquire or hold that fits the limit but not the window. It
@@ -36,6 +37,19 @@ type waiter struct {
 	req   request
 	timer *time.Timer
 	hold  *holdSpec // for a hold: what it asks for besides units
+	buyer *buyer    // for an acquire of a capped SKU: whose units are pending
+	id    string    // for an acquire of a capped SKU: its id, kept in the buyer's record
+}
+
+// droppedLocked gives back the units w had pending against its buyer's cap,
+// once it is answered without them. Lock its entry's mu on entry.
+func (w *waiter) droppedLocked() {
+	switch {
+	case w.buyer != nil:
+		w.buyer.pending -= w.n
+	case w.hold != nil && w.hold.buyer != nil:
+		w.hold.buyer.pending -= w.n
+	}
 }
 
 // request is what answering a request needs: where to, its dedupe key ("" if

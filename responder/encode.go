@@ -17,8 +17,12 @@ type answer struct {
 	kind int    // index in wire.Kinds, for errors
 	desc string // Nats-Service-Error
 
-	granted, remaining int64 // of acquires, for batch replies
+	granted, remaining int64    // of acquires, for batch replies
+	over               *overCap // of a buyer_limit error, for batch replies
 }
+
+// overCap is what a buyer_limit error says of the buyer's units.
+type overCap struct{ bought, held, perBuyer int64 }
 
 func (a answer) ok() bool { return a.code == 0 }
 
@@ -51,8 +55,16 @@ func releaseAnswer(sku string, released, remaining int64) answer {
 }
 
 // queryAnswer is the reply of query and admin.set. leader is JSON-quoted.
-func queryAnswer(sku string, limit, sold, held int64, leader []byte) answer {
-	return answer{body: wire.AppendQuery(make([]byte, 0, 108+len(sku)+len(leader)), sku, limit, sold, held, leader)}
+func queryAnswer(sku string, limit, sold, held, perBuyer int64, leader []byte) answer {
+	return answer{body: wire.AppendQuery(make([]byte, 0, 128+len(sku)+len(leader)), sku, limit, sold, held, perBuyer, leader)}
+}
+
+// appendItemError appends a's error as an item of a batch reply.
+func appendItemError(b []byte, sku string, a answer) []byte {
+	if o := a.over; o != nil {
+		return wire.AppendBuyerLimit(b, sku, a.remaining, o.bought, o.held, o.perBuyer, a.desc, true)
+	}
+	return wire.AppendItemError(b, sku, a.remaining, wire.Kinds[a.kind], a.desc)
 }
 
 func deletedAnswer(sku string) answer {

@@ -40,18 +40,20 @@ type endpoint struct {
 
 // args are the fields of a decoded request body.
 type args struct {
-	n     int64         // acquire, release, hold
-	id    string        // acquire, release, hold ops
-	limit int64         // admin.set
-	ttl   time.Duration // hold, extend
+	n        int64         // acquire, release, hold
+	id       string        // acquire, release, hold ops
+	buyer    string        // acquire, release, hold, query
+	limit    int64         // admin.set
+	perBuyer int64         // admin.set
+	ttl      time.Duration // hold, extend
 }
 
 // endpoints is the protocol: one row per request subject.
 var endpoints = [numEndpoints]endpoint{
 	epAcquire: {name: "acquire", subject: wire.SubjectAcquire, hot: true, dedupe: true, decode: decodeUnits, serve: (*term).acquire},
 	epRelease: {name: "release", subject: wire.SubjectRelease, dedupe: true, decode: decodeUnits, serve: (*term).release},
-	epQuery:   {name: "query", subject: wire.SubjectQuery, decode: decodeEmpty, serve: (*term).query},
-	epSet:     {name: "admin_set", subject: wire.SubjectSet, decode: decodeLimit, serve: (*term).set},
+	epQuery:   {name: "query", subject: wire.SubjectQuery, decode: decodeQuery, serve: (*term).query},
+	epSet:     {name: "admin_set", subject: wire.SubjectSet, decode: decodeSet, serve: (*term).set},
 	epDelete:  {name: "admin_delete", subject: wire.SubjectDelete, decode: decodeEmpty, serve: (*term).del},
 	epBatch:   {name: "acquire_batch", subject: wire.SubjectAcquire, hot: true, batch: (*term).onBatch},
 	epHold:    {name: "hold", subject: wire.SubjectHold, dedupe: true, decode: decodeHold, serve: (*term).hold},
@@ -63,20 +65,25 @@ var endpoints = [numEndpoints]endpoint{
 }
 
 func decodeUnits(body []byte, maxBody int) (args, error) {
-	n, id, err := wire.DecodeUnits(body, maxBody)
-	return args{n: n, id: id}, err
+	n, id, buyer, err := wire.DecodeUnits(body, maxBody)
+	return args{n: n, id: id, buyer: buyer}, err
 }
 
-func decodeLimit(body []byte, maxBody int) (args, error) {
-	l, err := wire.DecodeLimit(body, maxBody)
-	return args{limit: l}, err
+func decodeSet(body []byte, maxBody int) (args, error) {
+	l, k, err := wire.DecodeSet(body, maxBody)
+	return args{limit: l, perBuyer: k}, err
+}
+
+func decodeQuery(body []byte, maxBody int) (args, error) {
+	buyer, err := wire.DecodeQuery(body, maxBody)
+	return args{buyer: buyer}, err
 }
 
 func decodeEmpty(body []byte, _ int) (args, error) { return args{}, wire.DecodeEmpty(body) }
 
 func decodeHold(body []byte, maxBody int) (args, error) {
-	n, id, ttl, err := wire.DecodeHold(body, maxBody)
-	return args{n: n, id: id, ttl: ttl}, err
+	n, id, buyer, ttl, err := wire.DecodeHold(body, maxBody)
+	return args{n: n, id: id, buyer: buyer, ttl: ttl}, err
 }
 
 func decodeHoldID(body []byte, maxBody int) (args, error) {

@@ -28,6 +28,10 @@ func (t *term) acquire(sku string, a args, rq request) {
 		t.finish(rq, missing(sku, nil))
 		return
 	}
+	if e.item.PerBuyer > 0 {
+		t.acquireCappedLocked(e, a, rq)
+		return
+	}
 	rem, o := grantLocked(e, a.n)
 	if o == stock.Wait {
 		t.parkLocked(e, a.n, rq)
@@ -104,6 +108,9 @@ func (t *term) grant(rq request, sku string, n, rem int64) {
 func (t *term) expire(e *entry, w *waiter) {
 	e.mu.Lock()
 	found := e.removeWaiterLocked(w)
+	if found {
+		w.droppedLocked()
+	}
 	e.mu.Unlock()
 	if found {
 		t.unparked(w)
@@ -115,29 +122,33 @@ func (t *term) expire(e *entry, w *waiter) {
 
 // release returns units of sku once the raised limit is durable.
 func (t *term) release(sku string, a args, rq request) {
-	t.q.submit(&op{kind: opRelease, sku: sku, n: a.n, id: a.id, req: rq})
+	t.q.submit(&op{kind: opRelease, sku: sku, n: a.n, id: a.id, buyer: a.buyer, req: rq})
 }
 
-// query answers from the term's view of sku.
-func (t *term) query(sku string, _ args, rq request) {
+// query answers from the term's view of sku, or of one buyer of it.
+func (t *term) query(sku string, a args, rq request) {
+	if a.buyer != "" {
+		t.buyerQuery(sku, a.buyer, rq)
+		return
+	}
 	e, err := t.cat.get(sku)
 	if e == nil {
 		t.finish(rq, missing(sku, err))
 		return
 	}
 	e.mu.Lock()
-	limit, sold, held, gone := e.item.Limit, e.item.Sold, e.item.Held, e.gone
+	it, gone := e.item, e.gone
 	e.mu.Unlock()
 	if gone {
 		t.finish(rq, missing(sku, nil))
 		return
 	}
-	t.finish(rq, queryAnswer(sku, limit, sold, held, t.s.leader))
+	t.finish(rq, queryAnswer(sku, it.Limit, it.Sold, it.Held, it.PerBuyer, t.s.leader))
 }
 
 // set creates sku or changes its limit once the change is durable.
 func (t *term) set(sku string, a args, rq request) {
-	t.q.submit(&op{kind: opSet, sku: sku, limit: a.limit, req: rq})
+	t.q.submit(&op{kind: opSet, sku: sku, limit: a.limit, perBuyer: a.perBuyer, req: rq})
 }
 
 // del deletes sku once the deletion is durable.

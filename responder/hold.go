@@ -28,11 +28,15 @@ type hold struct {
 	written bool      // planned into a round (writer goroutine)
 	durable bool      // its record is in the store
 	ended   time.Time // when a confirm or cancel ended it; zero while live
+	buyer   *buyer    // whose units it holds against a per-buyer cap; nil if none
 }
 
 // record is what the store keeps of h. Lock its entry's mu on entry.
 func (h *hold) record() capstore.HoldRecord {
 	r := capstore.HoldRecord{Hold: h.Hold, Reply: h.reply, End: h.end}
+	if h.buyer != nil {
+		r.Buyer = h.buyer.name
+	}
 	switch {
 	case !h.ended.IsZero():
 		r.EndedMS = h.ended.UnixMilli()
@@ -58,8 +62,9 @@ func (h *hold) endedAt(fallback time.Time) time.Time {
 // holdSpec is what a hold request asks for besides its units; a parked hold
 // carries it until its units are granted.
 type holdSpec struct {
-	id  string
-	ttl time.Duration
+	id    string
+	ttl   time.Duration
+	buyer *buyer // of a SKU with a per-buyer cap, whose units it holds
 }
 
 // holdIDs maps each hold id of the term to its SKU: an id names one hold,
@@ -140,12 +145,24 @@ func (t *term) hold(sku string, a args, rq request) {
 		t.finish(rq, ans)
 		return
 	}
-	spec := holdSpec{id: a.id, ttl: a.ttl}
+	b, instead, ok := t.admitLocked(e, a.buyer, a.n, "", rq, func() { t.hold(sku, a, rq) })
+	if !ok {
+		e.mu.Unlock()
+		if instead != nil {
+			t.holdIDs.forget(a.id)
+			t.finish(rq, *instead)
+		}
+		return
+	}
+	spec := holdSpec{id: a.id, ttl: a.ttl, buyer: b}
 	rem, o := grantLocked(e, a.n)
 	var refill bool
 	var write *op
 	switch o {
 	case stock.Wait:
+		if b != nil {
+			b.pending += a.n
+		}
 		t.parkLocked(e, a.n, rq).hold = &spec
 	case stock.Granted:
 		write = t.startHoldLocked(e, a.n, rem, spec, rq)
@@ -177,9 +194,12 @@ func (t *term) unparked(w *waiter) {
 // rounded up to a whole second, as expires_at says. Lock e.mu on entry.
 func (t *term) startHoldLocked(e *entry, n, rem int64, spec holdSpec, rq request) *op {
 	expires := holdExpiry(time.Now(), spec.ttl)
-	h := &hold{Hold: stock.Hold{N: n, Expires: expires}, id: spec.id,
+	h := &hold{Hold: stock.Hold{N: n, Expires: expires}, id: spec.id, buyer: spec.buyer,
 		reply: wire.AppendHold(make([]byte, 0, 128+len(spec.id)), e.sku, n, rem, spec.id, expires)}
 	e.item.AddHeld(n)
+	if spec.buyer != nil {
+		spec.buyer.held += n
+	}
 	if e.holds == nil {
 		e.holds = map[string]*hold{}
 	}
@@ -259,6 +279,9 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 		e.holds = make(map[string]*hold, len(hs))
 		for id, rec := range hs {
 			h := &hold{Hold: rec.Hold, id: id, reply: rec.Reply, end: rec.End, written: true, durable: true}
+			if rec.Buyer != "" {
+				h.buyer = e.buyerLocked(rec.Buyer)
+			}
 			if rec.EndedMS != 0 && rec.Hold.State != stock.HoldExpired {
 				h.ended = time.UnixMilli(rec.EndedMS)
 			}
@@ -272,6 +295,9 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 					continue
 				}
 				e.item.AddHeld(h.N)
+				if h.buyer != nil {
+					h.buyer.held += h.N
+				}
 				due = append(due, dueHold{at: h.Expires, e: e, id: id})
 			} else {
 				ended = append(ended, dueHold{at: h.endedAt(now), e: e, id: id})

@@ -46,7 +46,7 @@ func (t *term) onHoldBatch(m *nats.Msg) {
 		}
 		irq.key = dedupeKey(wire.SubjectHold, s.SKU, s.ID)
 		if t.begin(irq) {
-			t.hold(s.SKU, args{n: s.N, id: s.ID, ttl: s.TTL}, irq)
+			t.hold(s.SKU, args{n: s.N, id: s.ID, ttl: s.TTL, buyer: s.Buyer}, irq)
 		}
 	}
 	b.done()
@@ -71,7 +71,7 @@ func (b *holdBatch) done() {
 		if a.ok() {
 			body = append(body, a.body...)
 		} else {
-			body = wire.AppendItemError(body, b.specs[i].SKU, a.remaining, wire.Kinds[a.kind], a.desc)
+			body = appendItemError(body, b.specs[i].SKU, a)
 		}
 	}
 	a := answer{body: append(body, ']')}

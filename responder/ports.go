@@ -19,6 +19,9 @@ type Store interface {
 	// change in one transaction. LoadHolds reads every hold.
 	CommitWrites(ctx context.Context, leaderKey string, fenceRev int64, w capstore.Writes) (committed bool, err error)
 	LoadHolds(ctx context.Context) (holds map[string]map[string]capstore.HoldRecord, bad map[string]error, err error)
+	// LoadBuyers reads the records of buyers of SKUs with a per-buyer cap;
+	// a buyer without one is absent from recs.
+	LoadBuyers(ctx context.Context, keys []capstore.BuyerKey) (recs map[capstore.BuyerKey]capstore.BuyerRecord, bad map[capstore.BuyerKey]error, err error)
 	// Release writes rec and the release id in one transaction unless the id
 	// was seen within ttl; then prev is the first reply and nothing changes.
 	Release(ctx context.Context, leaderKey string, fenceRev int64, sku string, rec stock.Record, id string, reply []byte, ttl time.Duration) (committed bool, prev []byte, err error)

@@ -15,6 +15,7 @@ const (
 	opSet opKind = iota
 	opDelete
 	opRelease
+	opBuy     // writes a grant to a buyer of a capped SKU (roundbuyer.go)
 	opHold    // writes a hold made by the hold handler
 	opConfirm // the hold ops (roundhold.go)
 	opCancel
@@ -29,14 +30,17 @@ func (k opKind) holdOp() bool { return k >= opHold }
 // answered once its write is durable, or unavailable when the outcome is
 // unknown. An opExpire has no request.
 type op struct {
-	kind  opKind
-	sku   string
-	limit int64         // opSet
-	n     int64         // opRelease
-	id    string        // opRelease, hold ops but opExpire
-	ids   []string      // opExpire: the SKU's holds due by one tick
-	ttl   time.Duration // opExtend
-	req   request
+	kind     opKind
+	sku      string
+	limit    int64         // opSet
+	perBuyer int64         // opSet
+	n        int64         // opRelease, opBuy
+	rem      int64         // opBuy: remaining after the grant
+	id       string        // opRelease, opBuy, hold ops but opExpire
+	buyer    string        // opRelease, opBuy
+	ids      []string      // opExpire: the SKU's holds due by one tick
+	ttl      time.Duration // opExtend
+	req      request
 }
 
 // queue is a term's work for its writer: the refills requests wait for,
@@ -187,6 +191,10 @@ func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Pl
 			if !r.planExpire(o) {
 				later = append(later, o)
 			}
+		case o.kind == opBuy:
+			if !r.planBuy(o) {
+				later = append(later, o)
+			}
 		case o.kind.holdOp():
 			if !r.planHold(o) {
 				later = append(later, o)
@@ -207,6 +215,7 @@ func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Pl
 		return nil, false, err
 	}
 	q.requeue(later)
+	r.planBuyerRecords()
 	for _, e := range refills {
 		r.planRefill(e)
 	}

@@ -32,6 +32,8 @@ type round struct {
 	holdChanges []holdChange                 // hold ops waiting for the write
 	returns     map[string]*returnPlan       // by SKU: units its holds give back
 	tidy        []capstore.HoldWrite         // expired holds' keys, forgotten ones' deletes (queue.tidyLater)
+
+	buyers map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
 }
 
 // change is an op planned into the round.
@@ -52,7 +54,7 @@ type reply struct {
 func newRound(t *term, now time.Time, policy stock.Policy, fence int64) *round {
 	return &round{t: t, now: now, policy: policy, fence: fence,
 		puts: map[string]stock.Record{}, touched: map[string]bool{}, raises: map[*entry]int64{},
-		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}}
+		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}, buyers: map[*buyer]*buyerPlan{}}
 }
 
 func (r *round) answer(o *op, a answer) {
@@ -68,7 +70,7 @@ func (r *round) send() {
 
 // Records implements writer.Plan.
 func (r *round) Records() capstore.Writes {
-	return capstore.Writes{Puts: r.puts, Deletes: r.deletes, Holds: r.holdRecords(), Horizon: r.t.s.cfg.DedupeHorizon}
+	return capstore.Writes{Puts: r.puts, Deletes: r.deletes, Holds: r.holdRecords(), Buyers: r.buyerRecords(), Horizon: r.t.s.cfg.DedupeHorizon}
 }
 
 // Abandoned implements writer.Plan: it answers every planned op
@@ -81,6 +83,7 @@ func (r *round) Abandoned() {
 	for _, c := range r.holdChanges {
 		r.answerHold(c.op, unavailable(c.op.sku))
 	}
+	r.abandonBuyers()
 	r.send()
 }
 
@@ -96,6 +99,7 @@ func (r *round) Applied(took time.Duration) {
 	r.applyReturns()
 	r.apply()
 	r.applyHolds()
+	r.applyBuyers()
 	r.applyForgets()
 	r.send()
 }
@@ -142,10 +146,10 @@ func (r *round) plan(o *op) error {
 		c := change{op: o, e: e}
 		if e == nil {
 			c.e, c.created = &entry{sku: o.sku}, true
-			c.rec = stock.Record{Limit: o.limit}
+			c.rec = stock.Record{Limit: o.limit, PerBuyer: o.perBuyer}
 		} else {
 			e.mu.Lock()
-			c.rec = e.item.PlanLimit(o.limit)
+			c.rec = e.item.PlanSet(o.limit, o.perBuyer)
 			e.mu.Unlock()
 		}
 		// The same write opens a window at the new limit, so the first
@@ -153,7 +157,7 @@ func (r *round) plan(o *op) error {
 		c.e.mu.Lock()
 		next := c.e.item
 		c.e.mu.Unlock()
-		next.Limit, next.Cap = c.rec.Limit, c.rec.Cap
+		next.Limit, next.Cap, next.PerBuyer = c.rec.Limit, c.rec.Cap, c.rec.PerBuyer
 		if target, ok := next.PlanRefill(r.now, r.policy, 0); ok {
 			c.raise, c.rec.Cap = target, target
 		}
@@ -171,6 +175,13 @@ func (r *round) plan(o *op) error {
 	case opRelease:
 		if e == nil {
 			r.answer(o, missing(o.sku, broken))
+			return nil
+		}
+		e.mu.Lock()
+		capped := e.item.PerBuyer > 0
+		e.mu.Unlock()
+		if capped && o.buyer != "" {
+			r.planBuyerRelease(o, e)
 			return nil
 		}
 		e.mu.Lock()
@@ -229,19 +240,19 @@ func (r *round) apply() {
 		case opSet:
 			e.mu.Lock()
 			if c.created {
-				e.item = stock.Item{Limit: c.rec.Limit}
+				e.item = stock.Item{Limit: c.rec.Limit, PerBuyer: c.rec.PerBuyer}
 			} else {
 				e.item.Apply(c.rec)
 			}
 			e.item.Raise(c.raise)
-			limit, sold, held := e.item.Limit, e.item.Sold, e.item.Held
+			limit, sold, held, perBuyer := e.item.Limit, e.item.Sold, e.item.Held, e.item.PerBuyer
 			r.serveWaitersLocked(e)
 			t.ev.changedLocked(e)
 			e.mu.Unlock()
 			if c.created {
 				t.cat.put(e)
 			}
-			r.answer(c.op, queryAnswer(c.op.sku, limit, sold, held, t.s.leader))
+			r.answer(c.op, queryAnswer(c.op.sku, limit, sold, held, perBuyer, t.s.leader))
 		case opDelete:
 			t.cat.remove(c.op.sku)
 			if e != nil {
@@ -282,8 +293,14 @@ func (r *round) serveWaitersLocked(e *entry) {
 		}
 		wt.timer.Stop()
 		e.waiters = e.waiters[1:]
-		if wt.hold != nil && o == stock.Granted {
+		switch {
+		case o != stock.Granted:
+			wt.droppedLocked()
+		case wt.hold != nil:
 			r.serveHoldLocked(e, wt, rem)
+			continue
+		case wt.buyer != nil:
+			r.t.q.submit(&op{kind: opBuy, sku: e.sku, n: wt.n, rem: rem, id: wt.id, buyer: wt.buyer.name, req: wt.req})
 			continue
 		}
 		r.t.unparked(wt)

@@ -111,9 +111,19 @@ func (r *round) planHold(o *op) bool {
 		h.written = true
 		ans = answer{body: h.reply}
 	case opConfirm:
+		if h.State == stock.HoldLive && h.buyer != nil && !r.mayConfirmLocked(h.buyer) {
+			if h.buyer.loaded {
+				return false // its buyer confirms enough in this round
+			}
+			r.t.waitBuyerLocked(e, h.buyer, buyerWait{rq: o.req, redo: func() { r.t.q.submit(o) }})
+			return true
+		}
 		if err := h.Confirm(r.now); err != nil {
 			r.answerHold(o, holdError(o.kind, e.sku, h, err))
 			return true
+		}
+		if h.buyer != nil {
+			r.confirmedLocked(e, h)
 		}
 		h.ended = r.now
 		h.end = wire.AppendConfirmed(nil, e.sku, h.N)
@@ -235,6 +245,9 @@ func (r *round) applyReturns() {
 		r.t.ev.changedLocked(e)
 		tidy := make([]capstore.HoldWrite, len(rp.expired))
 		for i, h := range rp.expired {
+			if h.buyer != nil {
+				h.buyer.held -= h.N
+			}
 			tidy[i] = capstore.HoldWrite{SKU: e.sku, ID: h.id, Rec: h.record()}
 			r.t.exp.forgetLater(e, h.id, r.now)
 		}
@@ -254,8 +267,11 @@ func (r *round) applyHolds() {
 		e.mu.Lock()
 		h.durable = true
 		state, expires := h.State, h.Expires
-		if c.op.kind == opConfirm {
-			e.item.ConfirmHeld(h.N)
+		switch {
+		case c.op.kind == opConfirm:
+			e.item.ConfirmHeld(h.N) // and its buyer's count, in applyBuyers
+		case c.op.kind == opCancel && h.buyer != nil:
+			h.buyer.held -= h.N
 		}
 		e.mu.Unlock()
 		if state == stock.HoldLive {
@@ -270,5 +286,8 @@ func (r *round) applyHolds() {
 // serveHoldLocked starts the hold of a parked hold request whose units its
 // window now holds. Lock e.mu on entry.
 func (r *round) serveHoldLocked(e *entry, wt *waiter, rem int64) {
+	if b := wt.hold.buyer; b != nil {
+		b.pending -= wt.n // held from now on
+	}
 	r.t.q.submit(r.t.startHoldLocked(e, wt.n, rem, *wt.hold, wt.req))
 }

@@ -25,10 +25,12 @@ type term struct {
 	cat  *catalog
 	q    *queue
 	w    *writer.Writer
-	ev   *events
-	exp  *expiry
+	ev    *events
+	exp   *expiry
+	loads *buyerLoads
 
-	holdIDs holdIDs
+	holdIDs    holdIDs
+	buyerWaits atomic.Int64 // requests waiting for a buyer's record
 
 	lost atomic.Bool // set once the term stops answering
 }
@@ -53,12 +55,14 @@ func (t *term) start(cat *catalog) {
 	t.q.w = t.w
 	t.ev = startEvents(t)
 	t.exp = startExpiry(t)
+	t.loads = startBuyerLoads(t)
 }
 
-// stopWriting stops the writer and answers the ops still queued, and every
-// later one, unavailable.
+// stopWriting stops the writer and the reads of buyer records, and answers
+// the ops still queued, and every later one, unavailable.
 func (t *term) stopWriting() {
 	t.w.Close()
+	t.loads.close()
 	t.q.close()
 }
 
@@ -162,7 +166,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 	if err := t.s.nc.FlushTimeout(t.s.cfg.DrainTimeout); err != nil {
 		t.s.log.Warn("unsubscribes not confirmed", "err", err)
 	}
-	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || !t.q.idle()) {
+	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || t.buyerWaits.Load() > 0 || !t.q.idle()) {
 		time.Sleep(time.Millisecond)
 	}
 	t.lost.Store(true)
@@ -197,16 +201,21 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 	}
 }
 
-// failWaiters answers every parked request unavailable.
+// failWaiters answers every parked request unavailable, and those that
+// wait for a buyer's record.
 func (t *term) failWaiters() {
 	for _, e := range t.cat.all() {
 		e.mu.Lock()
 		ws := e.waiters
 		e.waiters = nil
+		bws := t.takeBuyerWaitsLocked(e)
 		e.mu.Unlock()
 		for _, w := range ws {
 			w.timer.Stop()
 			t.finish(w.req, unavailable(e.sku))
+		}
+		for _, w := range bws {
+			t.finish(w.rq, unavailable(e.sku))
 		}
 	}
 }

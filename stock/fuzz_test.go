@@ -21,7 +21,9 @@ import (
 //     all grants, by all leaders, are disjoint and below the current leader's
 //     Sold, so their total is at most Sold <= L (which implies the weaker
 //     granted - released <= L);
-//   - PlanRefill obeys its bounds, tracks the rate and doubles after a stall.
+//   - PlanRefill obeys its bounds, tracks the rate and doubles after a stall;
+//   - every record written carries the per-buyer cap the leader has, or the
+//     one PlanSet sets, and the current leader's is always the durable one.
 //
 // Earlier leaders stay around as paused leaders that wake up and keep
 // granting from the window they had; their writes are fenced out, so they
@@ -224,7 +226,9 @@ func newModel(t *testing.T, in *input) *model {
 		p.MinWindow = int64(in.byte() % 64)
 		p.MaxShare = []float64{0.01, 0.1, 0.25, 0.5, 1}[in.byte()%5]
 	}
-	rec := stock.Record{Limit: limit, Cap: cp}
+	// The per-buyer cap comes from the limit, so that inputs keep their
+	// layout: often 0 (none), else small.
+	rec := stock.Record{Limit: limit, Cap: cp, PerBuyer: limit % 4}
 	m := &model{t: t, in: in, p: p, now: t0, durable: rec, cur: newLeader(rec)}
 	t.Logf("start %+v, policy %+v", rec, p)
 	return m
@@ -381,9 +385,21 @@ func (m *model) setLimit() {
 	it := &m.cur.it
 	l := m.in.limit(it)
 	before := *it
-	rec := it.PlanLimit(l)
-	if want := (stock.Record{Limit: max(l, before.Sold), Cap: min(before.Cap, max(l, before.Sold))}); rec != want {
-		t.Fatalf("PlanLimit(%d) on %+v = %+v, want %+v", l, stateOf(&before), rec, want)
+	// An odd limit goes with a per-buyer cap, by PlanSet, as an admin set
+	// that names one.
+	set, per := l%2 == 1, before.PerBuyer
+	var rec stock.Record
+	if set {
+		per = l % 3
+		rec = it.PlanSet(l, per)
+	} else {
+		rec = it.PlanLimit(l)
+	}
+	if want := (stock.Record{Limit: max(l, before.Sold), Cap: min(before.Cap, max(l, before.Sold)), PerBuyer: per}); rec != want {
+		t.Fatalf("PlanLimit(%d) (set %v) on %+v = %+v, want %+v", l, set, stateOf(&before), rec, want)
+	}
+	if it.PerBuyer != before.PerBuyer {
+		t.Fatalf("planning changed the per-buyer cap in memory from %d to %d", before.PerBuyer, it.PerBuyer)
 	}
 	if want := (lsc{before.Limit, before.Sold, rec.Cap}); stateOf(it) != want {
 		t.Fatalf("PlanLimit(%d) left %+v, want %+v", l, stateOf(it), want)
@@ -397,8 +413,8 @@ func (m *model) setLimit() {
 		m.durable = rec
 		capBefore := it.Cap
 		it.Apply(rec)
-		if want := (lsc{rec.Limit, it.Sold, min(capBefore, rec.Cap)}); stateOf(it) != want {
-			t.Fatalf("Apply(%+v) left %+v, want %+v", rec, stateOf(it), want)
+		if want := (lsc{rec.Limit, it.Sold, min(capBefore, rec.Cap)}); stateOf(it) != want || it.PerBuyer != per {
+			t.Fatalf("Apply(%+v) left %+v, per-buyer cap %d; want %+v, %d", rec, stateOf(it), it.PerBuyer, want, per)
 		}
 	default:
 		// Failed: the limit stays, the lowered cap is safe. (An unknown
@@ -434,7 +450,7 @@ func (m *model) release() {
 		if err == nil || errors.Is(err, stock.ErrReleaseExceedsSold) {
 			t.Fatalf("PlanRelease(%d) past MaxLimit: err %v", n, err)
 		}
-	case err != nil || rec != (stock.Record{Limit: before.Limit + n, Cap: before.Cap}):
+	case err != nil || rec != (stock.Record{Limit: before.Limit + n, Cap: before.Cap, PerBuyer: before.PerBuyer}):
 		t.Fatalf("PlanRelease(%d) on %+v = %+v, %v", n, stateOf(&before), rec, err)
 	}
 	m.inFlight()
@@ -464,7 +480,7 @@ func (m *model) trimResume() {
 	t.Helper()
 	old := m.cur.it
 	rec := m.cur.it.Trim()
-	if rec != (stock.Record{Limit: old.Limit, Cap: old.Sold}) || m.cur.it != old {
+	if rec != (stock.Record{Limit: old.Limit, Cap: old.Sold, PerBuyer: old.PerBuyer}) || m.cur.it != old {
 		t.Fatalf("Trim() on %+v = %+v, item now %+v", stateOf(&old), rec, stateOf(&m.cur.it))
 	}
 	if m.in.byte()%4 != writeFailed {
@@ -522,6 +538,9 @@ func (m *model) check() {
 		}
 	}
 	cur := &m.cur.it
+	if cur.PerBuyer != m.durable.PerBuyer {
+		t.Fatalf("per-buyer cap %d in memory, %d durable", cur.PerBuyer, m.durable.PerBuyer)
+	}
 	if cur.Limit > m.durable.Limit {
 		t.Fatalf("limit %d in memory past the durable limit %d", cur.Limit, m.durable.Limit)
 	}

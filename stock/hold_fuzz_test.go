@@ -17,14 +17,16 @@ import (
 //     unit came back twice;
 //   - a hold ends once: an ended hold never changes again, and nothing but
 //     expiry ends a hold past its expiry;
-//   - the expiry mark only rises, and every hold due by it has ended.
+//   - the expiry mark only rises, and every hold due by it has ended;
+//   - no return drops the per-buyer cap.
 func FuzzHolds(f *testing.F) {
 	f.Add([]byte{0, 3, 0, 5, 1, 0, 2, 1, 4, 9, 3, 0})
 	f.Add([]byte{5, 200, 0, 10, 0, 20, 4, 255, 1, 0, 2, 1, 3, 1})
 	f.Add([]byte{0, 1, 0, 1, 0, 1, 4, 2, 1, 0, 1, 0, 2, 2, 3, 2})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit0 = 1000
-		it := stock.Item{Limit: limit0, Sold: 0, Cap: 100}
+		const perBuyer = 7
+		it := stock.Item{Limit: limit0, Sold: 0, Cap: 100, PerBuyer: perBuyer}
 		now := time.Unix(1_000_000, 0)
 		var holds []*stock.Hold
 		var returned int64
@@ -115,6 +117,8 @@ func FuzzHolds(f *testing.F) {
 				t.Fatalf("limit %d, want %d + %d returned", it.Limit, limit0, returned)
 			case it.Record().ExpiredMS != it.ExpiredMS:
 				t.Fatalf("record %+v loses the expiry mark %d", it.Record(), it.ExpiredMS)
+			case it.PerBuyer != perBuyer || it.Record().PerBuyer != perBuyer:
+				t.Fatalf("item %+v, record %+v: per-buyer cap %d lost", it, it.Record(), perBuyer)
 			}
 			for _, h := range holds {
 				if h.State == stock.HoldLive && h.Expires.UnixMilli() <= it.ExpiredMS {
@@ -130,6 +134,9 @@ func returnUnits(t *testing.T, it *stock.Item, n, expiredMS int64) {
 	r, err := it.PlanReturn(n, expiredMS)
 	if err != nil {
 		t.Fatalf("return of %d held units: %v (%+v)", n, err, it)
+	}
+	if r.PerBuyer != it.PerBuyer {
+		t.Fatalf("PlanReturn(%d, %d) = %+v drops the per-buyer cap %d", n, expiredMS, r, it.PerBuyer)
 	}
 	it.ApplyReturn(r, n)
 }

@@ -57,6 +57,7 @@ type Item struct {
 
 	Held      int64 // H: units of Sold in holds not yet ended (hold.go)
 	ExpiredMS int64 // durable: holds due by then have expired (Record.ExpiredMS)
+	PerBuyer  int64 // durable: units one buyer may take, 0 for no cap (Record.PerBuyer)
 
 	rate       float64   // recent grant rate, units per second
 	lastPlan   time.Time // when the previous refill was planned
@@ -66,16 +67,17 @@ type Item struct {
 // Resume returns the Item a new leader serves from after loading r: Sold is
 // set to the cap, so the window is empty until a raised cap is persisted.
 func Resume(r Record) Item {
-	return Item{Limit: r.Limit, Sold: r.Cap, Cap: r.Cap, ExpiredMS: r.ExpiredMS}
+	return Item{Limit: r.Limit, Sold: r.Cap, Cap: r.Cap, ExpiredMS: r.ExpiredMS, PerBuyer: r.PerBuyer}
 }
 
 // Record returns the durable part of it.
 func (it *Item) Record() Record { return it.record(it.Limit, it.Cap) }
 
 // record is the record of it with limit and cap: every record planned
-// carries the expiry mark, so that no write lowers it.
+// carries the expiry mark and the per-buyer cap, so that no write lowers
+// the one or drops the other.
 func (it *Item) record(limit, cap int64) Record {
-	return Record{Limit: limit, Cap: cap, ExpiredMS: it.ExpiredMS}
+	return Record{Limit: limit, Cap: cap, ExpiredMS: it.ExpiredMS, PerBuyer: it.PerBuyer}
 }
 
 // Remaining is L - S: what may still be handed out, by this or a later leader.

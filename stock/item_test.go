@@ -166,6 +166,11 @@ func TestRecordValid(t *testing.T) {
 		{name: "cap above limit", rec: stock.Record{Limit: 10, Cap: 11}, want: false},
 		{name: "negative cap", rec: stock.Record{Limit: 10, Cap: -1}, want: false},
 		{name: "limit above max", rec: stock.Record{Limit: stock.MaxLimit + 1}, want: false},
+		{name: "per-buyer cap", rec: stock.Record{Limit: 10, PerBuyer: 2}, want: true},
+		{name: "per-buyer cap above limit", rec: stock.Record{Limit: 10, PerBuyer: 11}, want: true},
+		{name: "per-buyer cap at max", rec: stock.Record{PerBuyer: stock.MaxLimit}, want: true},
+		{name: "per-buyer cap above max", rec: stock.Record{Limit: 10, PerBuyer: stock.MaxLimit + 1}, want: false},
+		{name: "negative per-buyer cap", rec: stock.Record{Limit: 10, PerBuyer: -1}, want: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.rec.Valid(); got != tc.want {

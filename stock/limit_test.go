@@ -315,3 +315,100 @@ func TestClose(t *testing.T) {
 		t.Fatalf("closed item's record %+v, want the trim %+v", it.Record(), rec)
 	}
 }
+
+// TestRecordsKeepThePerBuyerCap: every record an Item plans carries its
+// per-buyer cap, so no write of a limit, release, return, trim or plain
+// record drops it; only PlanSet changes it.
+func TestRecordsKeepThePerBuyerCap(t *testing.T) {
+	const per = 3
+	it := stock.Resume(stock.Record{Limit: 100, Cap: 50, PerBuyer: per})
+	if it.PerBuyer != per {
+		t.Fatalf("Resume: PerBuyer %d, want %d", it.PerBuyer, per)
+	}
+	it.AddHeld(5)
+	release, err := it.PlanRelease(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := it.PlanReturn(5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]stock.Record{
+		"record": it.Record(), "limit": it.PlanLimit(80), "release": release, "return": back, "trim": it.Trim(),
+	} {
+		if r.PerBuyer != per {
+			t.Errorf("%s record %+v, want per-buyer cap %d", name, r, per)
+		}
+	}
+}
+
+func TestPlanSet(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		item     stock.Item
+		limit    int64
+		perBuyer int64
+		want     stock.Record
+	}{
+		{name: "set a cap", item: stock.Item{Limit: 100, Sold: 10, Cap: 20}, limit: 200, perBuyer: 2,
+			want: stock.Record{Limit: 200, Cap: 20, PerBuyer: 2}},
+		{name: "change the cap", item: stock.Item{Limit: 100, Sold: 10, Cap: 20, PerBuyer: 5}, limit: 100, perBuyer: 1,
+			want: stock.Record{Limit: 100, Cap: 20, PerBuyer: 1}},
+		{name: "drop the cap", item: stock.Item{Limit: 100, Sold: 10, Cap: 20, PerBuyer: 5}, limit: 100, perBuyer: 0,
+			want: stock.Record{Limit: 100, Cap: 20}},
+		{name: "lower into window", item: stock.Item{Limit: 100, Sold: 10, Cap: 20, ExpiredMS: 7}, limit: 15, perBuyer: 4,
+			want: stock.Record{Limit: 15, Cap: 15, ExpiredMS: 7, PerBuyer: 4}},
+		{name: "below sold becomes sold", item: stock.Item{Limit: 100, Sold: 10, Cap: 20}, limit: 5, perBuyer: stock.MaxLimit,
+			want: stock.Record{Limit: 10, Cap: 10, PerBuyer: stock.MaxLimit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			it, viaLimit := tc.item, tc.item
+			rec := it.PlanSet(tc.limit, tc.perBuyer)
+			if rec != tc.want || !rec.Valid() {
+				t.Fatalf("PlanSet(%d, %d) on %+v = %+v, want %+v", tc.limit, tc.perBuyer, tc.item, rec, tc.want)
+			}
+			// What PlanLimit plans, and does in memory, but the per-buyer cap.
+			lim := viaLimit.PlanLimit(tc.limit)
+			if lim.PerBuyer != tc.item.PerBuyer {
+				t.Fatalf("PlanLimit(%d) on %+v = %+v: per-buyer cap changed", tc.limit, tc.item, lim)
+			}
+			if lim.PerBuyer = tc.perBuyer; lim != rec || it != viaLimit {
+				t.Fatalf("PlanSet planned %+v leaving %+v; PlanLimit %+v leaving %+v", rec, it, lim, viaLimit)
+			}
+			if it.PerBuyer != tc.item.PerBuyer {
+				t.Fatalf("PlanSet changed the per-buyer cap in memory to %d before Apply", it.PerBuyer)
+			}
+			it.Apply(rec)
+			checkItem(t, &it)
+			if it.PerBuyer != tc.perBuyer || it.Limit != rec.Limit {
+				t.Fatalf("after Apply(%+v): %+v", rec, it)
+			}
+			if got := it.Record(); got.PerBuyer != tc.perBuyer {
+				t.Fatalf("Record() after Apply = %+v, want per-buyer cap %d", got, tc.perBuyer)
+			}
+		})
+	}
+}
+
+// TestApplyTakesThePerBuyerCap: Apply and ApplyReturn take the per-buyer
+// cap from the record they apply.
+func TestApplyTakesThePerBuyerCap(t *testing.T) {
+	it := stock.Resume(stock.Record{Limit: 100, Cap: 50, PerBuyer: 3})
+	it.Apply(stock.Record{Limit: 100, Cap: 50, PerBuyer: 9})
+	if it.PerBuyer != 9 {
+		t.Fatalf("Apply: PerBuyer %d, want 9", it.PerBuyer)
+	}
+	it.Raise(60)
+	it.Acquire(10)
+	it.AddHeld(4)
+	rec, err := it.PlanReturn(4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.PerBuyer = 2 // as if another record were applied
+	it.ApplyReturn(rec, 4)
+	if it.PerBuyer != 2 || it.Held != 0 || it.Limit != 104 {
+		t.Fatalf("ApplyReturn(%+v, 4): %+v", rec, it)
+	}
+}

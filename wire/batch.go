@@ -24,12 +24,18 @@ import (
 //
 // status is the index of the item's outcome in BatchStatuses: 0 granted,
 // 1 bad_request, 2 unknown_sku, 3 sold_out, 4 insufficient, 5 unavailable,
-// 6 internal. An empty id means none.
+// 6 internal, 7 unknown_hold, 8 expired, 9 buyer_limit (each kind's index in
+// Kinds plus one; an acquire batch gives neither 7 nor 8). An empty id
+// means none. Binary items carry no buyer, so items of a SKU with a
+// per-buyer cap must use the JSON form or the single subject.
 //
 // JSON (first byte '['), for people and debugging:
 //
-//	request = [{"sku":"sku1","n":2,"id":"req-1"}, ...]
+//	request = [{"sku":"sku1","n":2,"id":"req-1","buyer":"u-1"}, ...]
 //	reply   = [{"sku":"sku1","granted":2,"remaining":41}, {"sku":"sku2","granted":0,"remaining":0,"error":"sold_out","code":409,"message":"sold out"}, ...]
+//
+// buyer is optional; a buyer_limit result also carries "bought", "held" and
+// "per_buyer", as the single subject's error does.
 //
 // A message that cannot be read as a batch at all (truncated, not JSON, more
 // than MaxBatchItems items) is answered with one bad_request error, as on
@@ -42,18 +48,22 @@ const (
 	BatchBinary   = 0x01
 )
 
-// BatchStatuses are the outcomes of batch items, by binary status byte.
-var BatchStatuses = [...]string{"", ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal}
+// BatchStatuses are the outcomes of batch items, by binary status byte: ""
+// (granted), then Kinds in order, so that BatchStatuses[StatusOf(k)] == k.
+var BatchStatuses = [...]string{"", ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal, ErrUnknownHold, ErrExpired, ErrBuyerLimit}
 
-// BatchItem is one acquire of a batch.
+// BatchItem is one acquire of a batch. AppendBatchRequest does not encode
+// Buyer (binary items carry none); a batch with buyers goes as JSON.
 type BatchItem struct {
-	SKU string `json:"sku"`
-	N   int64  `json:"n"`
-	ID  string `json:"id,omitempty"`
+	SKU   string `json:"sku"`
+	N     int64  `json:"n"`
+	ID    string `json:"id,omitempty"`
+	Buyer string `json:"buyer,omitempty"`
 }
 
-// BatchResult is the outcome of one item. Error is "" when granted. The
-// binary encoding carries no SKU and no message.
+// BatchResult is the outcome of one item. Error is "" when granted; Bought,
+// Held and PerBuyer are set only for buyer_limit. The binary encoding
+// carries no SKU, no message and none of the buyer's figures.
 type BatchResult struct {
 	SKU       string `json:"sku,omitempty"`
 	Granted   int64  `json:"granted"`
@@ -61,6 +71,9 @@ type BatchResult struct {
 	Error     string `json:"error,omitempty"`
 	Code      int    `json:"code,omitempty"`
 	Message   string `json:"message,omitempty"`
+	Bought    int64  `json:"bought,omitempty"`
+	Held      int64  `json:"held,omitempty"`
+	PerBuyer  int64  `json:"per_buyer,omitempty"`
 }
 
 var (
@@ -129,10 +142,11 @@ func DecodeBatchReply(body []byte, out []BatchResult) ([]BatchResult, error) {
 }
 
 // ItemSpan is one item of a batch request as the responder holds it: its
-// SKU and id are spans of the bytes it was decoded from, so that decoding
-// allocates nothing. An empty id means none.
+// SKU, id and buyer are spans of the bytes it was decoded from, so that
+// decoding allocates nothing. An empty id or buyer means none.
 type ItemSpan struct {
 	skuOff, skuLen, idOff, idLen uint32
+	buyerOff, buyerLen           uint32
 	N                            int64
 }
 
@@ -145,12 +159,20 @@ func (it *ItemSpan) ID(data []byte) []byte { return data[it.idOff : it.idOff+it.
 // HasID reports whether the item carries an id.
 func (it *ItemSpan) HasID() bool { return it.idLen > 0 }
 
+// Buyer is the item's buyer, a span of data; empty if it has none (binary
+// items never have one).
+func (it *ItemSpan) Buyer(data []byte) []byte { return data[it.buyerOff : it.buyerOff+it.buyerLen] }
+
+// HasBuyer reports whether the item carries a buyer.
+func (it *ItemSpan) HasBuyer() bool { return it.buyerLen > 0 }
+
 // ItemResult is the outcome of one item as the responder holds it; it holds
 // no pointers, so the results of a batch cost the garbage collector nothing
-// to scan.
+// to scan. Bought, Held and PerBuyer are set only for buyer_limit.
 type ItemResult struct {
-	Status             byte // index in BatchStatuses
-	Granted, Remaining int64
+	Status                 byte // index in BatchStatuses
+	Granted, Remaining     int64
+	Bought, Held, PerBuyer int64
 }
 
 // StatusOf is the status byte of an error kind; an unknown kind is internal.
@@ -222,6 +244,8 @@ func ItemError(data []byte, it *ItemSpan) string {
 		return errUnits.Error()
 	case it.idLen > MaxIDLen:
 		return fmt.Sprintf("id must be at most %d bytes", MaxIDLen)
+	case it.buyerLen > 0 && !ValidBuyer(it.Buyer(data)):
+		return ErrBuyer.Error()
 	}
 	return ""
 }
@@ -244,16 +268,23 @@ func AppendBinaryReply(b []byte, results []ItemResult) []byte {
 	return buf[:n]
 }
 
+// statusBuyerLimit is the status byte of buyer_limit.
+const statusBuyerLimit = buyerLimitIndex + 1
+
 // AppendJSONResult appends one result of a JSON reply.
-func AppendJSONResult(b []byte, sku string, status byte, granted, remaining int64, message string) []byte {
-	if status != 0 {
-		return AppendItemError(b, sku, remaining, BatchStatuses[status], message)
+func AppendJSONResult(b []byte, sku string, r ItemResult, message string) []byte {
+	switch r.Status {
+	case 0:
+	case statusBuyerLimit:
+		return AppendBuyerLimit(b, sku, r.Remaining, r.Bought, r.Held, r.PerBuyer, message, true)
+	default:
+		return AppendItemError(b, sku, r.Remaining, BatchStatuses[r.Status], message)
 	}
 	b = append(b, `{"sku":`...)
 	b = append(b, Quote(sku)...)
 	b = append(b, `,"granted":`...)
-	b = strconv.AppendInt(b, granted, 10)
+	b = strconv.AppendInt(b, r.Granted, 10)
 	b = append(b, `,"remaining":`...)
-	b = strconv.AppendInt(b, remaining, 10)
+	b = strconv.AppendInt(b, r.Remaining, 10)
 	return append(b, '}')
 }

@@ -53,6 +53,7 @@ func FuzzDecodeJSONBatch(f *testing.F) {
 	f.Add([]byte(`[{"sku":"a","n":2,"id":"x"},{"sku":"b"}]`))
 	f.Add([]byte(`[{"sku":"a","n":0},{"n":"1"},{"sku":"a","x":1},1,null]`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"sku":"a","n":2,"id":"x","buyer":"u-1"},{"sku":"b","buyer":""},{"sku":"c","buyer":"u 1"},{"sku":"d","buyer":null}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		items, data, msgs, err := DecodeJSONBatch(body, nil, nil, nil)
 		if err != nil {
@@ -66,14 +67,24 @@ func FuzzDecodeJSONBatch(f *testing.F) {
 			if msgs[i] != "" {
 				continue
 			}
-			var ref BatchItem
-			if err := json.Unmarshal(raw[i], &ref); err != nil {
+			var fields struct { // pointers, as a later null unsets an earlier value
+				SKU, ID, Buyer *string
+				N              int64
+			}
+			if err := json.Unmarshal(raw[i], &fields); err != nil {
 				t.Fatalf("item %d %q read well but encoding/json says %v", i, raw[i], err)
+			}
+			ref := BatchItem{N: fields.N}
+			for _, f := range []struct{ p, to *string }{{fields.SKU, &ref.SKU}, {fields.ID, &ref.ID}, {fields.Buyer, &ref.Buyer}} {
+				if f.p != nil {
+					*f.to = *f.p
+				}
 			}
 			if ref.N == 0 {
 				ref.N = 1 // absent n means 1
 			}
-			if got := (BatchItem{SKU: string(it.SKU(data)), N: it.N, ID: string(it.ID(data))}); got != ref || it.N < 1 || it.N > stock.MaxUnits {
+			got := BatchItem{SKU: string(it.SKU(data)), N: it.N, ID: string(it.ID(data)), Buyer: string(it.Buyer(data))}
+			if got != ref || it.N < 1 || it.N > stock.MaxUnits || it.HasBuyer() != (got.Buyer != "") || it.HasBuyer() && !ValidBuyer(got.Buyer) {
 				t.Fatalf("item %d %q: %+v, encoding/json reads %+v", i, raw[i], got, ref)
 			}
 		}

@@ -23,9 +23,9 @@ func jsonItems(body []byte) ([]json.RawMessage, error) {
 	return raw, nil
 }
 
-// DecodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x"}, ...],
-// into items whose spans point into data, which it appends the SKUs and ids
-// to. msgs holds, per item, why it could not be read ("" if it could). A
+// DecodeJSONBatch reads a JSON batch, [{"sku":"a","n":2,"id":"x","buyer":"u-1"}, ...],
+// into items whose spans point into data, which it appends the SKUs, ids
+// and buyers to. msgs holds, per item, why it could not be read ("" if it could). A
 // body that is not a JSON array of at most MaxBatchItems fails whole.
 func DecodeJSONBatch(body []byte, items []ItemSpan, data []byte, msgs []string) ([]ItemSpan, []byte, []string, error) {
 	raw, err := jsonItems(body)
@@ -34,9 +34,10 @@ func DecodeJSONBatch(body []byte, items []ItemSpan, data []byte, msgs []string) 
 	}
 	for _, r := range raw {
 		var it struct {
-			SKU *string         `json:"sku"`
-			N   json.RawMessage `json:"n"`
-			ID  *string         `json:"id"`
+			SKU   *string         `json:"sku"`
+			N     json.RawMessage `json:"n"`
+			ID    *string         `json:"id"`
+			Buyer *string         `json:"buyer"`
 		}
 		var item ItemSpan
 		msg := ""
@@ -53,6 +54,13 @@ func DecodeJSONBatch(body []byte, items []ItemSpan, data []byte, msgs []string) 
 			data = append(data, *it.ID...)
 			if *it.ID == "" {
 				msg = "id must not be empty"
+			}
+		}
+		if it.Buyer != nil {
+			item.buyerOff, item.buyerLen = uint32(len(data)), uint32(len(*it.Buyer))
+			data = append(data, *it.Buyer...)
+			if !ValidBuyer(*it.Buyer) {
+				msg = ErrBuyer.Error()
 			}
 		}
 		item.N = 1

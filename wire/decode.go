@@ -14,39 +14,43 @@ import (
 // errUnits is the reason given for an n out of range.
 var errUnits = fmt.Errorf("n must be an integer from 1 to %d", stock.MaxUnits)
 
-// DecodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"}.
-// An empty body, or one without "n", means n 1. The common bodies are
-// recognised without allocating.
-func DecodeUnits(body []byte, maxBody int) (n int64, id string, err error) {
+// DecodeUnits decodes an acquire or release body: {"n":2,"id":"req-1"},
+// with an optional "buyer". An empty body, or one without "n", means n 1.
+// The common bodies are recognised without allocating.
+func DecodeUnits(body []byte, maxBody int) (n int64, id, buyer string, err error) {
 	switch {
 	case len(body) == 0:
-		return 1, "", nil
+		return 1, "", "", nil
 	case len(body) > maxBody:
-		return 0, "", ErrBodyTooLarge(len(body), maxBody)
+		return 0, "", "", ErrBodyTooLarge(len(body), maxBody)
 	}
 	if n, ok := fastUnits(body); ok {
-		return n, "", nil
+		return n, "", "", nil
 	}
 	var req struct {
-		N  json.RawMessage `json:"n"`
-		ID *string         `json:"id"`
+		N     json.RawMessage `json:"n"`
+		ID    *string         `json:"id"`
+		Buyer *string         `json:"buyer"`
 	}
 	if err := strictUnmarshal(body, &req); err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	n = 1
 	if req.N != nil {
 		if n, err = parseCount(req.N, stock.MaxUnits); err != nil || n < 1 {
-			return 0, "", errUnits
+			return 0, "", "", errUnits
 		}
 	}
 	if req.ID != nil {
 		id = *req.ID
 		if id == "" || len(id) > MaxIDLen {
-			return 0, "", fmt.Errorf("id must be 1 to %d bytes", MaxIDLen)
+			return 0, "", "", fmt.Errorf("id must be 1 to %d bytes", MaxIDLen)
 		}
 	}
-	return n, id, nil
+	if buyer, err = buyerField(req.Buyer); err != nil {
+		return 0, "", "", err
+	}
+	return n, id, buyer, nil
 }
 
 // fastUnits recognises exactly {"n":D} for one to seven digits D.
@@ -69,25 +73,49 @@ func fastUnits(b []byte) (int64, bool) {
 	return n, n <= stock.MaxUnits
 }
 
-// DecodeLimit decodes an admin.set body: {"limit":100}.
-func DecodeLimit(body []byte, maxBody int) (int64, error) {
+// DecodeSet decodes an admin.set body: {"limit":100}, or with a per-buyer
+// cap {"limit":100,"per_buyer":2}; perBuyer 0 means no cap.
+func DecodeSet(body []byte, maxBody int) (limit, perBuyer int64, err error) {
 	if len(body) > maxBody {
-		return 0, ErrBodyTooLarge(len(body), maxBody)
+		return 0, 0, ErrBodyTooLarge(len(body), maxBody)
 	}
 	var req struct {
-		Limit json.RawMessage `json:"limit"`
+		Limit    json.RawMessage `json:"limit"`
+		PerBuyer json.RawMessage `json:"per_buyer"`
 	}
 	if err := strictUnmarshal(body, &req); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if req.Limit == nil {
-		return 0, errors.New(`body must be {"limit":N}`)
+		return 0, 0, errors.New(`body must be {"limit":N} or {"limit":N,"per_buyer":K}`)
 	}
-	l, err := parseCount(req.Limit, stock.MaxLimit)
-	if err != nil {
-		return 0, fmt.Errorf("limit must be an integer from 0 to %d", int64(stock.MaxLimit))
+	if limit, err = parseCount(req.Limit, stock.MaxLimit); err != nil {
+		return 0, 0, fmt.Errorf("limit must be an integer from 0 to %d", int64(stock.MaxLimit))
 	}
-	return l, nil
+	if req.PerBuyer != nil {
+		if perBuyer, err = parseCount(req.PerBuyer, stock.MaxLimit); err != nil {
+			return 0, 0, fmt.Errorf("per_buyer must be an integer from 0 to %d", int64(stock.MaxLimit))
+		}
+	}
+	return limit, perBuyer, nil
+}
+
+// DecodeQuery decodes a query body: nothing or {} for the SKU, or
+// {"buyer":"u-1"} for one buyer of it.
+func DecodeQuery(body []byte, maxBody int) (buyer string, err error) {
+	switch t := bytes.TrimSpace(body); {
+	case len(body) > maxBody:
+		return "", ErrBodyTooLarge(len(body), maxBody)
+	case len(t) == 0 || string(t) == "{}":
+		return "", nil
+	}
+	var req struct {
+		Buyer *string `json:"buyer"`
+	}
+	if err := strictUnmarshal(body, &req); err != nil {
+		return "", err
+	}
+	return buyerField(req.Buyer)
 }
 
 // DecodeEmpty accepts the bodies of query and admin.delete: nothing, or {}.

@@ -14,7 +14,9 @@ var unitsCases = []struct {
 	body   string
 	n      int64
 	id     string
+	buyer  string
 	reject bool
+	bad    error // the error of a rejected body, when it is a sentinel
 }{
 	{name: "empty means one", body: "", n: 1},
 	{name: "one", body: `{"n":1}`, n: 1},
@@ -39,20 +41,36 @@ var unitsCases = []struct {
 	{name: "long id", body: `{"id":"` + strings.Repeat("a", MaxIDLen+1) + `"}`, reject: true},
 	{name: "leading zero", body: `{"n":01}`, reject: true},
 	{name: "oversized", body: `{"n":1,"id":"` + strings.Repeat("a", 2000) + `"}`, reject: true},
+	{name: "buyer", body: `{"n":2,"id":"r-1","buyer":"u-1"}`, n: 2, id: "r-1", buyer: "u-1"},
+	{name: "buyer only means one", body: `{"buyer":"a.b@c:d_e-F9"}`, n: 1, buyer: "a.b@c:d_e-F9"},
+	{name: "longest buyer", body: `{"buyer":"` + strings.Repeat("b", MaxBuyerLen) + `"}`, n: 1, buyer: strings.Repeat("b", MaxBuyerLen)},
+	{name: "null buyer is none", body: `{"n":1,"buyer":null}`, n: 1},
+	{name: "empty buyer", body: `{"n":1,"buyer":""}`, reject: true, bad: ErrBuyer},
+	{name: "long buyer", body: `{"buyer":"` + strings.Repeat("b", MaxBuyerLen+1) + `"}`, reject: true, bad: ErrBuyer},
+	{name: "buyer with space", body: `{"buyer":"u 1"}`, reject: true, bad: ErrBuyer},
+	{name: "buyer with star", body: `{"buyer":"u*"}`, reject: true, bad: ErrBuyer},
+	{name: "buyer non-ASCII", body: `{"buyer":"é"}`, reject: true, bad: ErrBuyer},
+	{name: "buyer escaped", body: `{"buyer":"u\n"}`, reject: true, bad: ErrBuyer},
+	{name: "buyer number", body: `{"buyer":1}`, reject: true},
+	{name: "buyer object", body: `{"buyer":{}}`, reject: true},
+	{name: "buyer bad with good n", body: `{"n":3,"buyer":"u/1"}`, reject: true, bad: ErrBuyer},
 }
 
 func TestDecodeUnits(t *testing.T) {
 	for _, tc := range unitsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			n, id, err := DecodeUnits([]byte(tc.body), 1024)
+			n, id, buyer, err := DecodeUnits([]byte(tc.body), 1024)
 			if tc.reject {
 				if err == nil {
-					t.Fatalf("accepted n=%d id=%q", n, id)
+					t.Fatalf("accepted n=%d id=%q buyer=%q", n, id, buyer)
+				}
+				if tc.bad != nil && err != tc.bad {
+					t.Fatalf("error %v, want %v", err, tc.bad)
 				}
 				return
 			}
-			if err != nil || n != tc.n || id != tc.id {
-				t.Fatalf("got n=%d id=%q err=%v, want n=%d id=%q", n, id, err, tc.n, tc.id)
+			if err != nil || n != tc.n || id != tc.id || buyer != tc.buyer {
+				t.Fatalf("got n=%d id=%q buyer=%q err=%v, want n=%d id=%q buyer=%q", n, id, buyer, err, tc.n, tc.id, tc.buyer)
 			}
 		})
 	}
@@ -60,34 +78,36 @@ func TestDecodeUnits(t *testing.T) {
 
 func TestDecodeOneDoesNotAllocate(t *testing.T) {
 	body := []byte(`{"n":1}`)
-	if a := testing.AllocsPerRun(100, func() { _, _, _ = DecodeUnits(body, 1024) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { _, _, _, _ = DecodeUnits(body, 1024) }); a != 0 {
 		t.Fatalf("decoding {\"n\":1} allocates %v times", a)
 	}
 }
 
 // FuzzDecodeUnits checks that whatever DecodeUnits accepts is a request
-// encoding/json reads the same way, with n in range and a bounded id.
+// encoding/json reads the same way, with n in range, a bounded id and a
+// valid buyer or none.
 func FuzzDecodeUnits(f *testing.F) {
 	for _, tc := range unitsCases {
 		f.Add([]byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, id, err := DecodeUnits(body, 1024)
+		n, id, buyer, err := DecodeUnits(body, 1024)
 		if err != nil {
 			return
 		}
-		if n < 1 || n > stock.MaxUnits || len(id) > MaxIDLen || len(body) > 1024 {
-			t.Fatalf("accepted out of range: n=%d id=%q", n, id)
+		if n < 1 || n > stock.MaxUnits || len(id) > MaxIDLen || len(body) > 1024 || buyer != "" && !ValidBuyer(buyer) {
+			t.Fatalf("accepted out of range: n=%d id=%q buyer=%q", n, id, buyer)
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
-			if n != 1 || id != "" {
-				t.Fatalf("empty body gave n=%d id=%q", n, id)
+			if n != 1 || id != "" || buyer != "" {
+				t.Fatalf("empty body gave n=%d id=%q buyer=%q", n, id, buyer)
 			}
 			return
 		}
 		var ref struct {
-			N  *float64 `json:"n"`
-			ID *string  `json:"id"`
+			N     *float64 `json:"n"`
+			ID    *string  `json:"id"`
+			Buyer *string  `json:"buyer"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
@@ -99,6 +119,9 @@ func FuzzDecodeUnits(f *testing.F) {
 		}
 		if ref.ID != nil && *ref.ID != id {
 			t.Fatalf("%q: id=%q, encoding/json reads %q", body, id, *ref.ID)
+		}
+		if ref.Buyer != nil && *ref.Buyer != buyer || ref.Buyer == nil && buyer != "" {
+			t.Fatalf("%q: buyer=%q, encoding/json reads %v", body, buyer, ref.Buyer)
 		}
 	})
 }

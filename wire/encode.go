@@ -32,9 +32,10 @@ func AppendRelease(b []byte, sku string, released, remaining int64) []byte {
 }
 
 // AppendQuery appends the reply of query and admin.set; sold counts held
-// units too. leader is already JSON-quoted (see Quote), as the responder
-// quotes its id once.
-func AppendQuery(b []byte, sku string, limit, sold, held int64, leader []byte) []byte {
+// units too. perBuyer, the SKU's per-buyer cap, is written only when set,
+// so the replies of uncapped SKUs are unchanged. leader is already
+// JSON-quoted (see Quote), as the responder quotes its id once.
+func AppendQuery(b []byte, sku string, limit, sold, held, perBuyer int64, leader []byte) []byte {
 	b = append(b, `{"sku":"`...)
 	b = append(b, sku...)
 	b = append(b, `","limit":`...)
@@ -43,6 +44,10 @@ func AppendQuery(b []byte, sku string, limit, sold, held int64, leader []byte) [
 	b = strconv.AppendInt(b, sold, 10)
 	b = append(b, `,"held":`...)
 	b = strconv.AppendInt(b, held, 10)
+	if perBuyer > 0 {
+		b = append(b, `,"per_buyer":`...)
+		b = strconv.AppendInt(b, perBuyer, 10)
+	}
 	b = append(b, `,"remaining":`...)
 	b = strconv.AppendInt(b, limit-sold, 10)
 	b = append(b, `,"leader":`...)
@@ -66,6 +71,12 @@ func AppendError(b []byte, sku string, remaining int64, kind, message string) []
 // appendError appends an error body, with the code of kind if withCode (as
 // batch items carry it: they have no headers of their own).
 func appendError(b []byte, sku string, remaining int64, kind, message string, withCode bool) []byte {
+	return append(appendErrorFields(b, sku, remaining, kind, message, withCode), '}')
+}
+
+// appendErrorFields appends an error body without its closing brace, for
+// kinds that carry more fields.
+func appendErrorFields(b []byte, sku string, remaining int64, kind, message string, withCode bool) []byte {
 	b = append(b, `{"sku":`...)
 	b = append(b, Quote(sku)...)
 	b = append(b, `,"granted":0,"remaining":`...)
@@ -79,8 +90,7 @@ func appendError(b []byte, sku string, remaining int64, kind, message string, wi
 	} else {
 		b = append(b, `","message":`...)
 	}
-	b = append(b, Quote(message)...)
-	return append(b, '}')
+	return append(b, Quote(message)...)
 }
 
 // Quote returns s as a JSON string.

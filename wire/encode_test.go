@@ -18,7 +18,10 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 	}{
 		{"grant", AppendGrant(nil, "s", 2, 41), Reply{SKU: "s", Granted: 2, Remaining: 41}},
 		{"release", AppendRelease(nil, "s", 2, 43), Reply{SKU: "s", Released: 2, Remaining: 43}},
-		{"query", AppendQuery(nil, "s", 100, 57, 5, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Held: 5, Remaining: 43, Leader: "node \"a\""}},
+		{"query", AppendQuery(nil, "s", 100, 57, 5, 0, Quote("node \"a\"")), Reply{SKU: "s", Limit: 100, Sold: 57, Held: 5, Remaining: 43, Leader: "node \"a\""}},
+		{"query capped", AppendQuery(nil, "s", 100, 57, 5, 2, Quote("n")), Reply{SKU: "s", Limit: 100, Sold: 57, Held: 5, PerBuyer: 2, Remaining: 43, Leader: "n"}},
+		{"buyer", AppendBuyer(nil, "s", "u-1@x.y", 2, 1, 1, 41), Reply{SKU: "s", Buyer: "u-1@x.y", PerBuyer: 2, Held: 1, Bought: 1, Remaining: 41}},
+		{"buyer_limit", AppendBuyerLimit(nil, "s\"", 40, 1, 1, 2, "2 requested \"", false), Reply{SKU: "s\"", Remaining: 40, Error: ErrBuyerLimit, Message: "2 requested \"", Bought: 1, Held: 1, PerBuyer: 2}},
 		{"hold", AppendHold(nil, "s", 2, 41, "cart \"42\"", time.Date(2026, 12, 5, 14, 15, 0, 0, time.FixedZone("x", 3600))), Reply{SKU: "s", Held: 2, Remaining: 41, ID: "cart \"42\"", ExpiresAt: "2026-12-05T13:15:00Z"}},
 		{"confirmed", AppendConfirmed(nil, "s", 2), Reply{SKU: "s", Confirmed: 2}},
 		{"cancelled", AppendCancelled(nil, "s", 2, 43), Reply{SKU: "s", Cancelled: 2, Remaining: 43}},

@@ -19,11 +19,13 @@ const (
 )
 
 // HoldRequest is the body of hold: {"n":2,"id":"cart-42","ttl_s":900}. id
-// is required; n defaults to 1 and ttl_s to 900, in 1..86400.
+// is required; n defaults to 1 and ttl_s to 900, in 1..86400; buyer is
+// optional, for a SKU with a per-buyer cap.
 type HoldRequest struct {
-	N    int64  `json:"n,omitempty"`
-	ID   string `json:"id"`
-	TTLs int64  `json:"ttl_s,omitempty"`
+	N     int64  `json:"n,omitempty"`
+	ID    string `json:"id"`
+	TTLs  int64  `json:"ttl_s,omitempty"`
+	Buyer string `json:"buyer,omitempty"`
 }
 
 // HoldIDRequest is the body of confirm and cancel: {"id":"cart-42"}; and,
@@ -40,36 +42,40 @@ const HoldTimeFormat = time.RFC3339
 var errTTL = fmt.Errorf("ttl_s must be an integer from 1 to %d", int64(stock.MaxHoldTTL/time.Second))
 
 // DecodeHold decodes a hold body.
-func DecodeHold(body []byte, maxBody int) (n int64, id string, ttl time.Duration, err error) {
+func DecodeHold(body []byte, maxBody int) (n int64, id, buyer string, ttl time.Duration, err error) {
 	var f holdFields
 	if err := decodeHoldBody(body, maxBody, &f); err != nil {
-		return 0, "", 0, err
+		return 0, "", "", 0, err
 	}
 	return f.parse()
 }
 
 // holdFields are the fields of a hold, as sent.
 type holdFields struct {
-	N   json.RawMessage `json:"n"`
-	ID  *string         `json:"id"`
-	TTL json.RawMessage `json:"ttl_s"`
+	N     json.RawMessage `json:"n"`
+	ID    *string         `json:"id"`
+	TTL   json.RawMessage `json:"ttl_s"`
+	Buyer *string         `json:"buyer"`
 }
 
 // parse checks the fields and applies their defaults.
-func (f *holdFields) parse() (n int64, id string, ttl time.Duration, err error) {
+func (f *holdFields) parse() (n int64, id, buyer string, ttl time.Duration, err error) {
 	n = 1
 	if f.N != nil {
 		if n, err = parseCount(f.N, stock.MaxUnits); err != nil || n < 1 {
-			return 0, "", 0, errUnits
+			return 0, "", "", 0, errUnits
 		}
 	}
 	if id, err = holdID(f.ID); err != nil {
-		return 0, "", 0, err
+		return 0, "", "", 0, err
 	}
 	if ttl, err = holdTTL(f.TTL); err != nil {
-		return 0, "", 0, err
+		return 0, "", "", 0, err
 	}
-	return n, id, ttl, nil
+	if buyer, err = buyerField(f.Buyer); err != nil {
+		return 0, "", "", 0, err
+	}
+	return n, id, buyer, ttl, nil
 }
 
 // DecodeHoldID decodes a confirm or cancel body.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ var holdCases = []struct {
 	body   string
 	n      int64
 	id     string
+	buyer  string
 	ttl    time.Duration
 	reject bool
 }{
@@ -35,19 +37,25 @@ var holdCases = []struct {
 	{name: "unknown field", body: `{"id":"c","ttl":900}`, reject: true},
 	{name: "trailing", body: `{"id":"c"} x`, reject: true},
 	{name: "oversized", body: `{"id":"` + strings.Repeat("a", 2000) + `"}`, reject: true},
+	{name: "buyer", body: `{"n":2,"id":"c","buyer":"u-1@shop.example"}`, n: 2, id: "c", buyer: "u-1@shop.example", ttl: stock.DefaultHoldTTL},
+	{name: "longest buyer", body: `{"id":"c","buyer":"` + strings.Repeat("b", MaxBuyerLen) + `"}`, n: 1, id: "c", buyer: strings.Repeat("b", MaxBuyerLen), ttl: stock.DefaultHoldTTL},
+	{name: "empty buyer", body: `{"id":"c","buyer":""}`, reject: true},
+	{name: "long buyer", body: `{"id":"c","buyer":"` + strings.Repeat("b", MaxBuyerLen+1) + `"}`, reject: true},
+	{name: "buyer bad char", body: `{"id":"c","buyer":"u#1"}`, reject: true},
+	{name: "buyer not a string", body: `{"id":"c","buyer":7}`, reject: true},
 }
 
 func TestDecodeHold(t *testing.T) {
 	for _, tc := range holdCases {
 		t.Run(tc.name, func(t *testing.T) {
-			n, id, ttl, err := DecodeHold([]byte(tc.body), 1024)
+			n, id, buyer, ttl, err := DecodeHold([]byte(tc.body), 1024)
 			switch {
 			case tc.reject && err == nil:
-				t.Fatalf("accepted n=%d id=%q ttl=%v", n, id, ttl)
+				t.Fatalf("accepted n=%d id=%q buyer=%q ttl=%v", n, id, buyer, ttl)
 			case !tc.reject && err != nil:
 				t.Fatal(err)
-			case !tc.reject && (n != tc.n || id != tc.id || ttl != tc.ttl):
-				t.Fatalf("got n=%d id=%q ttl=%v, want %d %q %v", n, id, ttl, tc.n, tc.id, tc.ttl)
+			case !tc.reject && (n != tc.n || id != tc.id || buyer != tc.buyer || ttl != tc.ttl):
+				t.Fatalf("got n=%d id=%q buyer=%q ttl=%v, want %d %q %q %v", n, id, buyer, ttl, tc.n, tc.id, tc.buyer, tc.ttl)
 			}
 		})
 	}
@@ -84,19 +92,26 @@ func TestDecodeHoldIDAndExtend(t *testing.T) {
 }
 
 // FuzzDecodeHold: whatever the body, an accepted hold has an id of 1..128
-// bytes, n in 1..MaxUnits and a TTL of whole seconds in 1 s..24 h.
+// bytes, n in 1..MaxUnits, a TTL of whole seconds in 1 s..24 h and a valid
+// buyer or none.
 func FuzzDecodeHold(f *testing.F) {
 	for _, tc := range holdCases {
 		f.Add([]byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, id, ttl, err := DecodeHold(body, 1024)
+		n, id, buyer, ttl, err := DecodeHold(body, 1024)
 		if err != nil {
 			return
 		}
 		if n < 1 || n > stock.MaxUnits || id == "" || len(id) > MaxIDLen ||
-			ttl < time.Second || ttl > stock.MaxHoldTTL || ttl%time.Second != 0 {
-			t.Fatalf("%q accepted as n=%d id=%q ttl=%v", body, n, id, ttl)
+			ttl < time.Second || ttl > stock.MaxHoldTTL || ttl%time.Second != 0 || buyer != "" && !ValidBuyer(buyer) {
+			t.Fatalf("%q accepted as n=%d id=%q buyer=%q ttl=%v", body, n, id, buyer, ttl)
+		}
+		var ref struct {
+			Buyer *string `json:"buyer"`
+		}
+		if json.Unmarshal(body, &ref) != nil || ref.Buyer != nil && *ref.Buyer != buyer || ref.Buyer == nil && buyer != "" {
+			t.Fatalf("%q: buyer=%q, encoding/json reads %v", body, buyer, ref.Buyer)
 		}
 	})
 }

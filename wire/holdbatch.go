@@ -10,7 +10,7 @@ import "time"
 // its own error and never fails the others. JSON only: holds are bounded by
 // their durable writes, not by decoding.
 //
-//	request = [{"sku":"sku1","n":2,"id":"cart-42","ttl_s":900}, ...]
+//	request = [{"sku":"sku1","n":2,"id":"cart-42","ttl_s":900,"buyer":"u-1"}, ...]
 //	reply   = [{"sku":"sku1","held":2,"remaining":41,"id":"cart-42","expires_at":"2026-12-05T14:15:00Z"},
 //	           {"sku":"sku2","granted":0,"remaining":0,"error":"sold_out","code":409,"message":"sold out"}, ...]
 //
@@ -19,18 +19,21 @@ import "time"
 
 // HoldItem is one hold of a batch, as HoldRequest with its SKU.
 type HoldItem struct {
-	SKU  string `json:"sku"`
-	N    int64  `json:"n,omitempty"`
-	ID   string `json:"id"`
-	TTLs int64  `json:"ttl_s,omitempty"`
+	SKU   string `json:"sku"`
+	N     int64  `json:"n,omitempty"`
+	ID    string `json:"id"`
+	TTLs  int64  `json:"ttl_s,omitempty"`
+	Buyer string `json:"buyer,omitempty"`
 }
 
-// HoldSpec is a decoded hold of a batch: its SKU, units, id and TTL.
+// HoldSpec is a decoded hold of a batch: its SKU, units, id, TTL and buyer
+// ("" for none).
 type HoldSpec struct {
-	SKU string
-	N   int64
-	ID  string
-	TTL time.Duration
+	SKU   string
+	N     int64
+	ID    string
+	TTL   time.Duration
+	Buyer string
 }
 
 // DecodeHoldBatch reads a batch hold body into one spec per item; msgs holds,
@@ -58,7 +61,7 @@ func DecodeHoldBatch(body []byte) (specs []HoldSpec, msgs []string, err error) {
 			err = ErrSKU
 		}
 		if err == nil {
-			specs[i].N, specs[i].ID, specs[i].TTL, err = f.parse()
+			specs[i].N, specs[i].ID, specs[i].Buyer, specs[i].TTL, err = f.parse()
 		}
 		if err != nil {
 			msgs[i] = err.Error()

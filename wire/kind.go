@@ -11,6 +11,7 @@ const (
 	ErrInternal     = "internal"     // 500
 	ErrUnknownHold  = "unknown_hold" // 404: no such hold, or it ended long ago
 	ErrExpired      = "expired"      // 409: the hold expired and its units came back
+	ErrBuyerLimit   = "buyer_limit"  // 409: the buyer would pass the SKU's per-buyer cap
 )
 
 // Header names of NATS micro service errors.
@@ -22,15 +23,18 @@ const (
 // Kinds lists the error kinds; a kind's index is its number in counters
 // and, plus one, its status byte in binary batch replies. New kinds go at
 // the end, so that existing status bytes keep their meaning.
-var Kinds = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal, ErrUnknownHold, ErrExpired}
+var Kinds = [...]string{ErrBadRequest, ErrUnknownSKU, ErrSoldOut, ErrInsufficient, ErrUnavailable, ErrInternal, ErrUnknownHold, ErrExpired, ErrBuyerLimit}
 
 // NumKinds is the number of error kinds.
 const NumKinds = len(Kinds)
 
-var codes = [NumKinds]int{400, 404, 409, 409, 503, 500, 404, 409}
+var codes = [NumKinds]int{400, 404, 409, 409, 503, 500, 404, 409, 409}
 
-// internalIndex is the index of ErrInternal in Kinds.
-const internalIndex = 5
+// Indexes in Kinds of ErrInternal and ErrBuyerLimit.
+const (
+	internalIndex   = 5
+	buyerLimitIndex = 8
+)
 
 // KindIndex is the index of kind in Kinds; an unknown kind counts as internal.
 func KindIndex(kind string) int {
@@ -54,7 +58,7 @@ func Code(kind string) int {
 
 // KindOfCode names the kind of a code, for an error reply whose body does
 // not say: 404 is unknown_sku (unknown_hold always comes with its body);
-// 409 is left empty, as it has three kinds, and so is a code not in the
+// 409 is left empty, as it has several kinds, and so is a code not in the
 // protocol.
 func KindOfCode(code int) string {
 	switch code {

@@ -37,6 +37,9 @@ var replySeeds = []string{
 	`{"sku":"é","granted":1}`,
 	`{"sku":"sku1","held":2,"remaining":41,"id":"cart-42","expires_at":"2026-12-05T14:15:00Z"}`,
 	`{"sku":"sku1","confirmed":2}`,
+	`{"sku":"sku1","granted":0,"remaining":41,"error":"buyer_limit","message":"m","bought":1,"held":1,"per_buyer":2}`,
+	`{"sku":"sku1","buyer":"u-1","per_buyer":2,"held":1,"bought":1,"remaining":41}`,
+	`{"sku":"sku1","buyer":7}`,
 }
 
 func TestDecodeReplyView(t *testing.T) {
