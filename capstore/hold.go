@@ -138,111 +138,45 @@ func decodeHoldJSON(b []byte) (HoldRecord, error) {
 // reads every live hold before it serves, and encoding/json's decoder took
 // most of that read.
 func decodeWritten(b []byte) (r HoldRecord, ok bool) {
-	field := func(name string) bool {
-		b, ok = bytes.CutPrefix(b, []byte(name))
-		return ok
-	}
-	integer := func() int64 {
-		i := 0
-		if i < len(b) && b[i] == '-' {
-			i++
-		}
-		if i == len(b) || b[i] < '0' || b[i] > '9' || b[i] == '0' && i+1 < len(b) && b[i+1] >= '0' && b[i+1] <= '9' {
-			ok = false
-			return 0
-		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		n, err := strconv.ParseInt(string(b[:i]), 10, 64)
-		ok, b = err == nil, b[i:]
-		return n
-	}
-	object := func() []byte {
-		end := objectEnd(b)
-		if end < 0 || !json.Valid(b[:end]) {
-			ok = false
-			return nil
-		}
-		v := b[:end:end]
-		b = b[end:]
-		return v
-	}
-	if !field(`{"n":`) {
+	d := fastJSON{b: b, ok: true}
+	if !d.field(`{"n":`) {
 		return r, false
 	}
-	if r.Hold.N = integer(); !ok || r.Hold.N < 1 || r.Hold.N > stock.MaxUnits || !field(`,"expires_ms":`) {
+	if r.Hold.N = d.integer(); !d.ok || r.Hold.N < 1 || r.Hold.N > stock.MaxUnits || !d.field(`,"expires_ms":`) {
 		return r, false
 	}
-	if r.Hold.Expires = time.UnixMilli(integer()); !ok || !field(`,"state":"`) {
+	if r.Hold.Expires = time.UnixMilli(d.integer()); !d.ok || !d.field(`,"state":"`) {
 		return r, false
 	}
-	name, rest, found := bytes.Cut(b, []byte(`"`))
+	name, rest, found := bytes.Cut(d.b, []byte(`"`))
 	if r.Hold.State, ok = parseHoldState(string(name)); !found || !ok {
 		return r, false
 	}
-	b = rest
-	if field(`,"ended_ms":`) {
-		if r.EndedMS = integer(); !ok || r.EndedMS == 0 {
+	d.b = rest
+	if d.field(`,"ended_ms":`) {
+		if r.EndedMS = d.integer(); !d.ok || r.EndedMS == 0 {
 			return r, false // encodeHold omits 0
 		}
 	}
-	if field(`,"buyer":"`) {
-		name, rest, found := bytes.Cut(b, []byte(`"`))
+	if d.field(`,"buyer":"`) {
+		name, rest, found := bytes.Cut(d.b, []byte(`"`))
 		if !found || !plainString(name) {
 			return r, false // encodeHold omits "", and escapes are for encoding/json
 		}
-		r.Buyer, b = string(name), rest
+		r.Buyer, d.b = string(name), rest
 	}
-	if !field(`,"reply":`) {
+	if !d.field(`,"reply":`) {
 		return r, false
 	}
-	if r.Reply = object(); !ok {
+	if r.Reply = d.object(); !d.ok {
 		return r, false
 	}
-	if field(`,"end":`) {
-		if r.End = object(); !ok {
+	if d.field(`,"end":`) {
+		if r.End = d.object(); !d.ok {
 			return r, false
 		}
 	}
-	return r, string(b) == "}"
-}
-
-// plainString reports whether b is a non-empty JSON string's contents
-// that needs no unescaping: UTF-8 without '\\' or control characters.
-func plainString(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c == '\\' {
-			return false
-		}
-	}
-	return len(b) > 0 && utf8.Valid(b)
-}
-
-// objectEnd is the length of the JSON object b starts with, found by its
-// brackets and strings alone, or -1 if b does not start with one.
-func objectEnd(b []byte) int {
-	if len(b) == 0 || b[0] != '{' {
-		return -1
-	}
-	depth, inString, escaped := 0, false, false
-	for i, c := range b {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			escaped, inString = c == '\\', c != '"'
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
+	return r, string(d.b) == "}"
 }
 
 // holdKey is the key of hold id of sku.

@@ -245,9 +245,11 @@ func TestBuyerRoundTrips(t *testing.T) {
 }
 
 // TestBuyerCountsSurviveAFailover: a later leader reads each buyer's count
-// and ids: a retried grant gets its first answer and is not counted twice,
-// the cap still holds, and a hold of the buyer that expires under the new
-// leader gives its units back to the buyer's count once.
+// and ids: a confirm of the buyer's hold (its first request there, so the
+// write waits for the read) moves the units to bought, a retried grant gets
+// its first answer and is not counted twice, the cap still holds, and a
+// hold of the buyer that expires under the new leader gives its units back
+// to the buyer's count once.
 func TestBuyerCountsSurviveAFailover(t *testing.T) {
 	c := newCluster(t)
 	a := c.Start("node-a", "")
@@ -256,9 +258,13 @@ func TestBuyerCountsSurviveAFailover(t *testing.T) {
 	nc := c.NC
 	setCapped(t, nc, "sku1", 100, 3)
 	first := request(t, nc, "stock.acquire.sku1", `{"n":1,"id":"r-1","buyer":"u-1"}`)
-	hold := request(t, nc, "stock.hold.sku1", `{"n":1,"id":"cart-1","ttl_s":2,"buyer":"u-1"}`)
-	if first.code != 0 || hold.code != 0 {
-		t.Fatalf("before the failover: %+v %+v", first.Reply, hold.Reply)
+	hold := request(t, nc, "stock.hold.sku1", `{"n":1,"id":"cart-1","ttl_s":3,"buyer":"u-1"}`)
+	keep := request(t, nc, "stock.hold.sku1", `{"n":1,"id":"cart-2","ttl_s":600,"buyer":"u-1"}`)
+	if first.code != 0 || hold.code != 0 || keep.code != 0 {
+		t.Fatalf("before the failover: %+v %+v %+v", first.Reply, hold.Reply, keep.Reply)
+	}
+	if r := request(t, nc, "stock.acquire.sku1", `{"n":1,"buyer":"u-1"}`); r.Error != wire.ErrBuyerLimit {
+		t.Fatalf("at the cap before the failover: %+v", r.Reply)
 	}
 
 	lead := <-a.Leads
@@ -266,19 +272,25 @@ func TestBuyerCountsSurviveAFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.WaitLeading(t)
-	var again reply
-	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
-		var err error
-		again, err = tryRequest(nc, "stock.acquire.sku1", `{"n":1,"id":"r-1","buyer":"u-1"}`, 5*time.Second)
-		if retriable(again, err) {
-			return fmt.Errorf("retry: %v %+v", err, again.Reply)
-		}
-		return err
-	})
-	if again.Reply != first.Reply {
+	retry := func(subject, body string) reply {
+		var r reply
+		testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			var err error
+			r, err = tryRequest(nc, subject, body, 5*time.Second)
+			if retriable(r, err) {
+				return fmt.Errorf("%s: %v %+v", subject, err, r.Reply)
+			}
+			return err
+		})
+		return r
+	}
+	if r := retry("stock.confirm.sku1", `{"id":"cart-2"}`); r.Confirmed != 1 {
+		t.Fatalf("confirm on the new leader: %+v", r.Reply)
+	}
+	if again := retry("stock.acquire.sku1", `{"n":1,"id":"r-1","buyer":"u-1"}`); again.Reply != first.Reply {
 		t.Fatalf("retried grant to the new leader: %+v, want the first answer %+v", again.Reply, first.Reply)
 	}
-	if u := buyerOf(t, nc, "sku1", "u-1"); u.Bought != 1 || u.Held > 1 {
+	if u := buyerOf(t, nc, "sku1", "u-1"); u.Bought != 2 || u.Held > 1 {
 		t.Fatalf("the new leader's count of the buyer: %+v", u)
 	}
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -287,10 +299,85 @@ func TestBuyerCountsSurviveAFailover(t *testing.T) {
 		}
 		return nil
 	})
-	if r := request(t, nc, "stock.acquire.sku1", `{"n":2,"id":"r-2","buyer":"u-1"}`); r.code != 0 || r.Granted != 2 {
+	if r := request(t, nc, "stock.acquire.sku1", `{"n":1,"id":"r-2","buyer":"u-1"}`); r.code != 0 || r.Granted != 1 {
 		t.Fatalf("after the expiry the buyer may take its cap: %+v", r.Reply)
 	}
 	if r := request(t, nc, "stock.acquire.sku1", `{"n":1,"id":"r-3","buyer":"u-1"}`); r.Error != wire.ErrBuyerLimit || r.Bought != 3 {
 		t.Fatalf("at the cap on the new leader: %+v", r.Reply)
+	}
+}
+
+// TestDeleteForgetsBuyers: a SKU deleted and set again starts with no
+// buyer counts, also on a later leader; another SKU's buyers stay.
+func TestDeleteForgetsBuyers(t *testing.T) {
+	c := newCluster(t)
+	a := c.Start("node-a", "")
+	a.WaitLeading(t)
+	nc := c.NC
+	setCapped(t, nc, "s", 10, 2)
+	setCapped(t, nc, "s2", 10, 2)
+	for _, sku := range []string{"s", "s2"} {
+		if r := request(t, nc, "stock.acquire."+sku, `{"n":2,"buyer":"u-1"}`); r.Granted != 2 {
+			t.Fatalf("acquire of %s: %+v", sku, r.Reply)
+		}
+	}
+	if r := request(t, nc, "stock.admin.delete.s", ``); !r.Deleted {
+		t.Fatalf("delete: %+v", r.Reply)
+	}
+	setCapped(t, nc, "s", 10, 2)
+	if u := buyerOf(t, nc, "s", "u-1"); u.Bought != 0 {
+		t.Fatalf("buyer of the SKU set again: %+v", u)
+	}
+	a.Stop(t)
+	c.Start("node-b", "").WaitLeading(t)
+	if u := buyerOf(t, nc, "s", "u-1"); u.Bought != 0 {
+		t.Fatalf("buyer of the SKU set again, on a later leader: %+v", u)
+	}
+	if u := buyerOf(t, nc, "s2", "u-1"); u.Bought != 2 {
+		t.Fatalf("buyer of the SKU not deleted, on a later leader: %+v", u)
+	}
+}
+
+// TestRefillKeepsTheRecord: a raise of the cap rewrites the SKU's record
+// with everything else in it: the per-buyer cap and the expiry mark, which
+// a later leader needs to know the expired holds whose keys are not
+// rewritten yet (without it, it would expire them again and sell their
+// units twice).
+func TestRefillKeepsTheRecord(t *testing.T) {
+	c := newCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	nc := c.NC
+	setCapped(t, nc, "sku1", 1_000_000, 1_000_000)
+	if r := request(t, nc, "stock.hold.sku1", `{"id":"h","ttl_s":1,"buyer":"u"}`); r.code != 0 {
+		t.Fatalf("hold: %+v", r.Reply)
+	}
+	cli := testenv.Client(t, c.Etcd)
+	stored := func() map[string]int64 {
+		resp, err := cli.Get(context.Background(), "/stock/sku/sku1")
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("get: %v %v", resp, err)
+		}
+		var rec map[string]int64
+		if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+			t.Fatalf("%s: %v", resp.Kvs[0].Value, err)
+		}
+		return rec
+	}
+	var mark int64
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if mark = stored()["expired_ms"]; mark == 0 {
+			return fmt.Errorf("no expiry mark yet: %v", stored())
+		}
+		return nil
+	})
+	cap0 := stored()["cap"]
+	for i := 0; stored()["cap"] == cap0; i++ {
+		if i == 1000 {
+			t.Fatalf("no refill after %d acquires: %v", i, stored())
+		}
+		request(t, nc, "stock.acquire.sku1", fmt.Sprintf(`{"n":100,"buyer":"b-%d"}`, i))
+	}
+	if rec := stored(); rec["expired_ms"] != mark || rec["per_buyer"] != 1_000_000 {
+		t.Fatalf("record after a refill: %v, want expired_ms %d and per_buyer kept", rec, mark)
 	}
 }

@@ -33,7 +33,8 @@ type round struct {
 	returns     map[string]*returnPlan       // by SKU: units its holds give back
 	tidy        []capstore.HoldWrite         // expired holds' keys, forgotten ones' deletes (queue.tidyLater)
 
-	buyers map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
+	buyers    map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
+	buyerSKUs map[string]bool       // the SKUs of those buyers
 }
 
 // change is an op planned into the round.
@@ -54,7 +55,7 @@ type reply struct {
 func newRound(t *term, now time.Time, policy stock.Policy, fence int64) *round {
 	return &round{t: t, now: now, policy: policy, fence: fence,
 		puts: map[string]stock.Record{}, touched: map[string]bool{}, raises: map[*entry]int64{},
-		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}, buyers: map[*buyer]*buyerPlan{}}
+		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}, buyers: map[*buyer]*buyerPlan{}, buyerSKUs: map[string]bool{}}
 }
 
 func (r *round) answer(o *op, a answer) {
@@ -119,13 +120,14 @@ func (r *round) planRefill(e *entry) {
 	}
 	e.queued = false
 	target, ok := e.item.PlanRefill(r.now, r.policy, e.needLocked())
-	limit := e.item.Limit
+	rec := e.item.Record()
 	e.mu.Unlock()
 	if rp := r.returns[e.sku]; rp != nil {
-		limit = rp.rec.Limit // written with the raise; the cap planned below the old limit
+		rec = rp.rec // written with the raise; the cap planned below the old limit
 	}
 	if ok {
-		r.puts[e.sku] = stock.Record{Limit: limit, Cap: target}
+		rec.Cap = target // the rest as it is: the expiry mark and per_buyer must not be lost
+		r.puts[e.sku] = rec
 		r.raises[e] = target
 	}
 }

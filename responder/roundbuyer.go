@@ -33,13 +33,14 @@ type buyerGrant struct {
 	ans answer
 }
 
-// buyerPlanOf is the round's plan of b, a buyer of e, new if it has none.
+// buyerPlanOfLocked is the round's plan of b, a buyer of e, new if it has none.
 // Lock e.mu on entry.
 func (r *round) buyerPlanOfLocked(e *entry, b *buyer) *buyerPlan {
 	bp := r.buyers[b]
 	if bp == nil {
 		bp = &buyerPlan{e: e, b: b, bought: b.bought}
 		r.buyers[b] = bp
+		r.buyerSKUs[e.sku] = true
 	}
 	return bp
 }
