@@ -16,11 +16,15 @@
 //
 // Hold rows count holds (or confirms) per second, one unit each, 256 in
 // flight; a confirm row first makes the holds it confirms, unmeasured. The
-// expiry and takeover measurements (holds.go) print a line each after the
-// table.
+// buyers row is the 1 SKU row with a per-buyer cap of 1 and a distinct
+// buyer in every acquire, each run on a SKU of its own, so every grant is
+// a buyer's durable record. The expiry and takeover measurements
+// (holds.go) and the takeover of a SKU with 1,000,000 buyers (buyers.go)
+// print a line each after the table.
 //
 //	go run ./bench -runs 3 -d 5s      # quicker
 //	go run ./bench -scenarios hold,holdnaive,confirm,confirmnaive,beside,expiry,takeover
+//	go run ./bench -scenarios one,buyers,buyerstakeover
 //	go run ./bench -stall-grants 10000000   # also count refill stalls over 10M grants at a constant rate
 package main
 
@@ -61,10 +65,12 @@ func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "runs per scenario; the table shows medians")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each phase of each run")
-	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000,hold,holdnaive,confirm,confirmnaive,beside,expiry,takeover",
+	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000,hold,holdnaive,confirm,confirmnaive,beside,buyers,expiry,takeover,buyerstakeover",
 		"comma-separated: one (1 SKU), zipf (10,000 SKUs), naive (every acquire an etcd transaction), batch and batch1000 (batches of 1024 over 1 and 1,000 SKUs), "+
 			"hold and holdnaive (holds, and holds one etcd transaction each), confirm and confirmnaive (the same for confirms), beside (acquires while holds run on another SKU), "+
-			"expiry (100,000 holds due in one second) and takeover (a new leader taking over 100,000 live holds)")
+			"buyers (1 SKU capped at 1 unit per buyer, a distinct buyer per acquire), "+
+			"expiry (100,000 holds due in one second), takeover (a new leader taking over 100,000 live holds) "+
+			"and buyerstakeover (a new leader's first grants on a SKU with 1,000,000 buyer records)")
 	flag.Int64Var(&o.stallGrants, "stall-grants", 0, "if > 0, also grant this many units at a constant rate and count refill stalls")
 	flag.IntVar(&o.stallRate, "stall-rate", 100000, "requests per second of the stall run")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measured phase (loadgen -warmup); the table also gives the real responder's p99 in it")
@@ -87,6 +93,8 @@ type scenario struct {
 	args        []string // loadgen flags beyond the common ones
 	requests    int      // > 0: each phase is this many requests, not -d after -warmup
 	beside      []string // loadgen flags of unmeasured load run at the same time
+	fresh       bool     // each run on SKUs of its own (not -existing ones): -per-buyer sets only the SKUs loadgen creates
+	check       func(s *loadgen.Summary) error
 }
 
 var scenarios = []scenario{
@@ -102,6 +110,26 @@ var scenarios = []scenario{
 		requests: 5000, args: []string{"-op", "confirm", "-skus", "1", "-stock", "1000000000000"}},
 	{name: "beside", title: "1 SKU, acquires while 64 holds stay in flight on another", args: []string{"-skus", "1", "-stock", "1000000000000"},
 		beside: []string{"-op", "hold", "-skus", "1", "-stock", "1000000000000", "-c", "64", "-conns", "1", "-d", "1h"}},
+	{name: "buyers", title: "1 SKU, per_buyer 1, a distinct buyer per acquire", fresh: true,
+		args:  []string{"-skus", "1", "-stock", "1000000000000", "-per-buyer", "1", "-buyers", "1000000000"},
+		check: everyBuyerOnce},
+}
+
+// everyBuyerOnce checks a buyers run: no request met a buyer's cap (every
+// buyer was new), and each buyer got exactly its one unit.
+func everyBuyerOnce(s *loadgen.Summary) error {
+	var most, over int64
+	for _, k := range s.Verify.SKUs {
+		most, over = max(most, k.MostPerBuyer), over+k.BuyersOverCap
+	}
+	n := s.Real.Counts["buyer_limit"]
+	if s.Warmup != nil {
+		n += s.Warmup.Counts["buyer_limit"]
+	}
+	if n > 0 || most != 1 || over > 0 {
+		return fmt.Errorf("%d buyer_limit replies, at most %d units per buyer, %d buyers over the cap: want every buyer new", n, most, over)
+	}
+	return nil
 }
 
 func run(ctx context.Context, o options) error {
@@ -162,6 +190,9 @@ func run(ctx context.Context, o options) error {
 	if err := p.holdRows(ctx, o, bin, natsURL, &holds); err != nil {
 		return err
 	}
+	if err := p.buyerRows(ctx, o, bin, natsURL, &holds); err != nil {
+		return err
+	}
 	printTable(os.Stdout, o, rows, stall)
 	if _, err := os.Stdout.Write(holds.Bytes()); err != nil {
 		return err
@@ -208,17 +239,24 @@ func (p *procs) scenario(ctx context.Context, o options, sc scenario, bin func(s
 
 	r := row{title: sc.title}
 	for i := range o.runs {
-		args := []string{"-nats", natsURL, "-null", "-json", "-progress", "0", "-sku-prefix", "b" + sc.name}
+		skuPrefix := "b" + sc.name
+		if sc.fresh {
+			skuPrefix += fmt.Sprintf("-%d-", i)
+		}
+		args := []string{"-nats", natsURL, "-null", "-json", "-progress", "0", "-sku-prefix", skuPrefix}
 		if sc.requests > 0 {
 			args = append(args, "-requests", fmt.Sprint(sc.requests))
 		} else {
 			args = append(args, "-d", o.duration.String(), "-warmup", o.warmup.String())
 		}
-		if i > 0 {
+		if i > 0 && !sc.fresh {
 			args = append(args, "-existing")
 		}
 		args = append(args, sc.args...)
 		s, err := p.measure(ctx, bin("loadgen"), natsURL, sc, args)
+		if err == nil && sc.check != nil {
+			err = sc.check(s)
+		}
 		if err != nil {
 			return r, err
 		}

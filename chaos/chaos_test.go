@@ -23,6 +23,7 @@ var (
 	flagElection = flag.Duration("chaos.etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	flagClients  = flag.Int("chaos.clients", 16, "acquire clients")
 	flagHolders  = flag.Int("chaos.holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
+	flagBuyers   = flag.Int("chaos.buyers", DefaultConfig().Buyers, "buyer clients, on SKUs capped per buyer, of their own; 0 turns them off")
 	flagOut      = flag.String("chaos.out", "", "also write the summary and the fault list to this file")
 	flagKeep     = flag.String("chaos.keep", "", "keep data and logs of every process in this directory, empty or new (else a temporary one)")
 	flagStrict   = flag.Bool("chaos.strict", false, "fail when a target of the product is not met, not only on a safety violation")
@@ -104,6 +105,7 @@ func runConfig(t *testing.T) Config {
 	cfg.EtcdElection = *flagElection
 	cfg.Clients = *flagClients
 	cfg.Holders = *flagHolders
+	cfg.Buyers = *flagBuyers
 	kinds, err := ParseKinds(*flagKinds)
 	if err != nil {
 		t.Fatal(err)

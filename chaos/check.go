@@ -114,6 +114,8 @@ type Result struct {
 	Oversold     int64
 	// Holds is the check of the hold SKU, nil if the run had none.
 	Holds *HoldResult
+	// Buyers is the check of the capped SKUs, nil if the run had none.
+	Buyers *BuyerResult
 
 	changes []change // leader changes, in reply order
 }
@@ -356,6 +358,12 @@ func Check(h *History, b Bounds) *Result {
 		hr, vs := checkHolds(h)
 		r.Holds = &hr
 		r.Violations = append(r.Violations, vs...)
+	}
+	if len(h.BuyerSKUs) > 0 {
+		br, vs := checkBuyers(h)
+		r.Buyers = &br
+		r.Violations = append(r.Violations, vs...)
+		r.Oversold += br.Oversold
 	}
 	return r
 }

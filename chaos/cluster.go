@@ -433,6 +433,22 @@ func (c *cluster) query(sku string, timeout time.Duration) (reply, error) {
 	return rep, nil
 }
 
+// queryBuyer asks what buyer has of sku.
+func (c *cluster) queryBuyer(sku, buyer string, timeout time.Duration) (reply, error) {
+	var rep reply
+	msg, err := c.ctl.Request(subjQuery+sku, fmt.Appendf(nil, `{"buyer":"%s"}`, buyer), timeout)
+	if err != nil {
+		return rep, err
+	}
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return rep, err
+	}
+	if rep.Error != "" {
+		return rep, fmt.Errorf("chaos: query %s for buyer %s: %s: %s", sku, buyer, rep.Error, rep.Message)
+	}
+	return rep, nil
+}
+
 // leader finds the serving leader by querying sku, and returns its index.
 func (c *cluster) leader(ctx context.Context, sku string, d time.Duration) (int, error) {
 	idx := -1
@@ -454,7 +470,16 @@ func (c *cluster) leader(ctx context.Context, sku string, d time.Duration) (int,
 
 // setLimit creates sku with limit, retrying while no leader serves.
 func (c *cluster) setLimit(ctx context.Context, sku string, limit int64) error {
+	return c.setLimitPerBuyer(ctx, sku, limit, 0)
+}
+
+// setLimitPerBuyer is setLimit with a per-buyer cap (0: none), checked in
+// the reply too.
+func (c *cluster) setLimitPerBuyer(ctx context.Context, sku string, limit, perBuyer int64) error {
 	body := fmt.Appendf(nil, `{"limit":%d}`, limit)
+	if perBuyer > 0 {
+		body = fmt.Appendf(nil, `{"limit":%d,"per_buyer":%d}`, limit, perBuyer)
+	}
 	return poll(ctx, 4*c.cfg.leaseTTL+10*time.Second, 50*time.Millisecond, func() error {
 		msg, err := c.ctl.Request(subjSet+sku, body, time.Second)
 		if err != nil {
@@ -464,7 +489,7 @@ func (c *cluster) setLimit(ctx context.Context, sku string, limit int64) error {
 		if err := json.Unmarshal(msg.Data, &rep); err != nil {
 			return err
 		}
-		if rep.Error != "" || rep.Limit != limit {
+		if rep.Error != "" || rep.Limit != limit || rep.PerBuyer != perBuyer {
 			return fmt.Errorf("admin.set %s: %+v", sku, rep)
 		}
 		return nil

@@ -11,12 +11,14 @@
 //	wire.go     the few reply shapes of the protocol the harness reads
 //	load.go     clients that record every attempt (send time, reply time, outcome)
 //	holds.go    holders: hold, then confirm, cancel or abandon, on a SKU of their own
+//	buyers.go   buyer clients: acquires and holds for buyers of SKUs capped per buyer
 //	faults.go   the fault kinds, the schedule drawn from a seed, injection
 //	run.go      one run: cluster, load, faults, final state, as a History
 //	history.go  what a run records, and its file format
 //	check.go    the checker: oversell, duplicate units, stale grants, losses, gaps
 //	leaders.go  the checker's part on queries: a superseded leader must stay silent
 //	checkholds.go the checker's part on holds: first answers repeated, units back once
+//	checkbuyers.go the checker's part on buyers: no buyer over its cap, its count covers what it got
 //	kinds.go    sums per fault kind, percentiles
 //	report.go   the summary table and the product's targets
 //	timeline.go the picture of a run: grants per 100 ms, leader, faults, gaps

@@ -123,9 +123,16 @@ type History struct {
 	HoldSKU   SKU
 	Holds     []HoldLife
 	HoldFinal HoldFinal
-	End       time.Duration // the load stopped
-	Events    []string      // what else happened: unexpected exits, restarts that failed
-	Notes     []string      // the responders' counters at the end, and the like
+	// BuyerSKUs are capped at PerBuyer units per buyer and bought by the
+	// buyer clients alone, in BuyerOps (buyers.go); BuyerSKUFinal is their
+	// state once no unit was held, BuyerFinals every buyer's after that.
+	BuyerSKUs     []SKU
+	BuyerOps      []BuyerOp
+	BuyerSKUFinal []BuyerSKUFinal
+	BuyerFinals   []BuyerFinal
+	End           time.Duration // the load stopped
+	Events        []string      // what else happened: unexpected exits, restarts that failed
+	Notes         []string      // the responders' counters at the end, and the like
 }
 
 // WriteHistory writes h as gzipped JSON, for a later look or a later

@@ -116,6 +116,8 @@ func finalAnswer(msg *nats.Msg, err error, describe func(reply) string) (d strin
 		return "", false
 	case "":
 		return describe(rep), true
+	case errBuyerLimit:
+		return describeBuyerLimit(rep), true
 	default:
 		return rep.Error, true
 	}

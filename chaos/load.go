@@ -28,6 +28,8 @@ type loadConfig struct {
 	weights        []float64 // chance of each SKU being picked, summing to 1
 	holders        int       // hold clients (holds.go), each its own connection
 	holdSKU        SKU
+	buyers         int   // buyer clients (buyers.go), each its own connection
+	buyerSKUs      []SKU // capped at PerBuyer units per buyer
 	urls           [Size]string
 	seed           uint64
 	start          time.Time
@@ -58,6 +60,11 @@ type recorder struct {
 	acq       [][]Acquire  // per client, each written only by its goroutine until wg is done
 	qry       [][]Query    // per querier
 	holdLives [][]HoldLife // per holder
+	buyerOps  [][]BuyerOp  // per buyer client
+
+	// buyerRequests counts the requests the buyer clients started: their
+	// buyers' generation.
+	buyerRequests atomic.Int64
 }
 
 func (r *recorder) now() time.Duration { return time.Since(r.cfg.start) }
@@ -112,6 +119,7 @@ func startLoad(cfg loadConfig) (*recorder, error) {
 	r.acq = make([][]Acquire, cfg.clients)
 	r.qry = make([][]Query, 2*Size)
 	r.holdLives = make([][]HoldLife, cfg.holders)
+	r.buyerOps = make([][]BuyerOp, cfg.buyers)
 	type starter struct {
 		name string
 		node int
@@ -127,6 +135,9 @@ func startLoad(cfg loadConfig) (*recorder, error) {
 	}
 	for i := range cfg.holders {
 		ss = append(ss, starter{fmt.Sprintf("chaos holder %d", i), i % Size, func(nc *nats.Conn) { r.holder(i, nc) }})
+	}
+	for i := range cfg.buyers {
+		ss = append(ss, starter{fmt.Sprintf("chaos buyer %d", i), i % Size, func(nc *nats.Conn) { r.buyerClient(i, nc) }})
 	}
 	for i := range 2 * Size {
 		timeout := cfg.queryTimeout
@@ -318,4 +329,13 @@ func (r *recorder) history() ([]Acquire, []Query, []HoldLife) {
 		hs = append(hs, h...)
 	}
 	return as, qs, hs
+}
+
+// buyerHistory returns every op of the buyer clients; call after stop.
+func (r *recorder) buyerHistory() []BuyerOp {
+	var out []BuyerOp
+	for _, o := range r.buyerOps {
+		out = append(out, o...)
+	}
+	return out
 }

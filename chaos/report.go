@@ -25,6 +25,10 @@ func Targets(r *Result, ttl time.Duration) []Target {
 	var ts []Target
 	ts = append(ts, Target{Name: "0 units oversold", Tested: true, Met: r.Oversold == 0 && r.OK(),
 		Detail: fmt.Sprintf("oversold %d, safety violations %d", r.Oversold, len(r.Violations))})
+	if b := r.Buyers; b != nil {
+		ts = append(ts, Target{Name: "0 buyers over their cap", Tested: true, Met: b.OverCap == 0,
+			Detail: fmt.Sprintf("%d buyers, %d over their cap of %d; caps hit %d times", b.Buyers, b.OverCap, PerBuyer, b.CapsHit)})
+	}
 	if k, ok := kind[KillLeader]; ok {
 		ts = append(ts, Target{Name: "kill -9 of the leader: gap p50 <= 0.5s, p99 <= 1s", Tested: true,
 			Met:    k.GapP50 <= 500*time.Millisecond && k.GapP99 <= time.Second,
@@ -81,6 +85,19 @@ func WriteSummary(w io.Writer, h *History, r *Result) error {
 			"Units back: %d (due %d, at most %d); none held %v after the load stopped\n\n",
 			h.HoldSKU.Name, HoldTTL, hr.Holds, hr.Held, hr.Refused, hr.Unknown, hr.Confirmed, hr.Cancelled, hr.Expired, hr.Abandoned, hr.EndUnknown,
 			hr.Returned, hr.DueBack, hr.DueBack+hr.Either+hr.Maybe, rd(hr.BackAfter))
+	}
+
+	if br := r.Buyers; br != nil {
+		var names []string
+		for _, s := range h.BuyerSKUs {
+			names = append(names, fmt.Sprintf("%s (limit %d)", s.Name, s.Limit))
+		}
+		fmt.Fprintf(&b, "buyers of %s, per_buyer %d, %d buyers a SKU at a time: %d buyers, %d acquires and %d holds; %d granted, %d held, caps hit %d, refused %d, unknown %d; "+
+			"of the held, %d confirmed, %d cancelled, %d expired, %d abandoned, %d ended unknown. Units sold for good seen %d, bought by the buyers' counts %d, back %d (due %d, at most %d); "+
+			"buyers over their cap: %d (most seen for one buyer %d); counts read after the run: %d\n\n",
+			strings.Join(names, ", "), PerBuyer, BuyersPerSKU, br.Buyers, br.Acquires, br.Holds, br.Granted, br.Held, br.CapsHit, br.Refused, br.Unknown,
+			br.Confirmed, br.Cancelled, br.Expired, br.Abandoned, br.EndUnknown, br.UnitsSeen, br.UnitsBought, br.Returned, br.DueBack, br.MostBack,
+			br.OverCap, br.MostSeen, br.Checked)
 	}
 
 	b.WriteString("| fault | n | gap p50 | gap p99 | gap max | first grant p50 | first grant p99 | worst client max | units lost | lost max/fault | unknown units | over window | over share | leader changed |\n")

@@ -30,6 +30,7 @@ type Config struct {
 	EtcdElection time.Duration
 	Clients      int           // acquire clients
 	Holders      int           // hold clients, on a SKU of their own (holds.go)
+	Buyers       int           // buyer clients, on capped SKUs of their own (buyers.go)
 	Think        time.Duration // each client's pause between requests
 	Trace        bool          // log the election keys as they change; etcd logs at info
 	Logf         func(format string, args ...any)
@@ -37,7 +38,7 @@ type Config struct {
 
 // DefaultConfig returns a short run with the responder's default lease.
 func DefaultConfig() Config {
-	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Clients: 16, Holders: 4, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
+	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Clients: 16, Holders: 4, Buyers: 6, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
 }
 
 func (c *Config) validate() error {
@@ -54,6 +55,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("chaos: at least %d clients", Size)
 	case c.Holders < 0:
 		return errors.New("chaos: negative holders")
+	case c.Buyers < 0:
+		return errors.New("chaos: negative buyers")
 	}
 	if entries, err := os.ReadDir(c.Dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("chaos: directory %s is not empty (etcd would start from an old cluster's data)", c.Dir)
@@ -80,7 +83,9 @@ type run struct {
 	load    *recorder
 	skus    []SKU
 	holdSKU SKU
-	start   time.Time
+	// buyerSKUs are capped at PerBuyer units per buyer (buyers.go).
+	buyerSKUs []SKU
+	start     time.Time
 }
 
 func (r *run) now() time.Duration { return time.Since(r.start) }
@@ -128,6 +133,10 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	h.SKUs = r.skus
 	r.holdSKU = SKU{Name: "held", Limit: 1_000_000_000_000}
 	h.HoldSKU = r.holdSKU
+	if cfg.Buyers > 0 {
+		r.buyerSKUs = buyerSKUsFor(expected)
+		h.BuyerSKUs = r.buyerSKUs
+	}
 
 	var err error
 	r.c, err = startCluster(ctx, clusterConfig{
@@ -153,11 +162,17 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 			return nil, err
 		}
 	}
+	for _, s := range r.buyerSKUs {
+		if err := r.c.setLimitPerBuyer(ctx, s.Name, s.Limit, PerBuyer); err != nil {
+			return nil, err
+		}
+	}
 	lcfg := loadConfig{
 		clients: cfg.Clients, patient: Size, think: cfg.Think,
 		timeout: client.DefaultConfig().Timeout, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
 		queryEvery: 25 * time.Millisecond, queryTimeout: time.Second,
-		skus: r.skus, weights: weights, holders: cfg.Holders, holdSKU: r.holdSKU, seed: cfg.Seed, start: r.start,
+		skus: r.skus, weights: weights, holders: cfg.Holders, holdSKU: r.holdSKU, buyers: cfg.Buyers, buyerSKUs: r.buyerSKUs,
+		seed: cfg.Seed, start: r.start,
 	}
 	for i, n := range r.c.nats {
 		lcfg.urls[i] = "nats://" + n.client
@@ -202,6 +217,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	}
 	slices.SortFunc(h.Windows, func(a, b WindowSample) int { return cmp.Compare(a.At, b.At) })
 	h.Acquires, h.Queries, h.Holds = r.load.history()
+	h.BuyerOps = r.load.buyerHistory()
 	h.Final = make([]Final, len(r.skus))
 	for i, s := range r.skus {
 		_ = poll(ctx, 3*cfg.LeaseTTL+10*time.Second, 50*time.Millisecond, func() error {
@@ -215,6 +231,11 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	}
 	if cfg.Holders > 0 {
 		h.HoldFinal = r.waitHoldsBack(ctx, stopped, HoldsBackWithin(cfg.LeaseTTL))
+	}
+	if cfg.Buyers > 0 {
+		h.BuyerSKUFinal = r.waitBuyerSKUsBack(ctx, stopped, HoldsBackWithin(cfg.LeaseTTL))
+		h.BuyerFinals = r.queryBuyers(ctx, h.BuyerOps)
+		cfg.Logf("queried %d buyers after the run", len(h.BuyerFinals))
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

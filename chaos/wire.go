@@ -4,8 +4,8 @@ package chaos
 // imported from package wire on purpose: a bug shared by the product's codec
 // and its checker would hide itself.
 
-// reply is every reply body the harness reads: acquire, query, admin.set,
-// hold, confirm, cancel, and errors.
+// reply is every reply body the harness reads: acquire, query (also with
+// a buyer), admin.set, hold, confirm, cancel, and errors.
 type reply struct {
 	SKU       string `json:"sku"`
 	Granted   int64  `json:"granted"`
@@ -17,6 +17,9 @@ type reply struct {
 	Limit     int64  `json:"limit"`
 	Sold      int64  `json:"sold"`
 	Leader    string `json:"leader"`
+	Buyer     string `json:"buyer"`     // query with a buyer
+	Bought    int64  `json:"bought"`    // query with a buyer, buyer_limit
+	PerBuyer  int64  `json:"per_buyer"` // query of a capped SKU, query with a buyer, buyer_limit
 	Error     string `json:"error"`
 	Message   string `json:"message"`
 }
@@ -27,6 +30,7 @@ const (
 	errInsufficient = "insufficient"
 	errUnavailable  = "unavailable"
 	errExpired      = "expired"
+	errBuyerLimit   = "buyer_limit"
 )
 
 // Subjects under the default prefix; the SKU is appended.

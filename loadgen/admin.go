@@ -75,13 +75,14 @@ func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body [
 	return r, nil
 }
 
-// setupSKUs creates the SKUs with the given limit (admin.set), or, with
-// existing, reads them (query), and returns their states. Up to
-// setupInFlight requests are in flight at once, so that the responder can
-// batch the writes of many SKUs.
-func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit int64, existing bool, timeout time.Duration) ([]SKUState, error) {
+// setupSKUs creates the SKUs with the given limit and per-buyer cap (0:
+// none) (admin.set), or, with existing, reads them (query), and returns
+// their states. Up to setupInFlight requests are in flight at once, so
+// that the responder can batch the writes of many SKUs. A set whose reply
+// does not show the cap asked for is an error: the run would not test it.
+func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit, perBuyer int64, existing bool, timeout time.Duration) ([]SKUState, error) {
 	const setupInFlight = 64
-	body, err := json.Marshal(wire.SetRequest{Limit: limit})
+	body, err := json.Marshal(wire.SetRequest{Limit: limit, PerBuyer: perBuyer})
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +109,14 @@ func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string
 			if err == nil {
 				err = checkState(name, r)
 			}
+			if err == nil && !existing && r.PerBuyer != perBuyer {
+				err = fmt.Errorf("loadgen: SKU %s set with per_buyer %d, the reply says %d", name, perBuyer, r.PerBuyer)
+			}
 			if err != nil {
 				cancel()
 			}
 			errs[i] = err
-			states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+			states[i] = stateOf(name, r)
 		})
 	}
 	wg.Wait()
@@ -138,9 +142,13 @@ func queryStates(ctx context.Context, nc *nats.Conn, prefix string, names []stri
 		if err := checkState(name, r); err != nil {
 			return nil, err
 		}
-		states[i] = SKUState{Name: name, Limit: r.Limit, Sold: r.Sold}
+		states[i] = stateOf(name, r)
 	}
 	return states, nil
+}
+
+func stateOf(name string, r wire.Reply) SKUState {
+	return SKUState{Name: name, Limit: r.Limit, Sold: r.Sold, PerBuyer: r.PerBuyer}
 }
 
 func checkState(name string, r wire.Reply) error {

@@ -205,10 +205,14 @@ func (w *worker) recordBatchLocked(r request, results []batchResult, whole Kind,
 }
 
 // expireLocked keeps the SKUs of a batch that timed out, so that a late
-// reply to it can still name its units.
+// reply to it can still name its units, and the key of a single request
+// with a buyer, so that a late grant still counts for its buyer.
 func (w *worker) expireLocked(r request) {
-	if r.skus != nil {
+	switch {
+	case r.skus != nil:
 		w.expired[r.seq] = r.skus
+	case w.ph.buyerOf(r.key) != noBuyer:
+		w.lateKeys[r.seq] = r.key
 	}
 }
 

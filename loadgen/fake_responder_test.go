@@ -25,6 +25,7 @@ type fakeFaults struct {
 	delayEvery int   // every delayEvery-th grant (batch message) reply is sent after delay
 	delay      time.Duration
 	noAcquire  bool   // never subscribe to acquire: every acquire meets no responders
+	overBuyer  int64  // let each buyer of a capped SKU have up to per_buyer+overBuyer units
 	wholeError string // answer every batch with this error for the whole message
 }
 
@@ -44,7 +45,10 @@ type fakeResponder struct {
 	timers  sync.WaitGroup
 }
 
-type fakeSKU struct{ limit, sold int64 }
+type fakeSKU struct {
+	limit, sold, perBuyer int64
+	bought                map[string]int64 // per buyer, of a SKU with a per-buyer cap
+}
 
 func startFake(t testing.TB, url string, faults fakeFaults) *fakeResponder {
 	t.Helper()
@@ -157,7 +161,7 @@ func (f *fakeResponder) onAcquire(m *nats.Msg) {
 		}
 	}
 	f.mu.Lock()
-	r, code := f.acquireLocked(name, req.N)
+	r, code := f.acquireLocked(name, req.N, req.Buyer)
 	k := f.grants
 	f.mu.Unlock()
 	if code != 0 {
@@ -177,19 +181,28 @@ func (f *fakeResponder) onAcquire(m *nats.Msg) {
 	}
 }
 
-// acquireLocked serves n units of name with one leader's ordered view, and
-// the faults; it returns the reply and its error code, 0 for a grant.
-func (f *fakeResponder) acquireLocked(name string, n int64) (wire.Reply, int) {
+// acquireLocked serves n units of name to buyer ("": none) with one
+// leader's ordered view and per-buyer caps, and the faults; it returns the
+// reply and its error code, 0 for a grant.
+func (f *fakeResponder) acquireLocked(name string, n int64, buyer string) (wire.Reply, int) {
 	s, ok := f.skus[name]
 	if !ok {
 		return wire.Reply{SKU: name, Error: wire.ErrUnknownSKU, Message: "no such SKU"}, 404
 	}
 	remaining := s.limit + f.faults.oversell - s.sold
 	switch {
+	case s.perBuyer > 0 && buyer == "":
+		return wire.Reply{SKU: name, Error: wire.ErrBadRequest, Message: "a buyer is required"}, 400
+	case s.perBuyer > 0 && s.bought[buyer]+n > s.perBuyer+f.faults.overBuyer:
+		return wire.Reply{SKU: name, Remaining: max(0, s.limit-s.sold), Error: wire.ErrBuyerLimit, Message: "over the buyer's cap",
+			Bought: s.bought[buyer], PerBuyer: s.perBuyer}, 409
 	case remaining <= 0:
 		return wire.Reply{SKU: name, Error: wire.ErrSoldOut, Message: "sold out"}, 409
 	case remaining < n:
 		return wire.Reply{SKU: name, Remaining: remaining, Error: wire.ErrInsufficient, Message: "not enough left"}, 409
+	}
+	if s.perBuyer > 0 {
+		s.bought[buyer] += n
 	}
 	f.grants++
 	if f.faults.dupEvery == 0 || f.grants%f.faults.dupEvery != 0 {
@@ -214,7 +227,7 @@ func (f *fakeResponder) onBatch(m *nats.Msg) {
 	body := binary.AppendUvarint([]byte{0x01}, uint64(len(items)))
 	f.mu.Lock()
 	for _, it := range items {
-		r, _ := f.acquireLocked(it.SKU, it.N)
+		r, _ := f.acquireLocked(it.SKU, it.N, "") // binary items carry no buyer
 		body = append(body, byte(slices.Index(wire.BatchStatuses[:], r.Error)))
 		body = binary.AppendUvarint(body, uint64(r.Granted))
 		body = binary.AppendUvarint(body, uint64(r.Remaining))
@@ -240,7 +253,7 @@ func (f *fakeResponder) state(name string) (wire.Reply, bool) {
 	if !ok {
 		return wire.Reply{}, false
 	}
-	return wire.Reply{SKU: name, Limit: s.limit, Sold: s.sold, Remaining: max(0, s.limit-s.sold), Leader: "fake"}, true
+	return wire.Reply{SKU: name, Limit: s.limit, Sold: s.sold, PerBuyer: s.perBuyer, Remaining: max(0, s.limit-s.sold), Leader: "fake"}, true
 }
 
 func (f *fakeResponder) onQuery(m *nats.Msg) {
@@ -258,17 +271,17 @@ func (f *fakeResponder) onQuery(m *nats.Msg) {
 func (f *fakeResponder) onSet(m *nats.Msg) {
 	name := skuOf(m.Subject)
 	var req wire.SetRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil || req.Limit < 0 {
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.Limit < 0 || req.PerBuyer < 0 {
 		f.fail(m, name, wire.ErrBadRequest, 400, 0, "bad request")
 		return
 	}
 	f.mu.Lock()
 	s, ok := f.skus[name]
 	if !ok {
-		s = &fakeSKU{}
+		s = &fakeSKU{bought: make(map[string]int64)}
 		f.skus[name] = s
 	}
-	s.limit = req.Limit
+	s.limit, s.perBuyer = req.Limit, req.PerBuyer
 	r, _ := f.state(name)
 	f.mu.Unlock()
 	f.reply(m, r, 0)

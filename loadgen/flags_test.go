@@ -84,6 +84,32 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "buyers",
+			args: []string{"-per-buyer", "2", "-buyers", "1000000", "-buyer-prefix", "u:x@y."},
+			check: func(t *testing.T, c *Config) {
+				if c.PerBuyer != 2 || c.Buyers != 1_000_000 || c.BuyerPrefix != "u:x@y." {
+					t.Fatalf("%+v", c)
+				}
+			},
+		},
+		{
+			name: "buyers without a cap, holds, existing SKUs",
+			args: []string{"-buyers", "5", "-op", "hold", "-existing"},
+			check: func(t *testing.T, c *Config) {
+				if c.PerBuyer != 0 || c.Buyers != 5 || c.BuyerPrefix != "b-" {
+					t.Fatalf("%+v", c)
+				}
+			},
+		},
+		{name: "per-buyer without buyers", args: []string{"-per-buyer", "1"}, err: "-per-buyer needs -buyers"},
+		{name: "per-buyer with existing", args: []string{"-per-buyer", "1", "-buyers", "9", "-existing"}, err: "with -existing they keep their own cap"},
+		{name: "buyers with batch", args: []string{"-buyers", "9", "-batch", "8"}, err: "-buyers takes no -batch"},
+		{name: "per-buyer with batch", args: []string{"-per-buyer", "1", "-buyers", "9", "-batch", "8"}, err: "-per-buyer takes no -batch"},
+		{name: "negative per-buyer", args: []string{"-per-buyer", "-1"}, err: "-per-buyer must not be negative"},
+		{name: "negative buyers", args: []string{"-buyers", "-1"}, err: "-buyers must not be negative"},
+		{name: "bad buyer prefix", args: []string{"-buyers", "3", "-buyer-prefix", "a b"}, err: `buyer ids like "a b2"`},
+		{name: "buyer ids too long", args: []string{"-buyers", "1000", "-buyer-prefix", strings.Repeat("b", 126)}, err: "are not 1 to 128"},
 		{name: "negative batch", args: []string{"-batch", "-1"}, err: "-batch must be from 0 to 8192, got -1"},
 		{name: "batch too large", args: []string{"-batch", "8193"}, err: "-batch must be from 0 to 8192, got 8193"},
 		{name: "batch message too large", args: []string{"-batch", "8192", "-sku-prefix", strings.Repeat("s", 125)},
@@ -136,7 +162,8 @@ func TestParseFlagsHelp(t *testing.T) {
 	if err := m.ParseFlags([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	if !strings.Contains(out.String(), "usage: loadgen") || !strings.Contains(out.String(), "-only-null") {
+	if !strings.Contains(out.String(), "usage: loadgen") || !strings.Contains(out.String(), "-only-null") ||
+		!strings.Contains(out.String(), "-per-buyer k") || !strings.Contains(out.String(), "-buyers N") {
 		t.Fatalf("usage text:\n%s", out.String())
 	}
 }

@@ -75,7 +75,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	var before []SKUState
 	if !c.OnlyNull {
-		if before, err = setupSKUs(ctx, conns[0], c.Prefix, names, c.Stock, c.Existing, c.Timeout); err != nil {
+		if before, err = setupSKUs(ctx, conns[0], c.Prefix, names, c.Stock, c.PerBuyer, c.Existing, c.Timeout); err != nil {
 			return err
 		}
 		for _, s := range before {
@@ -87,7 +87,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	s := &Summary{
 		Mode: "closed", Op: c.Op, C: c.C, Conns: c.Conns, N: c.N, Batch: c.Batch, SKUs: c.SKUs, Dist: c.Dist,
-		TimeoutMS: c.Timeout.Milliseconds(),
+		TimeoutMS: c.Timeout.Milliseconds(), PerBuyer: c.PerBuyer, Buyers: c.Buyers,
 	}
 	if !c.closedLoop() {
 		s.Mode, s.C, s.Rate = "open", 0, c.Rate
@@ -117,6 +117,7 @@ func (m *Main) Run(ctx context.Context) error {
 			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
 			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
 			op: op, idPrefix: "lg-" + strconv.FormatUint(rand.Uint64(), 36) + "-", ttlS: int64((c.TTL + time.Second - 1) / time.Second),
+			buyers: c.Buyers, buyerPrefix: c.BuyerPrefix,
 		}
 	}
 	var progress io.Writer
@@ -150,7 +151,8 @@ func (m *Main) Run(ctx context.Context) error {
 			if warm, err = runPhase(ctx, wp, conns, progress, c.Progress); err != nil {
 				return warm, nil, err
 			}
-			fallthrough
+			ph = newPhase(name, subject(c.Op), c.Op, ledger())
+			ph.buyerBase = wp.issued.Load() // the warm-up's buyers are not met again
 		default:
 			ph = newPhase(name, subject(c.Op), c.Op, ledger())
 		}

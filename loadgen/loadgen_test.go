@@ -267,6 +267,73 @@ func TestAgainstFakeResponder(t *testing.T) {
 			},
 		},
 		{
+			name: "buyers: caps hold",
+			args: []string{"-stock", "1000", "-per-buyer", "2", "-buyers", "10", "-requests", "100", "-c", "8", "-conns", "2"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["granted"] != 20 || s.Real.Counts["buyer_limit"] != 80 {
+					t.Errorf("granted %d, buyer_limit %d; want 20 (10 buyers of 2) and 80", s.Real.Counts["granted"], s.Real.Counts["buyer_limit"])
+				}
+				k := s.Verify.SKUs[0]
+				if k.PerBuyer != 2 || k.Buyers != 10 || k.MostPerBuyer != 2 || k.BuyersOverCap != 0 || s.PerBuyer != 2 || s.Buyers != 10 {
+					t.Errorf("verdict %+v, summary per_buyer %d buyers %d", k, s.PerBuyer, s.Buyers)
+				}
+			},
+		},
+		{
+			name: "buyers: every buyer distinct",
+			args: []string{"-stock", "100000", "-per-buyer", "1", "-buyers", "1000000", "-requests", "500", "-c", "16", "-conns", "3", "-null"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["granted"] != 500 || s.Real.Counts["buyer_limit"] != 0 || s.Verify.SKUs[0].Buyers != 500 {
+					t.Errorf("granted %d, buyer_limit %d, buyers %d; want 500 buyers of one grant each",
+						s.Real.Counts["granted"], s.Real.Counts["buyer_limit"], s.Verify.SKUs[0].Buyers)
+				}
+				checkPhase(t, "null", s.Null)
+			},
+		},
+		{
+			name: "buyers: the warm-up's buyers are not met again",
+			args: []string{"-stock", "10000000", "-per-buyer", "1", "-buyers", "1000000000", "-warmup", "200ms", "-d", "200ms", "-c", "8"},
+			ok:   true,
+			check: func(t *testing.T, s *Summary) {
+				if s.Warmup.Counts["granted"] == 0 || s.Real.Counts["granted"] == 0 || s.Warmup.Counts["buyer_limit"]+s.Real.Counts["buyer_limit"] != 0 {
+					t.Errorf("warm-up granted %d, measured %d, buyer_limit %d and %d: want grants only",
+						s.Warmup.Counts["granted"], s.Real.Counts["granted"], s.Warmup.Counts["buyer_limit"], s.Real.Counts["buyer_limit"])
+				}
+				if k := s.Verify.SKUs[0]; k.Buyers != s.Warmup.Units+s.Real.Units || k.MostPerBuyer != 1 {
+					t.Errorf("verdict %+v: want a buyer per grant", k)
+				}
+			},
+		},
+		{
+			name:   "buyers: over the cap",
+			faults: fakeFaults{overBuyer: 1},
+			args:   []string{"-stock", "1000", "-per-buyer", "2", "-buyers", "10", "-requests", "100", "-c", "8"},
+			check: func(t *testing.T, s *Summary) {
+				if !strings.Contains(strings.Join(s.Verify.Failures, ";"), "10 buyers granted more than the per-buyer cap of 2 units") ||
+					s.Verify.BuyersOverCap != 10 {
+					t.Errorf("failures %q, over cap %d", s.Verify.Failures, s.Verify.BuyersOverCap)
+				}
+			},
+		},
+		{
+			// Every grant's reply comes after its timeout, while the next
+			// request is in flight: only the late replies show the buyer
+			// over its cap.
+			name:   "buyers: late grants count for their buyer",
+			faults: fakeFaults{overBuyer: 10, delayEvery: 1, delay: 300 * time.Millisecond},
+			args:   []string{"-stock", "1000", "-per-buyer", "1", "-buyers", "1", "-requests", "6", "-c", "1", "-conns", "1", "-timeout", "200ms"},
+			check: func(t *testing.T, s *Summary) {
+				if s.Real.Counts["granted"] != 0 || s.Real.Late < 2 {
+					t.Fatalf("granted in time %d, late %d: want every grant late", s.Real.Counts["granted"], s.Real.Late)
+				}
+				if s.Verify.BuyersOverCap != 1 || s.Verify.SKUs[0].MostPerBuyer != s.Real.LateUnits {
+					t.Errorf("verdict %+v, late units %d", s.Verify, s.Real.LateUnits)
+				}
+			},
+		},
+		{
 			name: "batch: honest sell-out",
 			args: []string{"-batch", "32", "-skus", "3", "-stock", "1500", "-requests", "200", "-c", "8", "-conns", "2"},
 			ok:   true,

@@ -19,6 +19,8 @@ type Summary struct {
 	SKUs        int           `json:"skus"`
 	Dist        string        `json:"dist"`
 	TimeoutMS   int64         `json:"timeout_ms"`
+	PerBuyer    int64         `json:"per_buyer,omitempty"` // -per-buyer
+	Buyers      int64         `json:"buyers,omitempty"`    // -buyers
 	Null        *PhaseSummary `json:"null,omitempty"`
 	Warmup      *PhaseSummary `json:"warmup,omitempty"` // the real responder's warm-up (-warmup), not in Real
 	Real        *PhaseSummary `json:"real,omitempty"`
@@ -140,6 +142,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Op != "" && s.Op != OpAcquire {
 		load += ", op " + s.Op
 	}
+	if s.Buyers > 0 {
+		load += fmt.Sprintf(", %d buyers", s.Buyers)
+	}
+	if s.PerBuyer > 0 {
+		load += fmt.Sprintf(" capped at %d units each", s.PerBuyer)
+	}
 	fmt.Fprintf(&b, "load: %s over %d connections, %d SKUs (%s), n=%d, timeout %dms\n",
 		load, s.Conns, s.SKUs, s.Dist, s.N, s.TimeoutMS)
 	if s.Interrupted {
@@ -170,12 +178,22 @@ func (s *Summary) WriteText(w io.Writer) error {
 			if k.UnitsChecked {
 				fmt.Fprintf(&b, ", units named twice %d, out of range %d", k.Overlaps, k.OutOfRange)
 			}
+			if k.Buyers > 0 {
+				fmt.Fprintf(&b, ", %d buyers (at most %d units each", k.Buyers, k.MostPerBuyer)
+				if k.PerBuyer > 0 {
+					fmt.Fprintf(&b, "; per_buyer %d, buyers over it %d", k.PerBuyer, k.BuyersOverCap)
+				}
+				b.WriteByte(')')
+			}
 			if k.Note != "" {
 				fmt.Fprintf(&b, " (%s)", k.Note)
 			}
 			b.WriteByte('\n')
 		}
 		fmt.Fprintf(&b, "  lost to failovers in total: %d units\n", v.Lost)
+		if s.Buyers > 0 {
+			fmt.Fprintf(&b, "  buyers over their cap: %d\n", v.BuyersOverCap)
+		}
 		b.WriteString(v.line() + "\n")
 	}
 	_, err := io.WriteString(w, b.String())

@@ -149,3 +149,43 @@ func TestHoldsAgainstResponder(t *testing.T) {
 		}
 	})
 }
+
+// TestBuyersAgainstResponder: with -per-buyer and a small pool of buyers,
+// a real responder grants (or holds) each buyer exactly its cap and
+// answers the rest buyer_limit; with a pool larger than the run, every
+// request is granted. Verification passes in all, no buyer over its cap.
+func TestBuyersAgainstResponder(t *testing.T) {
+	c := stocktest.NewCluster(t)
+	c.Start("node-a", "").WaitLeading(t)
+	tests := []struct {
+		name                     string
+		args                     []string
+		granted, limited, buyers int64
+	}{
+		{"acquire", []string{"-per-buyer", "2", "-buyers", "50", "-requests", "400"}, 100, 300, 50},
+		{"hold", []string{"-op", "hold", "-per-buyer", "1", "-buyers", "30", "-requests", "100"}, 30, 70, 30},
+		{"distinct", []string{"-per-buyer", "1", "-buyers", "1000000", "-requests", "2000"}, 2000, 0, 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-progress", "0", "-sku-prefix", "buyers-" + tt.name, "-skus", "1", "-stock", "100000",
+				"-c", "16", "-conns", "2"}, tt.args...)
+			s, out, err := runLoadgen(t, t.Context(), c.NATS.ClientURL(), args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "VERIFY OK") || !strings.Contains(out, "buyers over their cap: 0") {
+				t.Fatal("report lacks VERIFY OK or the buyers over their cap")
+			}
+			p := s.Real
+			checkPhase(t, "real", p)
+			if p.Counts["granted"] != tt.granted || p.Counts["buyer_limit"] != tt.limited {
+				t.Errorf("granted %d, buyer_limit %d; want %d and %d", p.Counts["granted"], p.Counts["buyer_limit"], tt.granted, tt.limited)
+			}
+			k := s.Verify.SKUs[0]
+			if k.PerBuyer != s.PerBuyer || k.Buyers != tt.buyers || k.MostPerBuyer != k.PerBuyer || k.BuyersOverCap != 0 || k.Lost != 0 {
+				t.Errorf("verdict %+v: want %d buyers, each at its cap", k, tt.buyers)
+			}
+		})
+	}
+}

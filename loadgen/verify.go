@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"math/bits"
+	"strings"
 )
 
 // maxTrackedUnits bounds the SKUs whose units are tracked one by one: a SKU
@@ -10,12 +11,13 @@ import (
 // set is paged, so memory follows the units granted, not the limit.
 const maxTrackedUnits = 100_000_000
 
-// SKUState is a SKU's limit and sold count as the responder reported them
-// (a query or admin.set reply).
+// SKUState is a SKU's limit, sold count and per-buyer cap (0: none) as the
+// responder reported them (a query or admin.set reply).
 type SKUState struct {
-	Name  string `json:"sku"`
-	Limit int64  `json:"limit"`
-	Sold  int64  `json:"sold"`
+	Name     string `json:"sku"`
+	Limit    int64  `json:"limit"`
+	Sold     int64  `json:"sold"`
+	PerBuyer int64  `json:"per_buyer,omitempty"`
 }
 
 // Ledger records the grants a client saw during one phase, per SKU, and checks
@@ -41,6 +43,7 @@ type skuLedger struct {
 	outOfRange int64 // grants naming a unit outside [before.Sold, before.Limit)
 	overlaps   int64 // units named by more than one grant
 	set        *unitSet
+	buyers     *buyerCounts // units per buyer, once a grant to a buyer was seen
 }
 
 // NewLedger returns an empty ledger for the SKUs in before, in that order;
@@ -93,6 +96,26 @@ func (l *Ledger) Grant(i int, requested, granted, remaining int64) {
 	}
 }
 
+// GrantBuyer records that buyer (>= 0) was granted units of SKU i, in a
+// reply also given to Grant.
+func (l *Ledger) GrantBuyer(i int, buyer, units int64) {
+	s := &l.skus[i]
+	if s.buyers == nil {
+		s.buyers = newBuyerCounts()
+	}
+	s.buyers.add(buyer, units)
+}
+
+// GrantBuyerByName is GrantBuyer for a SKU named in a reply body; it
+// reports false for a SKU the ledger does not know.
+func (l *Ledger) GrantBuyerByName(name []byte, buyer, units int64) bool {
+	i, ok := l.index[string(name)]
+	if ok {
+		l.GrantBuyer(i, buyer, units)
+	}
+	return ok
+}
+
 // GrantByName is Grant for a SKU named in a reply body; it reports false for
 // a SKU the ledger does not know.
 func (l *Ledger) GrantByName(name []byte, requested, granted, remaining int64) bool {
@@ -114,6 +137,13 @@ func (l *Ledger) Merge(o *Ledger) {
 		a.overlaps += b.overlaps
 		if a.set != nil && b.set != nil {
 			a.overlaps += a.set.merge(b.set)
+		}
+		switch {
+		case b.buyers == nil:
+		case a.buyers == nil:
+			a.buyers = b.buyers
+		default:
+			a.buyers.merge(b.buyers)
 		}
 	}
 }
@@ -143,6 +173,13 @@ type SKUVerdict struct {
 	Partial      int64  `json:"partial_grants"`
 	UnitsChecked bool   `json:"units_checked"`
 	Note         string `json:"note,omitempty"`
+	// With buyers: the SKU's cap (0: none), the buyers seen granted
+	// anything, the most units one of them got, and how many got more than
+	// the cap (a failure).
+	PerBuyer      int64 `json:"per_buyer,omitempty"`
+	Buyers        int64 `json:"buyers,omitempty"`
+	MostPerBuyer  int64 `json:"most_per_buyer,omitempty"`
+	BuyersOverCap int64 `json:"buyers_over_cap"`
 }
 
 // Verdict is the outcome of Verify.
@@ -151,13 +188,18 @@ type Verdict struct {
 	Failures []string     `json:"failures,omitempty"`
 	Lost     int64        `json:"lost_to_failovers"`
 	SKUs     []SKUVerdict `json:"skus"`
+	// BuyersOverCap sums the SKUs' buyers granted more than their cap.
+	BuyersOverCap int64 `json:"buyers_over_cap"`
 }
 
 // Verify checks the grants seen against the SKUs' states after the run,
 // given in the same order as to NewLedger. Per SKU, the units seen must fit in
 // what remained before the run, the responder's sold count must have risen by
-// at least the units seen, and (when tracked) no unit may be named twice nor
-// lie outside what remained.
+// at least the units seen, (when tracked) no unit may be named twice nor
+// lie outside what remained, and no buyer may have been granted more than
+// the SKU's per-buyer cap (the larger of before and after, if it changed).
+// Units a buyer had before the run are not known: the cap is checked on
+// what the run saw.
 func (l *Ledger) Verify(after []SKUState) Verdict {
 	v := Verdict{OK: true}
 	fail := func(format string, args ...any) {
@@ -215,6 +257,19 @@ func (l *Ledger) Verify(after []SKUState) Verdict {
 			if s.outOfRange > 0 {
 				fail("%s: %d grants name units outside [%d, %d)", b.Name, s.outOfRange, b.Sold, b.Limit)
 			}
+		}
+		if s.buyers != nil {
+			sv.PerBuyer = max(b.PerBuyer, a.PerBuyer)
+			bs := s.buyers.sums(sv.PerBuyer)
+			sv.Buyers, sv.MostPerBuyer, sv.BuyersOverCap = bs.buyers, bs.most, bs.overCap
+			if bs.overCap > 0 {
+				fail("%s: %d buyers granted more than the per-buyer cap of %d units (buyer %d got %d)",
+					b.Name, bs.overCap, sv.PerBuyer, bs.mostOf, bs.most)
+			}
+			if a.PerBuyer != b.PerBuyer {
+				sv.Note = strings.TrimPrefix(sv.Note+fmt.Sprintf("; per_buyer changed from %d to %d during the run", b.PerBuyer, a.PerBuyer), "; ")
+			}
+			v.BuyersOverCap += bs.overCap
 		}
 		if sv.Lost > 0 {
 			v.Lost += sv.Lost

@@ -139,6 +139,7 @@ type worker struct {
 	recording int                // replies being counted after their slot's next batch was sent
 	free      [][]int32          // SKU lists of ended batches, for reuse
 	expired   map[uint64][]int32 // SKU lists of timed-out batches, by seq, for their late replies
+	lateKeys  map[uint64]int64   // with buyers: keys of timed-out single requests, by seq, for their late replies
 	results   []batchResult      // decoded reply; used by onReply only
 }
 
@@ -153,6 +154,7 @@ func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
 		hist:     newHist(),
 		rng:      rand.New(rand.NewPCG(ph.seed, uint64(idx))),
 		expired:  make(map[uint64][]int32),
+		lateKeys: make(map[uint64]int64),
 	}
 	if ph.ledger != nil {
 		w.ledger = ph.ledger.fork()
@@ -335,7 +337,7 @@ func (w *worker) onReply(m *nats.Msg) {
 	w.mu.Lock()
 	r, ok := w.inflight[seq]
 	if !seqOK || !ok {
-		w.lateLocked(kind, &v)
+		w.lateLocked(seq, seqOK, kind, &v)
 		w.mu.Unlock()
 		return
 	}
@@ -380,14 +382,23 @@ func (w *worker) recordLocked(kind Kind, r request, v *wire.ReplyView, now time.
 	}
 	if w.ledger != nil && w.ph.op != OpConfirm { // a confirm takes no new units
 		w.ledger.Grant(int(r.sku), w.ph.n, units, v.Remaining)
+		if buyer := w.ph.buyerOf(r.key); buyer != noBuyer {
+			w.ledger.GrantBuyer(int(r.sku), buyer, units)
+		}
 	}
 }
 
-// lateLocked counts a reply whose attempt has already timed out. A grant
-// still names units, so it goes to the ledger.
-func (w *worker) lateLocked(kind Kind, v *wire.ReplyView) {
+// lateLocked counts a reply whose attempt (seq, if seqOK) has already
+// timed out. A grant still names units, so it goes to the ledger, and to
+// its buyer's count when the attempt's key was kept (expireLocked).
+func (w *worker) lateLocked(seq uint64, seqOK bool, kind Kind, v *wire.ReplyView) {
 	if kind == KindNoResponders {
 		return
+	}
+	key, keyOK := w.lateKeys[seq]
+	keyOK = keyOK && seqOK
+	if keyOK {
+		delete(w.lateKeys, seq)
 	}
 	w.counts.Late++
 	if kind == KindGranted {
@@ -395,6 +406,9 @@ func (w *worker) lateLocked(kind Kind, v *wire.ReplyView) {
 		w.counts.LateUnits += units
 		if w.ledger != nil && w.ph.op != OpConfirm {
 			w.ledger.GrantByName(v.SKU, w.ph.n, units, v.Remaining)
+			if keyOK {
+				w.ledger.GrantBuyerByName(v.SKU, w.ph.buyerOf(key), units)
+			}
 		}
 	}
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// MaxRoundKeys bounds the SKUs one round of refills writes, so that a
 	// round that waiting requests need stays short.
 	MaxRoundKeys int
+	// WriteDepth is how many rounds of writes may be in flight at once, on
+	// disjoint keys: with 2, the next round's holds and buyers' grants are
+	// written while the last round's are, instead of after.
+	WriteDepth int
 
 	Logger   *slog.Logger
 	Observer Observer // nil: none
@@ -85,6 +89,7 @@ func DefaultConfig() Config {
 		KeyBudget:     2000,
 		Coalesce:      10 * time.Millisecond,
 		MaxRoundKeys:  512,
+		WriteDepth:    2,
 		Logger:        slog.New(slog.DiscardHandler),
 		ProbeInterval: 100 * time.Millisecond,
 		ProbeFailures: 3,
@@ -117,6 +122,8 @@ func (c Config) Validate() error {
 		return errors.New("responder: coalesce must be between 0 and half the refill interval")
 	case c.MaxRoundKeys < 1:
 		return errors.New("responder: max round keys must be at least 1")
+	case c.WriteDepth < 1 || c.WriteDepth > 8:
+		return errors.New("responder: write depth must be from 1 to 8")
 	case c.Watch != nil && (c.ProbeInterval <= 0 || c.ProbeFailures < 1 || c.ProbeWarmup < 0):
 		return errors.New("responder: probe interval and failures must be positive")
 	case strings.ContainsAny(c.Instance, ".*> \t#"):

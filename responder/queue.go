@@ -59,6 +59,8 @@ type queue struct {
 	tidy    []capstore.HoldWrite // expired holds' keys, rewritten once their expiry mark is durable; ended ones past the horizon, deleted
 	hurried bool                 // a request or op waits: do not coalesce
 	closed  bool                 // the writer has stopped: ops are answered unavailable
+
+	busy inflight // keys of the rounds being written; writer goroutine only
 }
 
 // refillAhead asks for e's cap to be raised ahead of demand. The caller set
@@ -179,14 +181,30 @@ func (q *queue) take() (refills []*entry, ops []*op, tidy []capstore.HoldWrite, 
 // Plan implements writer.Planner: ops first, in order, one limit change
 // (set, delete, release) per SKU and none beside hold returns (the rest
 // wait for the next round, which keeps plans exact), then the refills of
-// SKUs no limit change touches.
+// SKUs no limit change touches; nothing of a key that a round in flight
+// writes (inflight).
 func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Plan, bool, error) {
 	refills, ops, tidy, more := q.take()
 	r := newRound(q.t, now, policy, fence)
-	r.tidy = tidy
+	if q.busy == nil {
+		q.busy = inflight{}
+	}
+	var wait []capstore.HoldWrite
+	for _, w := range tidy {
+		if q.busy.hold(w.SKU, w.ID) {
+			wait = append(wait, w)
+		} else {
+			r.tidy = append(r.tidy, w)
+		}
+	}
+	if len(wait) > 0 {
+		q.tidyLater(wait)
+	}
 	var later []*op
 	for _, o := range ops {
 		switch {
+		case q.busy.blocks(o):
+			later = append(later, o)
 		case o.kind == opExpire:
 			if !r.planExpire(o) {
 				later = append(later, o)
@@ -219,5 +237,7 @@ func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Pl
 	for _, e := range refills {
 		r.planRefill(e)
 	}
+	r.inflight = r.keys()
+	q.busy.add(r.inflight)
 	return r, more, nil
 }

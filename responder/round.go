@@ -35,6 +35,9 @@ type round struct {
 
 	buyers    map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
 	buyerSKUs map[string]bool       // the SKUs of those buyers
+
+	writes   *capstore.Writes // Records, once computed
+	inflight []storeKey       // the keys it writes, in flight until it is applied or abandoned
 }
 
 // change is an op planned into the round.
@@ -71,13 +74,17 @@ func (r *round) send() {
 
 // Records implements writer.Plan.
 func (r *round) Records() capstore.Writes {
-	return capstore.Writes{Puts: r.puts, Deletes: r.deletes, Holds: r.holdRecords(), Buyers: r.buyerRecords(), Horizon: r.t.s.cfg.DedupeHorizon}
+	if r.writes == nil {
+		r.writes = &capstore.Writes{Puts: r.puts, Deletes: r.deletes, Holds: r.holdRecords(), Buyers: r.buyerRecords(), Horizon: r.t.s.cfg.DedupeHorizon}
+	}
+	return *r.writes
 }
 
 // Abandoned implements writer.Plan: it answers every planned op
 // unavailable, since the write's outcome is unknown or was refused, and the
 // term is ending.
 func (r *round) Abandoned() {
+	r.t.q.busy.remove(r.inflight)
 	for _, c := range r.changes {
 		r.answer(c.op, unavailable(c.op.sku))
 	}
@@ -91,6 +98,7 @@ func (r *round) Abandoned() {
 // Applied implements writer.Plan: it makes the durable round visible and
 // sends its answers.
 func (r *round) Applied(took time.Duration) {
+	r.t.q.busy.remove(r.inflight)
 	if len(r.raises) > 0 {
 		c := &r.t.s.counters
 		c.refills.Add(1)
@@ -113,9 +121,9 @@ func (r *round) planRefill(e *entry) {
 		e.mu.Unlock()
 		return
 	}
-	if r.touched[e.sku] {
+	if r.touched[e.sku] || r.t.q.busy.sku(e.sku) {
 		e.mu.Unlock()
-		r.t.q.refillNow(e) // planned next round, after the op
+		r.t.q.refillNow(e) // planned next round, after the op or the write in flight
 		return
 	}
 	e.queued = false

@@ -111,6 +111,9 @@ func (r *round) planHold(o *op) bool {
 		h.written = true
 		ans = answer{body: h.reply}
 	case opConfirm:
+		if h.State == stock.HoldLive && h.buyer != nil && r.t.q.busy.buyer(e.sku, h.buyer.name) {
+			return false // its buyer's record is being written
+		}
 		if h.State == stock.HoldLive && h.buyer != nil && !r.mayConfirmLocked(h.buyer) {
 			if h.buyer.loaded {
 				return false // its buyer confirms enough in this round

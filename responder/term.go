@@ -20,11 +20,11 @@ var errLeaseLost = errors.New("responder: lease lost or past its deadline")
 // term is one leadership term: it owns the catalog, the writer and event
 // goroutines and the subscriptions, and stops them all before run returns.
 type term struct {
-	s    *Server
-	lead Leadership
-	cat  *catalog
-	q    *queue
-	w    *writer.Writer
+	s     *Server
+	lead  Leadership
+	cat   *catalog
+	q     *queue
+	w     *writer.Writer
 	ev    *events
 	exp   *expiry
 	loads *buyerLoads
@@ -49,7 +49,7 @@ func (t *term) start(cat *catalog) {
 	t.q = &queue{t: t}
 	cfg := t.s.cfg
 	t.w = writer.Start(writer.Config{
-		Coalesce: cfg.Coalesce, WriteTimeout: cfg.WriteTimeout, KeyBudget: cfg.KeyBudget, Policy: cfg.Policy,
+		Coalesce: cfg.Coalesce, WriteTimeout: cfg.WriteTimeout, KeyBudget: cfg.KeyBudget, Policy: cfg.Policy, Depth: cfg.WriteDepth,
 		Log: t.s.log, Observe: t.observeWrite,
 	}, t.s.store, t.lead, t.q)
 	t.q.w = t.w

@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	election := fs.Duration("etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
 	clients := fs.Int("clients", 16, "acquire clients")
 	holders := fs.Int("holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
+	buyers := fs.Int("buyers", chaos.DefaultConfig().Buyers, "buyer clients, which acquire and hold for buyers of SKUs capped per buyer, on SKUs of their own; 0 turns them off")
 	out := fs.String("out", "", "also write the summary and the fault list to this file")
 	timeline := fs.String("timeline", "", "also write a picture of the run to this file (SVG): grants per 100 ms, the leader, faults, gaps shaded")
 	dir := fs.String("dir", "", "keep data and logs here, in an empty or new directory (else a temporary one, removed)")
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := chaos.DefaultConfig()
 	cfg.Seed, cfg.Duration, cfg.LeaseTTL, cfg.Clients, cfg.Trace = *seed, *duration, *ttl, *clients, *trace
-	cfg.EtcdElection, cfg.Holders = *election, *holders
+	cfg.EtcdElection, cfg.Holders, cfg.Buyers = *election, *holders, *buyers
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano()) & (1<<53 - 1)
 	}

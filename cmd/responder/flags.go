@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/stockstate/stock/responder"
 )
 
 // Options are the responder's settings. Every flag can also be set by the
@@ -25,6 +27,7 @@ type Options struct {
 	Prefix     string        // -prefix
 	EtcdPrefix string        // -etcd-prefix
 	LeaseTTL   time.Duration // -lease-ttl
+	WriteDepth int           // -write-depth
 	LogLevel   slog.Level    // -log-level
 	HTTP       string        // -http: empty disables
 
@@ -74,6 +77,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.Prefix, "prefix", "stock", "NATS subject `prefix`")
 	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", "/stock", "etcd key `prefix`")
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", 5*time.Second, "leader lease TTL, whole seconds")
+	fs.IntVar(&o.WriteDepth, "write-depth", responder.DefaultConfig().WriteDepth, "rounds of etcd writes in flight at once, on disjoint keys (1 to 8)")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "`level` of the logs on stderr: debug, info, warn or error")
 	fs.StringVar(&o.HTTP, "http", "127.0.0.1:9464", "`address` of /metrics, /healthz, /readyz, /debug/stats and /debug/pprof; empty disables")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 30*time.Second, "how long to retry NATS and etcd at start while they come up")
@@ -158,6 +162,8 @@ func (o *Options) validate() error {
 	switch {
 	case o.LeaseTTL < time.Second || o.LeaseTTL%time.Second != 0:
 		return fmt.Errorf("-lease-ttl must be whole seconds, at least 1s: %v", o.LeaseTTL)
+	case o.WriteDepth < 1 || o.WriteDepth > 8:
+		return fmt.Errorf("-write-depth must be from 1 to 8: %d", o.WriteDepth)
 	case o.ConnectTimeout <= 0:
 		return fmt.Errorf("-connect-timeout must be positive: %v", o.ConnectTimeout)
 	case o.ID == "":

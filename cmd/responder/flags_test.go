@@ -35,6 +35,8 @@ func TestParseFlagsRejects(t *testing.T) {
 	}{
 		{"ttl not whole seconds", []string{"-lease-ttl", "1500ms"}, nil, "whole seconds"},
 		{"ttl not a duration", []string{"-lease-ttl", "x"}, nil, "lease-ttl"},
+		{"write depth 0", []string{"-write-depth", "0"}, nil, "write-depth"},
+		{"write depth 9", []string{"-write-depth", "9"}, nil, "write-depth"},
 		{"ttl from env", nil, map[string]string{"STOCK_LEASE_TTL": "x"}, "STOCK_LEASE_TTL"},
 		{"log level", []string{"-log-level", "loud"}, nil, "log-level"},
 		{"unknown flag", []string{"-no-such-flag"}, nil, "not defined"},
@@ -66,7 +68,7 @@ func TestEveryFlagReadsItsEnvironmentVariable(t *testing.T) {
 	// A valid value of each flag, and what must be external for it to be
 	// accepted.
 	values := map[string]string{
-		"connect-timeout": "7s", "lease-ttl": "3s", "log-level": "DEBUG",
+		"connect-timeout": "7s", "lease-ttl": "3s", "log-level": "DEBUG", "write-depth": "3",
 		"nats-user": "u", "nats-password": "p", "etcd-user": "u", "etcd-password": "p",
 		"nats-cert": "c.pem", "nats-key": "k.pem", "etcd-cert": "c.pem", "etcd-key": "k.pem",
 	}

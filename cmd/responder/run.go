@@ -110,6 +110,7 @@ func (m *Main) Run(ctx context.Context) error {
 	cfg := responder.DefaultConfig()
 	cfg.Prefix, cfg.ID, cfg.Instance, cfg.Logger, cfg.Observer = o.Prefix, o.ID, instance, log, observer
 	cfg.Watch = elector // a standby revokes a dead leader's lease at once
+	cfg.WriteDepth = o.WriteDepth
 	if version != "" {
 		cfg.Version = strings.TrimPrefix(version, "v") // discovery reports semver
 	}

@@ -120,7 +120,7 @@ func (w *Writer) attemptContext() (context.Context, context.CancelFunc) {
 		return ctx, func() { cancel(); cut(nil) }
 	}
 	// A timer, not a goroutine: most attempts end before it fires.
-	watch := time.AfterFunc(min(max(2*w.write, raftPoll), minAttempt), func() {
+	watch := time.AfterFunc(min(max(2*w.recentWrite(), raftPoll), minAttempt), func() {
 		for {
 			if now, err := store.ReadRaftTerm(ctx); err == nil && now > term {
 				cut(errNewRaftLeader)
@@ -138,14 +138,19 @@ func (w *Writer) attemptContext() (context.Context, context.CancelFunc) {
 
 // attemptTimeout bounds one write attempt.
 func (w *Writer) attemptTimeout() time.Duration {
-	return min(max(attemptPerWrite*w.write, minAttempt), w.cfg.WriteTimeout)
+	return min(max(attemptPerWrite*w.recentWrite(), minAttempt), w.cfg.WriteTimeout)
 }
 
+// recentWrite is the moving average of successful write times.
+func (w *Writer) recentWrite() time.Duration { return time.Duration(w.write.Load()) }
+
 // observeWrite folds a successful write's time into the moving average.
+// Rounds written at once may each fold theirs: one may be lost, which an
+// average can afford.
 func (w *Writer) observeWrite(d time.Duration) {
-	if w.write == 0 {
-		w.write = d
-		return
+	avg := w.recentWrite()
+	if avg == 0 {
+		avg = d
 	}
-	w.write += (d - w.write) / 8
+	w.write.Store(int64(avg + (d-avg)/8))
 }

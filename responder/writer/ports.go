@@ -31,7 +31,11 @@ type Lease interface {
 }
 
 // Planner keeps the work queued for the writer and plans each round of it.
-// Its methods are called from the writer goroutine only.
+// Its methods, and those of its plans, are called from the writer goroutine
+// only. Plan may be called while the writes of up to Config.Depth-1 earlier
+// plans are in flight, which may land in any order: a plan must not write a
+// key that a plan not yet applied or abandoned writes, nor depend on
+// memory that applying one will change.
 type Planner interface {
 	// Hurried reports whether queued work is waited for, so that the round
 	// starts now instead of being coalesced with later refills.

@@ -22,7 +22,8 @@ func TestAttemptCutForNewRaftLeader(t *testing.T) {
 	}
 	// With a recent write time of 1 s an attempt may run 8 s (WriteTimeout
 	// is 10 s), so only the watch can end it sooner.
-	w := &Writer{store: store, cfg: Config{WriteTimeout: 10 * time.Second}, write: time.Second}
+	w := &Writer{store: store, cfg: Config{WriteTimeout: 10 * time.Second}}
+	w.write.Store(int64(time.Second))
 	ctx, cancel := w.attemptContext()
 	defer cancel()
 

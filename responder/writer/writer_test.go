@@ -3,6 +3,7 @@ package writer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -148,5 +149,70 @@ func TestWriterClose(t *testing.T) {
 	}
 	if w.Err() != nil {
 		t.Fatalf("Err after Close = %v, want nil", w.Err())
+	}
+}
+
+// gateStore holds every CommitWrites until the test lets it through, and
+// counts how many wait at once.
+type gateStore struct {
+	Store
+	gate    chan struct{}
+	mu      sync.Mutex
+	waiting int
+	most    int
+}
+
+func (s *gateStore) CommitWrites(ctx context.Context, key string, fence int64, w capstore.Writes) (bool, error) {
+	s.mu.Lock()
+	s.waiting++
+	s.most = max(s.most, s.waiting)
+	s.mu.Unlock()
+	<-s.gate
+	s.mu.Lock()
+	s.waiting--
+	s.mu.Unlock()
+	return s.Store.CommitWrites(ctx, key, fence, w)
+}
+
+func (s *gateStore) inFlight() (now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting, s.most
+}
+
+// TestWriterDepth: with Depth 2 the writer writes the next round while one
+// is in flight, never a third; every round is applied once it is durable.
+func TestWriterDepth(t *testing.T) {
+	base, lead := leading(t)
+	store := &gateStore{Store: base, gate: make(chan struct{})}
+	cfg := testConfig(t)
+	cfg.Depth = 2
+	p := &testPlanner{}
+	w := Start(cfg, store, lead, p)
+	defer w.Close()
+	for _, sku := range []string{"a", "b", "c", "d"} {
+		p.queue(w, map[string]stock.Record{sku: {Limit: 10, Cap: 1}})
+	}
+	testenv.Eventually(t, 10*time.Second, time.Millisecond, func() error {
+		if now, _ := store.inFlight(); now != 2 {
+			return fmt.Errorf("%d writes in flight, want 2", now)
+		}
+		return nil
+	})
+	for range 4 {
+		store.gate <- struct{}{}
+	}
+	testenv.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if applied, _ := p.rounds(); len(applied) != 4 {
+			return fmt.Errorf("%d rounds applied, want 4", len(applied))
+		}
+		return nil
+	})
+	if _, most := store.inFlight(); most != 2 {
+		t.Fatalf("at most %d writes were in flight, want 2", most)
+	}
+	recs, _, err := base.Load(t.Context())
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("store after the rounds: %v %v", recs, err)
 	}
 }
