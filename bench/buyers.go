@@ -112,29 +112,11 @@ type buyersTakeoverResult struct {
 // first grant to an existing buyer and to a new one, asked at once.
 func (p *procs) buyersTakeoverRun(ctx context.Context, bin func(string) string, natsURL string, i int) (buyersTakeoverResult, error) {
 	var res buyersTakeoverResult
-	etcdAddr := freeAddr()
-	if err := p.start(ctx, "etcd", bin("etcd"), "--data-dir", filepath.Join(p.dir, fmt.Sprintf("buyers-etcd-%d", i)),
-		"--listen-client-urls", "http://"+etcdAddr, "--advertise-client-urls", "http://"+etcdAddr,
-		"--listen-peer-urls", "http://"+freeAddr(), "--log-level", "error", "--quota-backend-bytes", "8589934592"); err != nil {
+	etcdAddr, stop, err := p.startPair(ctx, bin, natsURL, "buyers", i)
+	defer stop()
+	if err != nil {
 		return res, err
 	}
-	defer p.stop("etcd")
-	if err := waitTCP(etcdAddr, 20*time.Second); err != nil {
-		return res, err
-	}
-	common := []string{"-nats", natsURL, "-etcd", etcdAddr, "-log-level", "info", "-lease-ttl", "2s"}
-	aHTTP, bHTTP := freeAddr(), freeAddr()
-	if err := p.start(ctx, "responder-a", bin("responder"), append(common, "-id", "a", "-http", aHTTP)...); err != nil {
-		return res, err
-	}
-	defer p.stop("responder-a")
-	if err := p.waitReady(ctx, []string{"-http", aHTTP}); err != nil {
-		return res, err
-	}
-	if err := p.start(ctx, "responder-b", bin("responder"), append(common, "-id", "b", "-http", bHTTP)...); err != nil {
-		return res, err
-	}
-	defer p.stop("responder-b")
 
 	cl, closeClient, err := benchClient(natsURL)
 	if err != nil {

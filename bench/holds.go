@@ -148,34 +148,53 @@ func (p *procs) expiryRun(ctx context.Context, bin func(string) string, natsURL 
 	return res, nil
 }
 
+// startPair starts an etcd, with its data under <name>-etcd-<i>, and on it
+// responder-a, leading once startPair returns, and responder-b, its
+// standby, both with a lease of 2 s. stop stops whatever was started, also
+// after an error.
+func (p *procs) startPair(ctx context.Context, bin func(string) string, natsURL, name string, i int) (etcdAddr string, stop func(), err error) {
+	var started []string
+	stop = func() {
+		for _, s := range slices.Backward(started) {
+			p.stop(s)
+		}
+	}
+	etcdAddr = freeAddr()
+	if err := p.start(ctx, "etcd", bin("etcd"), "--data-dir", filepath.Join(p.dir, fmt.Sprintf("%s-etcd-%d", name, i)),
+		"--listen-client-urls", "http://"+etcdAddr, "--advertise-client-urls", "http://"+etcdAddr,
+		"--listen-peer-urls", "http://"+freeAddr(), "--log-level", "error", "--quota-backend-bytes", "8589934592"); err != nil {
+		return "", stop, err
+	}
+	started = append(started, "etcd")
+	if err := waitTCP(etcdAddr, 20*time.Second); err != nil {
+		return "", stop, err
+	}
+	common := []string{"-nats", natsURL, "-etcd", etcdAddr, "-log-level", "info", "-lease-ttl", "2s"}
+	aHTTP, bHTTP := freeAddr(), freeAddr()
+	if err := p.start(ctx, "responder-a", bin("responder"), append(common, "-id", "a", "-http", aHTTP)...); err != nil {
+		return "", stop, err
+	}
+	started = append(started, "responder-a")
+	if err := p.waitReady(ctx, []string{"-http", aHTTP}); err != nil {
+		return "", stop, err
+	}
+	if err := p.start(ctx, "responder-b", bin("responder"), append(common, "-id", "b", "-http", bHTTP)...); err != nil {
+		return "", stop, err
+	}
+	started = append(started, "responder-b")
+	return etcdAddr, stop, nil
+}
+
 // takeoverRun starts an etcd and two responders, makes manyHolds live holds
 // through the leader, kills it with SIGKILL and times the standby from
 // winning to its first grant.
 func (p *procs) takeoverRun(ctx context.Context, bin func(string) string, natsURL string, i int) (takeoverResult, error) {
 	var res takeoverResult
-	etcdAddr := freeAddr()
-	if err := p.start(ctx, "etcd", bin("etcd"), "--data-dir", filepath.Join(p.dir, fmt.Sprintf("takeover-etcd-%d", i)),
-		"--listen-client-urls", "http://"+etcdAddr, "--advertise-client-urls", "http://"+etcdAddr,
-		"--listen-peer-urls", "http://"+freeAddr(), "--log-level", "error", "--quota-backend-bytes", "8589934592"); err != nil {
+	_, stop, err := p.startPair(ctx, bin, natsURL, "takeover", i)
+	defer stop()
+	if err != nil {
 		return res, err
 	}
-	defer p.stop("etcd")
-	if err := waitTCP(etcdAddr, 20*time.Second); err != nil {
-		return res, err
-	}
-	common := []string{"-nats", natsURL, "-etcd", etcdAddr, "-log-level", "info", "-lease-ttl", "2s"}
-	aHTTP, bHTTP := freeAddr(), freeAddr()
-	if err := p.start(ctx, "responder-a", bin("responder"), append(common, "-id", "a", "-http", aHTTP)...); err != nil {
-		return res, err
-	}
-	defer p.stop("responder-a")
-	if err := p.waitReady(ctx, []string{"-http", aHTTP}); err != nil {
-		return res, err
-	}
-	if err := p.start(ctx, "responder-b", bin("responder"), append(common, "-id", "b", "-http", bHTTP)...); err != nil {
-		return res, err
-	}
-	defer p.stop("responder-b")
 
 	cl, closeClient, err := benchClient(natsURL)
 	if err != nil {

@@ -195,15 +195,8 @@ func buyerLimit(sku string, remaining int64, b *buyer, k, n int64) answer {
 
 // buyerQuery answers a query of one buyer of e, once its record is loaded.
 func (t *term) buyerQuery(sku, name string, rq request) {
-	e, err := t.cat.get(sku)
+	e := t.lockedEntry(sku, rq)
 	if e == nil {
-		t.finish(rq, missing(sku, err))
-		return
-	}
-	e.mu.Lock()
-	if e.gone {
-		e.mu.Unlock()
-		t.finish(rq, missing(sku, nil))
 		return
 	}
 	b := e.buyerLocked(name)

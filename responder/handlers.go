@@ -17,15 +17,8 @@ import (
 // a raised cap is durable. Single acquires and the batch items that cannot
 // join a run come here.
 func (t *term) acquire(sku string, a args, rq request) {
-	e, err := t.cat.get(sku)
+	e := t.lockedEntry(sku, rq)
 	if e == nil {
-		t.finish(rq, missing(sku, err))
-		return
-	}
-	e.mu.Lock()
-	if e.gone {
-		e.mu.Unlock()
-		t.finish(rq, missing(sku, nil))
 		return
 	}
 	if e.item.PerBuyer > 0 {
@@ -42,6 +35,23 @@ func (t *term) acquire(sku string, a args, rq request) {
 		t.q.refillAhead(e)
 	}
 	t.answerAcquire(rq, sku, a.n, rem, o)
+}
+
+// lockedEntry returns sku's entry with its mu locked, or nil once rq is
+// answered unknown_sku (internal for a corrupt record).
+func (t *term) lockedEntry(sku string, rq request) *entry {
+	e, err := t.cat.get(sku)
+	if e == nil {
+		t.finish(rq, missing(sku, err))
+		return nil
+	}
+	e.mu.Lock()
+	if e.gone {
+		e.mu.Unlock()
+		t.finish(rq, missing(sku, nil))
+		return nil
+	}
+	return e
 }
 
 // grantLocked and parkLocked are the one path of every acquire, single or
