@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,13 +276,8 @@ func decodeBuyerWritten(b []byte) (r BuyerRecord, ok bool) {
 // decodeBuyerJSON is decodeBuyer by encoding/json.
 func decodeBuyerJSON(b []byte) (BuyerRecord, error) {
 	var j buyerJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := decodeObject(b, &j); err != nil {
 		return BuyerRecord{}, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return BuyerRecord{}, errors.New("data after the object")
 	}
 	switch {
 	case j.Bought == nil:

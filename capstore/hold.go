@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -109,13 +108,8 @@ func decodeHold(b []byte) (HoldRecord, error) {
 // decodeHoldJSON is decodeHold by encoding/json.
 func decodeHoldJSON(b []byte) (HoldRecord, error) {
 	var j holdJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := decodeObject(b, &j); err != nil {
 		return HoldRecord{}, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return HoldRecord{}, errors.New("data after the object")
 	}
 	state, ok := parseHoldState(j.State)
 	switch {

@@ -187,10 +187,8 @@ func buyerLimit(sku string, remaining int64, b *buyer, k, n int64) answer {
 	msg := fmt.Sprintf("buyer %s has %d of the %d units per buyer (%d bought, %d held); %d more would pass the cap",
 		b.name, b.counted(), k, b.bought+b.pending, b.held, n)
 	over := &overCap{bought: b.bought + b.pending, held: b.held, perBuyer: k}
-	a := errorAnswer(sku, remaining, wire.ErrBuyerLimit, msg)
-	a.body = wire.AppendBuyerLimit(a.body[:0], sku, remaining, over.bought, over.held, k, msg, false)
-	a.over = over
-	return a
+	return answer{body: wire.AppendBuyerLimit(nil, sku, remaining, over.bought, over.held, k, msg, false),
+		code: wire.Code(wire.ErrBuyerLimit), kind: wire.KindIndex(wire.ErrBuyerLimit), desc: msg, remaining: remaining, over: over}
 }
 
 // buyerQuery answers a query of one buyer of e, once its record is loaded.

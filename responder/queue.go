@@ -217,7 +217,7 @@ func (q *queue) Plan(now time.Time, policy stock.Policy, fence int64) (writer.Pl
 			if !r.planHold(o) {
 				later = append(later, o)
 			}
-		case r.touched[o.sku] || r.returns[o.sku] != nil || o.kind == opDelete && r.buyerSKUs[o.sku]:
+		case r.touched[o.sku] || r.returns[o.sku] != nil || o.kind == opDelete && r.writesBuyersOf(o.sku):
 			later = append(later, o) // a delete also waits for the SKU's buyer writes, whose keys it deletes
 		default:
 			if err := r.plan(o); err != nil {

@@ -33,8 +33,7 @@ type round struct {
 	returns     map[string]*returnPlan       // by SKU: units its holds give back
 	tidy        []capstore.HoldWrite         // expired holds' keys, forgotten ones' deletes (queue.tidyLater)
 
-	buyers    map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
-	buyerSKUs map[string]bool       // the SKUs of those buyers
+	buyers map[*buyer]*buyerPlan // buyers whose records the round writes (roundbuyer.go)
 
 	writes   *capstore.Writes // Records, once computed
 	inflight []storeKey       // the keys it writes, in flight until it is applied or abandoned
@@ -58,7 +57,7 @@ type reply struct {
 func newRound(t *term, now time.Time, policy stock.Policy, fence int64) *round {
 	return &round{t: t, now: now, policy: policy, fence: fence,
 		puts: map[string]stock.Record{}, touched: map[string]bool{}, raises: map[*entry]int64{},
-		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}, buyers: map[*buyer]*buyerPlan{}, buyerSKUs: map[string]bool{}}
+		holdWrites: map[*hold]capstore.HoldWrite{}, returns: map[string]*returnPlan{}, buyers: map[*buyer]*buyerPlan{}}
 }
 
 func (r *round) answer(o *op, a answer) {

@@ -40,9 +40,18 @@ func (r *round) buyerPlanOfLocked(e *entry, b *buyer) *buyerPlan {
 	if bp == nil {
 		bp = &buyerPlan{e: e, b: b, bought: b.bought}
 		r.buyers[b] = bp
-		r.buyerSKUs[e.sku] = true
 	}
 	return bp
+}
+
+// writesBuyersOf reports whether the round writes a buyer record of sku.
+func (r *round) writesBuyersOf(sku string) bool {
+	for _, bp := range r.buyers {
+		if bp.e.sku == sku {
+			return true
+		}
+	}
+	return false
 }
 
 // planBuy plans the write of a grant to a buyer: the buyer's record counts
