@@ -44,67 +44,83 @@ type outcome struct {
 	err error
 }
 
-// batcher coalesces acquires into batch requests on one subject. Callers
-// queue attempts; MaxInFlight sender goroutines each take what is queued
-// (up to MaxBatch items), send it as one request, wait for the reply and
-// hand each item its result, then take again. A sender wakes as soon as
-// something is queued, so an idle client adds no delay; while every sender
-// waits for a reply, what arrives queues up and forms the next batch.
+// batcher coalesces acquires into batch requests, one lane per partition:
+// each lane has its queue and its batch subject. Callers queue attempts in
+// their SKU's lane; MaxInFlight sender goroutines per lane each take what
+// is queued (up to MaxBatch items), send it as one request, wait for the
+// reply and hand each item its result, then take again. A sender wakes as
+// soon as something is queued, so an idle client adds no delay; while every
+// sender of a lane waits for a reply, what arrives queues up and forms the
+// next batch. Lanes are independent, as their partitions' leaders are: a
+// lane whose partition is slow or failing over holds up only its own
+// items. A lane is made, and its senders started, with its first item.
 //
 // The senders retry nothing: a failed batch fails each of its attempts,
 // and each caller decides, with its own context and backoff, whether to
 // queue the same item (and so the same id) again.
 type batcher struct {
 	t        transport
-	subject  string
 	timeout  time.Duration // of one batch request
 	maxBatch int
+	senders  int // per lane
 
-	wake   chan struct{} // a token: something may be queued
-	pool   sync.Pool     // of *pending
+	pool   sync.Pool // of *pending
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	queue  []*pending // in arrival order
+	mu     sync.Mutex // guards lanes, their queues and closed
+	lanes  []*lane    // by partition; nil until the first item, a lane nil until its first
 	closed bool
 }
 
-func newBatcher(t transport, subject string, cfg Config) *batcher {
+// lane is the queue of one partition's batch subject.
+type lane struct {
+	subject string
+	wake    chan struct{} // a token: something may be queued
+	queue   []*pending    // in arrival order; under batcher.mu
+}
+
+func newBatcher(t transport, cfg Config) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &batcher{
+	return &batcher{
 		t:        t,
-		subject:  subject,
 		timeout:  cfg.Timeout,
 		maxBatch: cfg.MaxBatch,
-		wake:     make(chan struct{}, 1),
+		senders:  cfg.MaxInFlight,
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	for range cfg.MaxInFlight {
-		b.wg.Go(b.run)
-	}
-	return b
 }
 
-// enqueue queues p for the next batch; it fails only once the batcher is
-// closed.
-func (b *batcher) enqueue(p *pending) error {
+// enqueue queues p for the next batch of partition part of r; it fails
+// only once the batcher is closed.
+func (b *batcher) enqueue(p *pending, r *routes, part int) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return ErrClosed
 	}
-	b.queue = append(b.queue, p)
+	if b.lanes == nil {
+		b.lanes = make([]*lane, r.n)
+	}
+	l := b.lanes[part]
+	if l == nil {
+		l = &lane{subject: r.batch[part], wake: make(chan struct{}, 1)}
+		b.lanes[part] = l
+		for range b.senders {
+			b.wg.Go(func() { b.run(l) })
+		}
+	}
+	l.queue = append(l.queue, p)
 	b.mu.Unlock()
-	b.signal()
+	l.signal()
 	return nil
 }
 
-func (b *batcher) signal() {
+func (l *lane) signal() {
 	select {
-	case b.wake <- struct{}{}:
+	case l.wake <- struct{}{}:
 	default:
 	}
 }
@@ -114,8 +130,13 @@ func (b *batcher) signal() {
 func (b *batcher) close() {
 	b.mu.Lock()
 	b.closed = true
-	queued := b.queue
-	b.queue = nil
+	var queued []*pending
+	for _, l := range b.lanes {
+		if l != nil {
+			queued = append(queued, l.queue...)
+			l.queue = nil
+		}
+	}
 	b.mu.Unlock()
 	for _, p := range queued {
 		if p.state.CompareAndSwap(pendQueued, pendSent) {
@@ -144,36 +165,36 @@ func (b *batcher) put(p *pending) {
 	b.pool.Put(p)
 }
 
-// run is one sender: at most one batch of it is in flight.
-func (b *batcher) run() {
+// run is one sender of lane l: at most one batch of it is in flight.
+func (b *batcher) run(l *lane) {
 	var s sendBuffers
 	for {
 		select {
-		case <-b.wake:
+		case <-l.wake:
 		case <-b.ctx.Done():
 			return
 		}
 		for {
-			s.pend = b.take(s.pend[:0])
+			s.pend = b.take(l, s.pend[:0])
 			if len(s.pend) == 0 {
 				break
 			}
-			b.send(&s)
+			b.send(l.subject, &s)
 			clear(s.pend) // let finished attempts go
 		}
 	}
 }
 
-// take moves up to maxBatch queued attempts, in arrival order, into out,
-// skipping abandoned ones, and keeps the encoded batch within
+// take moves up to maxBatch attempts queued in l, in arrival order, into
+// out, skipping abandoned ones, and keeps the encoded batch within
 // wire.MaxBatchBody. If attempts remain queued it wakes another sender.
-func (b *batcher) take(out []*pending) []*pending {
+func (b *batcher) take(l *lane, out []*pending) []*pending {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	size := 1 + 4 // version byte and item count
 	i := 0
-	for ; i < len(b.queue) && len(out) < b.maxBatch; i++ {
-		p := b.queue[i]
+	for ; i < len(l.queue) && len(out) < b.maxBatch; i++ {
+		p := l.queue[i]
 		n := itemSize(p.item)
 		if len(out) > 0 && size+n > wire.MaxBatchBody {
 			break // p goes first in the next batch
@@ -184,11 +205,11 @@ func (b *batcher) take(out []*pending) []*pending {
 		size += n
 		out = append(out, p)
 	}
-	rest := copy(b.queue, b.queue[i:])
-	clear(b.queue[rest:])
-	b.queue = b.queue[:rest]
+	rest := copy(l.queue, l.queue[i:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
 	if rest > 0 {
-		b.signal()
+		l.signal()
 	}
 	return out
 }
@@ -206,16 +227,16 @@ type sendBuffers struct {
 	results []wire.BatchResult
 }
 
-// send makes one request of the attempts in s.pend and hands each its
-// outcome.
-func (b *batcher) send(s *sendBuffers) {
+// send makes one request of the attempts in s.pend on subject and hands
+// each its outcome.
+func (b *batcher) send(subject string, s *sendBuffers) {
 	s.items = s.items[:0]
 	for _, p := range s.pend {
 		s.items = append(s.items, p.item)
 	}
 	s.body = wire.AppendBatchRequest(s.body[:0], s.items)
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
-	m, err := b.t.request(ctx, b.subject, s.body)
+	m, err := b.t.request(ctx, subject, s.body)
 	cancel()
 	if err != nil {
 		b.failAll(s.pend, b.attemptError(err))

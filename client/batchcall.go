@@ -10,16 +10,18 @@ import (
 	"github.com/stockstate/stock/wire"
 )
 
-// acquireBatched is Acquire through the batcher. Each attempt queues the
-// same item, and so the same id; an attempt whose item was answered
-// unavailable, or whose batch met no responders or no reply in time, is
-// queued again after a backoff until ctx ends or CallTimeout passes.
-// Every other outcome is final. A call that gives up while its item waits
-// in the queue takes it out: that attempt is never sent.
+// acquireBatched is Acquire through the batcher, in the lane of its SKU's
+// partition. Each attempt queues the same item, and so the same id; an
+// attempt whose item was answered unavailable, or whose batch met no
+// responders or no reply in time, is queued again after a backoff until
+// ctx ends or CallTimeout passes. Every other outcome is final. A call that
+// gives up while its item waits in the queue takes it out: that attempt is
+// never sent.
 //
 // CallTimeout is a timer of the call's own rather than a context derived
 // from ctx: thousands of calls sharing one parent context would otherwise
-// all register with it, under its lock.
+// all register with it, under its lock. Only a call that must first learn
+// the partitions derives one, for that question.
 func (c *Client) acquireBatched(ctx context.Context, k call, n int64) (Grant, error) {
 	w := waiter{ctx: ctx}
 	if d := c.cfg.CallTimeout; d > 0 {
@@ -29,6 +31,20 @@ func (c *Client) acquireBatched(ctx context.Context, k call, n int64) (Grant, er
 			w.expire = t.C
 		}
 	}
+	r := c.routes.Load()
+	if r == nil {
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if d := c.cfg.CallTimeout; d > 0 {
+			dctx, cancel = context.WithTimeout(ctx, d)
+		}
+		var err error
+		r, err = c.discover(dctx)
+		cancel()
+		if err != nil {
+			return Grant{}, err
+		}
+	}
+	part := r.part(k.sku)
 	p := c.batch.get(wire.BatchItem{SKU: k.sku, N: n, ID: k.id})
 	var last error // why the previous attempt is being retried
 	for attempt := 1; ; attempt++ {
@@ -36,7 +52,7 @@ func (c *Client) acquireBatched(ctx context.Context, k call, n int64) (Grant, er
 			return Grant{}, gaveUp(k, attempt-1, err, last)
 		}
 		p.state.Store(pendQueued)
-		if err := c.batch.enqueue(p); err != nil {
+		if err := c.batch.enqueue(p, r, part); err != nil {
 			return Grant{}, fmt.Errorf("client: %v: %w", k, err)
 		}
 		out, err := w.await(p)

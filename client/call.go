@@ -32,7 +32,8 @@ type call struct {
 	op      string // "acquire", for error messages
 	sku     string
 	id      string // request id, "" if the subject takes none
-	subject string
+	base    string // a SKU subject without its SKU (subjects); "" when subject is given
+	subject string // the subject, or with base set by retry from the routes
 	body    []byte
 }
 
@@ -64,7 +65,8 @@ func (c *Client) do(ctx context.Context, k call) (wire.Reply, error) {
 // of an attempt and no responders are retried too; retries back off, and
 // stop when ctx (bounded by CallTimeout) ends, with an error that wraps
 // both ctx's error and the last attempt's. reply may change k's body for
-// the next attempt.
+// the next attempt. A call with a base goes to its SKU's partition, which
+// a Client that asks the cluster learns first, within the same bounds.
 func (c *Client) retry(ctx context.Context, k *call, reply func(m *nats.Msg) (again, err error)) error {
 	if c.closed.Load() {
 		return fmt.Errorf("client: %v: %w", k, ErrClosed)
@@ -73,6 +75,13 @@ func (c *Client) retry(ctx context.Context, k *call, reply func(m *nats.Msg) (ag
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
 		defer cancel()
+	}
+	if k.base != "" {
+		r, err := c.routesFor(ctx)
+		if err != nil {
+			return err
+		}
+		k.subject = r.skuSubject(k.base, k.sku)
 	}
 	var last error // why the previous attempt is being retried
 	for attempt := 1; ; attempt++ {

@@ -20,6 +20,8 @@ type Client struct {
 	cfg      Config
 	t        transport
 	subjects subjects
+	routes   atomic.Pointer[routes] // nil until the partitions are known (partition.go)
+	disc     discovery
 	batch    *batcher // nil unless cfg.Batch
 	idPrefix string   // of the request ids the Client makes up
 	idSeq    atomic.Uint64
@@ -28,17 +30,18 @@ type Client struct {
 	closeOnce sync.Once
 }
 
-// subjects are the request subjects without their SKU; each ends in ".".
-// batch is the batch subject itself.
+// subjects are the request subjects without their SKU and partition; each
+// ends in ".". The batch subjects are the routes' (partition.go).
 type subjects struct {
 	acquire, release, query, set, del string
 	hold, confirm, cancel, extend     string
-	batch, holdBatch                  string
 }
 
 // New returns a Client that sends requests on nc. The connection stays the
-// caller's. With cfg.Batch the Client runs sender goroutines until Close;
-// without it it starts none, and Close only makes later calls fail.
+// caller's. With cfg.Batch the Client runs sender goroutines, started for
+// each partition as its first acquire comes, until Close; without it it
+// starts none, and Close only makes later calls fail. With cfg.Partitions
+// 0 New sends nothing: the first call asks the cluster (Client.Partitions).
 func New(nc *nats.Conn, cfg Config) (*Client, error) {
 	if nc == nil {
 		return nil, errors.New("client: nil connection")
@@ -56,21 +59,22 @@ func newClient(t transport, cfg Config) (*Client, error) {
 		t:        t,
 		idPrefix: rand.Text() + ".",
 		subjects: subjects{
-			acquire:   p + wire.SubjectAcquire + ".",
-			release:   p + wire.SubjectRelease + ".",
-			query:     p + wire.SubjectQuery + ".",
-			set:       p + wire.SubjectSet + ".",
-			del:       p + wire.SubjectDelete + ".",
-			hold:      p + wire.SubjectHold + ".",
-			confirm:   p + wire.SubjectConfirm + ".",
-			cancel:    p + wire.SubjectCancel + ".",
-			extend:    p + wire.SubjectExtend + ".",
-			batch:     p + wire.SubjectAcquire,
-			holdBatch: p + wire.SubjectHold,
+			acquire: p + wire.SubjectAcquire + ".",
+			release: p + wire.SubjectRelease + ".",
+			query:   p + wire.SubjectQuery + ".",
+			set:     p + wire.SubjectSet + ".",
+			del:     p + wire.SubjectDelete + ".",
+			hold:    p + wire.SubjectHold + ".",
+			confirm: p + wire.SubjectConfirm + ".",
+			cancel:  p + wire.SubjectCancel + ".",
+			extend:  p + wire.SubjectExtend + ".",
 		},
 	}
+	if cfg.Partitions > 0 {
+		c.routes.Store(newRoutes(cfg.Prefix, cfg.Partitions))
+	}
 	if cfg.Batch {
-		c.batch = newBatcher(t, c.subjects.batch, cfg)
+		c.batch = newBatcher(t, cfg)
 	}
 	return c, nil
 }
@@ -217,7 +221,7 @@ func (c *Client) Acquire(ctx context.Context, sku string, n int64, opts ...CallO
 	if c.batch != nil && o.buyer == "" {
 		return c.acquireBatched(ctx, call{op: "acquire", sku: sku, id: id}, n)
 	}
-	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, subject: c.subjects.acquire + sku, body: unitsBody(n, id, o.buyer)})
+	r, err := c.do(ctx, call{op: "acquire", sku: sku, id: id, base: c.subjects.acquire, body: unitsBody(n, id, o.buyer)})
 	if err != nil {
 		return Grant{}, err
 	}
@@ -238,7 +242,7 @@ func (c *Client) Release(ctx context.Context, sku string, n int64, opts ...CallO
 		return Release{}, err
 	}
 	id := c.requestID(&o)
-	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, subject: c.subjects.release + sku, body: unitsBody(n, id, o.buyer)})
+	r, err := c.do(ctx, call{op: "release", sku: sku, id: id, base: c.subjects.release, body: unitsBody(n, id, o.buyer)})
 	if err != nil {
 		return Release{}, err
 	}
@@ -251,7 +255,7 @@ func (c *Client) Query(ctx context.Context, sku string) (Stock, error) {
 	if err := checkSKU(sku); err != nil {
 		return Stock{}, err
 	}
-	r, err := c.do(ctx, call{op: "query", sku: sku, subject: c.subjects.query + sku})
+	r, err := c.do(ctx, call{op: "query", sku: sku, base: c.subjects.query})
 	if err != nil {
 		return Stock{}, err
 	}
@@ -269,7 +273,7 @@ func (c *Client) QueryBuyer(ctx context.Context, sku, buyer string) (BuyerStock,
 		return BuyerStock{}, err
 	}
 	body, _ := json.Marshal(wire.QueryRequest{Buyer: buyer}) // a string cannot fail
-	r, err := c.do(ctx, call{op: "query", sku: sku, subject: c.subjects.query + sku, body: body})
+	r, err := c.do(ctx, call{op: "query", sku: sku, base: c.subjects.query, body: body})
 	if err != nil {
 		return BuyerStock{}, err
 	}
@@ -296,7 +300,7 @@ func (c *Client) SetLimitPerBuyer(ctx context.Context, sku string, limit, perBuy
 	if err != nil {
 		return Stock{}, fmt.Errorf("client: set %s: %w", sku, err)
 	}
-	r, err := c.do(ctx, call{op: "set", sku: sku, subject: c.subjects.set + sku, body: body})
+	r, err := c.do(ctx, call{op: "set", sku: sku, base: c.subjects.set, body: body})
 	if err != nil {
 		return Stock{}, err
 	}
@@ -310,7 +314,7 @@ func (c *Client) Delete(ctx context.Context, sku string) error {
 	if err := checkSKU(sku); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, call{op: "delete", sku: sku, subject: c.subjects.del + sku})
+	_, err := c.do(ctx, call{op: "delete", sku: sku, base: c.subjects.del})
 	return err
 }
 

@@ -17,6 +17,19 @@ import (
 type Config struct {
 	Prefix string // subject prefix of the responders, "stock"
 
+	// Partitions is the cluster's number of partitions P, from 1 to
+	// wire.MaxPartitions, by which the Client routes each SKU to its
+	// partition's subjects (wire.SKUSubject, wire.PartitionBatchSubject);
+	// 0 asks the cluster (<prefix>.partitions) on the first call that needs
+	// it, retried as a call is, and keeps the answer. 1 by default: the
+	// subjects without a partition, as before partitions, which every
+	// cluster serves (a partitioned one through its NATS subject mappings
+	// and by splitting unpartitioned batches), but a hop and a split
+	// slower than sending to the partition. A P other than the cluster's
+	// sends SKUs to partitions that do not hold them: those requests get
+	// ErrBadRequest, or no responders until the call gives up.
+	Partitions int
+
 	// Timeout bounds one attempt: a request with no reply by then is sent
 	// again, with the same id, so a copy that reaches the same leader while
 	// the first waits for a refill joins it instead of being served twice.
@@ -38,7 +51,8 @@ type Config struct {
 	BackoffMax time.Duration // 500ms by default
 
 	// Batch coalesces concurrent Acquire calls into batch requests on
-	// <prefix>.acquire (see Client.Acquire and the package documentation).
+	// <prefix>.acquire, or with partitions on each partition's batch
+	// subject (see Client.Acquire and the package documentation).
 	// Off by default, for three reasons: a responder older than the batch
 	// subject does not answer it, and the client cannot tell that from a
 	// failover, so every Acquire would retry until CallTimeout; with Batch a
@@ -55,19 +69,23 @@ type Config struct {
 	MaxBatch int
 
 	// MaxInFlight is the most batch requests a Client has in flight at
-	// once. 1 by default, as in TiDB PD's timestamp client: one batch is in
-	// flight and every call that arrives meanwhile joins the next, so the
-	// batches grow with the load and an idle client sends a call at once.
-	// Used only with Batch.
+	// once to one partition. 1 by default, as in TiDB PD's timestamp
+	// client: one batch is in flight and every call that arrives meanwhile
+	// joins the next, so the batches grow with the load and an idle client
+	// sends a call at once. Partitions are served by leaders of their own,
+	// so each has its own batches in flight, and one that is slow or
+	// failing over holds up only its own calls. Used only with Batch.
 	MaxInFlight int
 }
 
-// DefaultConfig returns the defaults: prefix "stock", 300ms per attempt, 10s
-// per call, backoff from 5ms up to 500ms, no batching (but batches of up to
-// 1024 acquires, one in flight, once Batch is set).
+// DefaultConfig returns the defaults: prefix "stock", one partition, 300ms
+// per attempt, 10s per call, backoff from 5ms up to 500ms, no batching (but
+// batches of up to 1024 acquires, one in flight per partition, once Batch
+// is set).
 func DefaultConfig() Config {
 	return Config{
 		Prefix:      "stock",
+		Partitions:  1,
 		Timeout:     300 * time.Millisecond,
 		CallTimeout: 10 * time.Second,
 		BackoffMin:  5 * time.Millisecond,
@@ -82,6 +100,8 @@ func (c Config) Validate() error {
 	switch {
 	case !wire.ValidPrefix(c.Prefix):
 		return fmt.Errorf("client: prefix %q is not a NATS subject prefix", c.Prefix)
+	case c.Partitions < 0 || c.Partitions > wire.MaxPartitions:
+		return fmt.Errorf("client: partitions must be from 1 to %d, or 0 to ask the cluster, got %d", wire.MaxPartitions, c.Partitions)
 	case c.Timeout <= 0:
 		return errors.New("client: timeout must be positive")
 	case c.CallTimeout < 0:

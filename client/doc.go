@@ -4,14 +4,16 @@
 //
 // A Client is safe for concurrent use by many goroutines. Without
 // Config.Batch it holds no state between calls besides its configuration
-// and starts no goroutines; with it, it runs the batcher until Close.
+// and the partitions it learned, and starts no goroutines that outlive a
+// call; with it, it runs the batcher until Close.
 //
 // # Batching
 //
 // With Config.Batch, Acquire calls made at the same time share requests:
 // each call queues an item (SKU, n, id) and Config.MaxInFlight sender
 // goroutines (1 by default) each send what is queued, up to
-// Config.MaxBatch items, as one binary request on <prefix>.acquire, wait
+// Config.MaxBatch items, as one binary request on <prefix>.acquire (with
+// partitions, see below, each partition has its queue and senders), wait
 // for its reply and hand every caller its own item's result. Nothing waits
 // to fill a batch: a lone call is sent at once, as a batch of one; while a
 // batch is in flight, the calls that arrive form the next one, so batches
@@ -27,6 +29,24 @@
 // the batch and single subjects, so a retry is never a second grant.
 // Items answered otherwise return at once, whatever the other items of
 // their batch got.
+//
+// # Partitions
+//
+// A cluster may spread its SKUs over P partitions, each served by a leader
+// of its own; a SKU's partition is wire.Partition(sku, P), the FNV-1a hash
+// that NATS' {{partition(P,1)}} subject mapping computes. Config.Partitions
+// tells the Client P, or with 0 has it ask the cluster (<prefix>.partitions)
+// on the first call, once; Client.Partitions says what it routes by. With P
+// above 1 every call that names a SKU goes to <prefix>.<verb>.<sku>.<p>
+// (wire.SKUSubject), batched acquires queue by partition and travel on
+// <prefix>.partition.<p>.acquire, and Holds sends one message per
+// partition on <prefix>.partition.<p>.hold, all at once, putting the
+// results back in the order of its items. Partitions fail over on their
+// own, and so do their calls: a partition without a leader holds up and
+// fails only the calls and items of its SKUs, by the rules below. With P 1
+// (the default) the subjects are those without partitions, which a
+// partitioned cluster still serves, through its subject mappings and by
+// splitting batches, at the cost of a hop and a split.
 //
 // # Failures and retries
 //

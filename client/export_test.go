@@ -1,9 +1,15 @@
 package client
 
-// Queued is how many batched attempts of c wait in its queue, for tests that
-// must wait until calls are queued rather than sleep.
+// Queued is how many batched attempts of c wait in its queues, for tests
+// that must wait until calls are queued rather than sleep.
 func Queued(c *Client) int {
 	c.batch.mu.Lock()
 	defer c.batch.mu.Unlock()
-	return len(c.batch.queue)
+	n := 0
+	for _, l := range c.batch.lanes {
+		if l != nil {
+			n += len(l.queue)
+		}
+	}
+	return n
 }

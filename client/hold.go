@@ -57,7 +57,7 @@ func (c *Client) Hold(ctx context.Context, sku, id string, n int64, ttl time.Dur
 		return Hold{}, err
 	}
 	body, _ := json.Marshal(wire.HoldRequest{N: n, ID: id, TTLs: secs, Buyer: o.buyer}) // ints and strings cannot fail
-	r, err := c.do(ctx, call{op: "hold", sku: sku, id: id, subject: c.subjects.hold + sku, body: body})
+	r, err := c.do(ctx, call{op: "hold", sku: sku, id: id, base: c.subjects.hold, body: body})
 	if err != nil {
 		return Hold{}, err
 	}
@@ -97,20 +97,20 @@ func (c *Client) Extend(ctx context.Context, sku, id string, ttl time.Duration) 
 		return Hold{}, err
 	}
 	body, _ := json.Marshal(wire.HoldIDRequest{ID: id, TTLs: secs})
-	r, err := c.do(ctx, call{op: "extend", sku: sku, id: id, subject: c.subjects.extend + sku, body: body})
+	r, err := c.do(ctx, call{op: "extend", sku: sku, id: id, base: c.subjects.extend, body: body})
 	if err != nil {
 		return Hold{}, err
 	}
 	return holdOf(r)
 }
 
-// holdCall sends confirm or cancel of hold id.
-func (c *Client) holdCall(ctx context.Context, op, prefix, sku, id string) (wire.Reply, error) {
+// holdCall sends confirm or cancel of hold id on the verb's subject base.
+func (c *Client) holdCall(ctx context.Context, op, base, sku, id string) (wire.Reply, error) {
 	if _, err := checkHold(sku, id, 0); err != nil {
 		return wire.Reply{}, err
 	}
 	body, _ := json.Marshal(wire.HoldIDRequest{ID: id})
-	return c.do(ctx, call{op: op, sku: sku, id: id, subject: prefix + sku, body: body})
+	return c.do(ctx, call{op: op, sku: sku, id: id, base: base, body: body})
 }
 
 // checkHold checks sku, id and ttl before sending, and returns ttl in

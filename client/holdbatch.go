@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,12 @@ type HoldResult struct {
 // makes before sending are not sent. If the call ends before every item is
 // answered (ctx ended, the whole message was refused, the client closed),
 // the items left get the call's error, which Holds returns too.
+//
+// With partitions the items of each partition go in a message of their own
+// to its batch hold subject, all sent at once, and each message is retried
+// on its own: a partition that fails gives its error to its own items
+// only, and Holds returns that error (several are joined). Results are in
+// the order of items whatever the partitions.
 func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, error) {
 	if len(items) > wire.MaxBatchItems {
 		return nil, &Error{Code: 400, Kind: wire.ErrBadRequest, Message: fmt.Sprintf("%d holds in one batch, over the limit of %d (checked before sending)", len(items), wire.MaxBatchItems)}
@@ -63,7 +70,72 @@ func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, err
 	if len(send) == 0 {
 		return out, nil
 	}
-	k := call{op: "hold batch", sku: fmt.Sprintf("%d items", len(send)), subject: c.subjects.holdBatch, body: holdBatchBody(reqs, send)}
+	r, err := c.routesFor(ctx)
+	if err != nil {
+		for _, i := range send {
+			out[i].Err = err
+		}
+		return out, err
+	}
+	if r.n == 1 {
+		k := call{op: "hold batch", sku: fmt.Sprintf("%d items", len(send)), subject: r.holdBatch[0]}
+		return out, c.holdBatch(ctx, k, items, reqs, send, out)
+	}
+	parts := splitByPartition(r, items, send)
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for j, g := range parts {
+		k := call{op: "hold batch", sku: fmt.Sprintf("%d items of partition %d", len(g.items), g.part), subject: r.holdBatch[g.part]}
+		wg.Go(func() { errs[j] = c.holdBatch(ctx, k, items, reqs, g.items, out) })
+	}
+	wg.Wait()
+	return out, joinErrors(errs)
+}
+
+// partGroup is the indexes of the items of one partition, in their order.
+type partGroup struct {
+	part  int
+	items []int
+}
+
+// splitByPartition groups the items at indexes send by partition, the
+// groups in the order of their first item.
+func splitByPartition(r *routes, items []HoldItem, send []int) []partGroup {
+	var groups []partGroup
+	at := make(map[int]int) // partition -> its group
+	for _, i := range send {
+		p := r.part(items[i].SKU)
+		g, ok := at[p]
+		if !ok {
+			g = len(groups)
+			at[p] = g
+			groups = append(groups, partGroup{part: p})
+		}
+		groups[g].items = append(groups[g].items, i)
+	}
+	return groups
+}
+
+// joinErrors is nil, the one error of errs, or all of them joined.
+func joinErrors(errs []error) error {
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) == 1 {
+		return failed[0]
+	}
+	return errors.Join(failed...)
+}
+
+// holdBatch sends the items of items at indexes send on k's subject until
+// each has a final answer, writing their results to out (only at those
+// indexes, so that messages of several partitions may run at once). If the
+// call ends first, the items left get its error, which holdBatch returns.
+func (c *Client) holdBatch(ctx context.Context, k call, items []HoldItem, reqs []wire.HoldItem, send []int, out []HoldResult) error {
+	k.body = holdBatchBody(reqs, send)
 	err := c.retry(ctx, &k, func(m *nats.Msg) (again, err error) {
 		if m.Header.Get(wire.HeaderErrorCode) != "" { // the whole message was refused
 			_, err := decodeReply(m, "")
@@ -98,7 +170,7 @@ func (c *Client) Holds(ctx context.Context, items []HoldItem) ([]HoldResult, err
 			out[i].Err = err
 		}
 	}
-	return out, err
+	return err
 }
 
 // holdBatchBody is the request body of the items of reqs at indexes send.

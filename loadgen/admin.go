@@ -34,19 +34,31 @@ func (e *errReply) Error() string {
 // nobody answers or the responder is unavailable (a failover), for up to
 // adminPatience.
 func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (wire.Reply, error) {
+	var r wire.Reply
+	err := patiently(ctx, func(ctx context.Context) (err error) {
+		r, err = adminRequestOnce(ctx, nc, subject, body, timeout)
+		return err
+	})
+	return r, err
+}
+
+// patiently calls once until it returns an error other than no
+// responders, a timeout or an unavailable reply, waiting 100ms between
+// calls, for up to adminPatience.
+func patiently(ctx context.Context, once func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminPatience)
 	defer cancel()
 	for {
-		r, err := adminRequestOnce(ctx, nc, subject, body, timeout)
+		err := once(ctx)
 		var er *errReply
 		retry := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
 			(errors.As(err, &er) && er.Reply.Error == wire.ErrUnavailable)
 		if !retry {
-			return r, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return r, fmt.Errorf("%w (gave up after %v)", err, adminPatience)
+			return fmt.Errorf("%w (gave up after %v)", err, adminPatience)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -54,14 +66,9 @@ func adminRequest(ctx context.Context, nc *nats.Conn, subject string, body []byt
 
 func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (wire.Reply, error) {
 	var r wire.Reply
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	m, err := nc.RequestWithContext(rctx, subject, body)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		err = nats.ErrTimeout
-	}
+	m, err := requestOnce(ctx, nc, subject, body, timeout)
 	if err != nil {
-		return r, fmt.Errorf("loadgen: %s: %w", subject, err)
+		return r, err
 	}
 	if err := json.Unmarshal(m.Data, &r); err != nil {
 		return r, fmt.Errorf("loadgen: %s: reply %q: %w", subject, m.Data, err)
@@ -75,12 +82,26 @@ func adminRequestOnce(ctx context.Context, nc *nats.Conn, subject string, body [
 	return r, nil
 }
 
+// requestOnce sends one request and waits up to timeout for its reply.
+func requestOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte, timeout time.Duration) (*nats.Msg, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := nc.RequestWithContext(rctx, subject, body)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nats.ErrTimeout
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %s: %w", subject, err)
+	}
+	return m, nil
+}
+
 // setupSKUs creates the SKUs with the given limit and per-buyer cap (0:
 // none) (admin.set), or, with existing, reads them (query), and returns
-// their states. Up to setupInFlight requests are in flight at once, so
+// their states; requests go to the SKUs' partitions among parts. Up to setupInFlight requests are in flight at once, so
 // that the responder can batch the writes of many SKUs. A set whose reply
 // does not show the cap asked for is an error: the run would not test it.
-func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string, limit, perBuyer int64, existing bool, timeout time.Duration) ([]SKUState, error) {
+func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, parts int, names []string, limit, perBuyer int64, existing bool, timeout time.Duration) ([]SKUState, error) {
 	const setupInFlight = 64
 	body, err := json.Marshal(wire.SetRequest{Limit: limit, PerBuyer: perBuyer})
 	if err != nil {
@@ -102,9 +123,9 @@ func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string
 			var r wire.Reply
 			var err error
 			if existing {
-				r, err = adminRequest(ctx, nc, prefix+"."+wire.SubjectQuery+"."+name, nil, timeout)
+				r, err = adminRequest(ctx, nc, wire.SKUSubject(prefix, wire.SubjectQuery, name, parts), nil, timeout)
 			} else {
-				r, err = adminRequest(ctx, nc, prefix+"."+wire.SubjectSet+"."+name, body, timeout)
+				r, err = adminRequest(ctx, nc, wire.SKUSubject(prefix, wire.SubjectSet, name, parts), body, timeout)
 			}
 			if err == nil {
 				err = checkState(name, r)
@@ -131,11 +152,12 @@ func setupSKUs(ctx context.Context, nc *nats.Conn, prefix string, names []string
 	return states, nil
 }
 
-// queryStates reads the SKUs' states (after a run).
-func queryStates(ctx context.Context, nc *nats.Conn, prefix string, names []string, timeout time.Duration) ([]SKUState, error) {
+// queryStates reads the SKUs' states (after a run) from their partitions
+// among parts.
+func queryStates(ctx context.Context, nc *nats.Conn, prefix string, parts int, names []string, timeout time.Duration) ([]SKUState, error) {
 	states := make([]SKUState, len(names))
 	for i, name := range names {
-		r, err := adminRequest(ctx, nc, prefix+"."+wire.SubjectQuery+"."+name, nil, timeout)
+		r, err := adminRequest(ctx, nc, wire.SKUSubject(prefix, wire.SubjectQuery, name, parts), nil, timeout)
 		if err != nil {
 			return nil, err
 		}

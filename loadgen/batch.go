@@ -13,7 +13,8 @@ import (
 // With -batch N each request is one message on the batch subject
 // (<prefix>.acquire) carrying N acquires in the binary encoding of
 // wire/batch.go, each of -n units of a SKU picked by -dist, without
-// ids. The reply holds a result per item, in order; the SKU of each item is
+// ids; with partitions, one message per partition among the N, on its
+// batch subject (partition.go). The reply holds a result per item, in order; the SKU of each item is
 // kept with the request, since the binary reply does not name it.
 //
 // Every item is counted as an acquire of its own: it ends in one Kind, its
@@ -59,7 +60,7 @@ func (w *worker) publishBatch(r request, reply string) error {
 		body = append(body, w.ph.items[k]...)
 	}
 	*buf = body
-	return w.nc.PublishRequest(w.ph.batchSub, reply, body)
+	return w.nc.PublishRequest(w.ph.batchSubs[r.part], reply, body)
 }
 
 // batchResult is one result of a binary batch reply.
@@ -161,7 +162,7 @@ func (w *worker) onBatchReply(m *nats.Msg) {
 	// the counting overlaps the next round trip; recording keeps the phase
 	// from ending in between.
 	if w.ph.closed {
-		next, send = w.nextLocked(now)
+		next, send = w.slotNextLocked(r, now)
 	}
 	w.recording++
 	w.mu.Unlock()

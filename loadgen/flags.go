@@ -15,8 +15,9 @@ import (
 
 // Config is everything the flags set.
 type Config struct {
-	URL    string // -nats, $STOCK_NATS
-	Prefix string // -prefix, $STOCK_PREFIX
+	URL        string // -nats, $STOCK_NATS
+	Prefix     string // -prefix, $STOCK_PREFIX
+	Partitions int    // -partitions: the cluster's P; 0: ask <prefix>.partitions (partition.go)
 
 	SKUs      int    // -skus
 	Stock     int64  // -stock: limit of each SKU loadgen creates
@@ -99,6 +100,18 @@ a run again on the same SKUs meets the buyers of the last one unless
 requests without a buyer); neither goes with -batch (binary batches carry
 no buyer); with -existing the SKUs keep the cap they have.
 
+With -partitions P above 1, every request goes to its SKU's partition:
+<prefix>.<verb>.<sku>.<p> for single requests and the setup and final
+queries, and <prefix>.partition.<p>.acquire for batches, each batch split
+into one message per partition among its items, all sent at once: -c,
+-rate and -requests count batches as picked, before the split, and
+-max-outstanding the messages in flight; every acquire counts on its own
+as before, and the messages of the report are those sent. A closed-loop
+slot sends its next batch once every part of the last has ended; a part
+that meets no responders is retried on its own. -partitions 0 asks the
+responders (<prefix>.partitions) first. The null responder is measured
+without partitions.
+
 With -null, a null responder inside loadgen (a plain queue subscriber that
 replies fixed bytes, on its own connection) is measured first for the same
 duration, then the real responder, and the ratio real/null is reported.
@@ -137,6 +150,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs.StringVar(&c.URL, "nats", envOr("STOCK_NATS", "nats://127.0.0.1:4222"), "NATS server `URL`s, comma separated")
 	fs.StringVar(&c.Prefix, "prefix", envOr("STOCK_PREFIX", "stock"), "subject `prefix` of the responder")
+	fs.IntVar(&c.Partitions, "partitions", 1, "the cluster's number of partitions `P`, by which requests are routed (0: ask <prefix>.partitions; 1: subjects without a partition)")
 	fs.IntVar(&c.SKUs, "skus", 1, "number of SKUs")
 	fs.Int64Var(&c.Stock, "stock", 1_000_000, "limit of each SKU loadgen creates")
 	fs.StringVar(&c.SKUPrefix, "sku-prefix", "load", "SKU names are this `prefix` followed by 0..skus-1")
@@ -201,6 +215,9 @@ func (c *Config) validate() error {
 		if err := checkSubject(c.NullSubject); err != nil {
 			bad("-null-subject %q: %v", c.NullSubject, err)
 		}
+	}
+	if c.Partitions < 0 || c.Partitions > wire.MaxPartitions {
+		bad("-partitions must be from 0 (ask the responders) to %d, got %d", wire.MaxPartitions, c.Partitions)
 	}
 	if c.SKUs < 1 {
 		bad("-skus must be at least 1, got %d", c.SKUs)

@@ -74,8 +74,14 @@ func (m *Main) Run(ctx context.Context) error {
 		names[i] = c.SKUPrefix + strconv.Itoa(i)
 	}
 	var before []SKUState
+	parts := c.Partitions
 	if !c.OnlyNull {
-		if before, err = setupSKUs(ctx, conns[0], c.Prefix, names, c.Stock, c.PerBuyer, c.Existing, c.Timeout); err != nil {
+		if parts == 0 {
+			if parts, err = askPartitions(ctx, conns[0], c.Prefix, c.Timeout); err != nil {
+				return err
+			}
+		}
+		if before, err = setupSKUs(ctx, conns[0], c.Prefix, parts, names, c.Stock, c.PerBuyer, c.Existing, c.Timeout); err != nil {
 			return err
 		}
 		for _, s := range before {
@@ -92,6 +98,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if !c.closedLoop() {
 		s.Mode, s.C, s.Rate = "open", 0, c.Rate
 	}
+	if parts > 1 {
+		s.Partitions = parts
+	}
 	m.Summary = s
 	body, err := json.Marshal(wire.Request{N: c.N})
 	if err != nil {
@@ -105,14 +114,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if c.Batch > 0 {
 		items = batchItems(names, c.N)
 	}
-	newPhase := func(name, subject, op string, ledger *Ledger) *phase {
-		subjects := make([]string, len(names))
-		for i, n := range names {
-			subjects[i] = subject + "." + n
-		}
+	newPhase := func(name string, rt routes, op string, ledger *Ledger) *phase {
 		return &phase{
-			name: name, closed: c.closedLoop(), names: names, subjects: subjects, body: body, n: c.N,
-			batch: c.Batch, batchSub: subject, items: items,
+			name: name, closed: c.closedLoop(), names: names, subjects: rt.subjects, body: body, n: c.N,
+			batch: c.Batch, batchSubs: rt.batchSubs, skuPart: rt.skuPart, items: items,
 			timeout: c.Timeout, backoff: c.Backoff, dur: c.Duration, budget: c.Requests,
 			rate: c.Rate, maxOut: c.MaxOutstanding, c: c.C, ledger: ledger,
 			dist: c.Dist, zipfS: c.ZipfS, seed: seed,
@@ -125,10 +130,10 @@ func (m *Main) Run(ctx context.Context) error {
 		progress = stderr
 	}
 
-	// measure runs the warm-up, if any, then the measured phase. Grants are
-	// recorded when before is given; the warm-up's are merged into the
-	// measured phase's ledger.
-	measure := func(name string, subject func(op string) string, before []SKUState) (warm, res *PhaseResult, err error) {
+	// measure runs the warm-up, if any, then the measured phase, with the
+	// routes of each op. Grants are recorded when before is given; the
+	// warm-up's are merged into the measured phase's ledger.
+	measure := func(name string, route func(op string) routes, before []SKUState) (warm, res *PhaseResult, err error) {
 		ledger := func() *Ledger {
 			if before == nil {
 				return nil // grants are not recorded
@@ -138,23 +143,23 @@ func (m *Main) Run(ctx context.Context) error {
 		var ph *phase
 		switch {
 		case c.Op == OpConfirm: // the holds to confirm are the warm-up
-			hold := newPhase("hold", subject(OpHold), OpHold, ledger())
+			hold := newPhase("hold", route(OpHold), OpHold, ledger())
 			hold.keySKU = make([]int32, c.Requests+1)
 			if warm, err = runPhase(ctx, hold, conns, progress, c.Progress); err != nil {
 				return warm, nil, err
 			}
-			ph = newPhase(name, subject(OpConfirm), OpConfirm, ledger())
+			ph = newPhase(name, route(OpConfirm), OpConfirm, ledger())
 			ph.idPrefix, ph.keySKU = hold.idPrefix, hold.keySKU
 		case c.Warmup > 0:
-			wp := newPhase("warm", subject(c.Op), c.Op, ledger())
+			wp := newPhase("warm", route(c.Op), c.Op, ledger())
 			wp.dur, wp.budget = c.Warmup, 0
 			if warm, err = runPhase(ctx, wp, conns, progress, c.Progress); err != nil {
 				return warm, nil, err
 			}
-			ph = newPhase(name, subject(c.Op), c.Op, ledger())
+			ph = newPhase(name, route(c.Op), c.Op, ledger())
 			ph.buyerBase = wp.issued.Load() // the warm-up's buyers are not met again
 		default:
-			ph = newPhase(name, subject(c.Op), c.Op, ledger())
+			ph = newPhase(name, route(c.Op), c.Op, ledger())
 		}
 		res, err = runPhase(ctx, ph, conns, progress, c.Progress)
 		if res != nil && res.Ledger != nil && warm != nil && warm.Ledger != nil {
@@ -169,7 +174,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, res, err := measure("null", func(string) string { return c.nullSubject() }, nil)
+		_, res, err := measure("null", func(string) routes { return nullRoutes(c.nullSubject(), names) }, nil)
 		nr.Close()
 		if res != nil {
 			s.Null = summarizePhase(res, c.Batch)
@@ -177,7 +182,7 @@ func (m *Main) Run(ctx context.Context) error {
 		runErr = err
 	}
 	if !c.OnlyNull && runErr == nil {
-		warm, res, err := measure("real", func(op string) string { return subjectOf(c.Prefix, op) }, before)
+		warm, res, err := measure("real", func(op string) routes { return realRoutes(c.Prefix, op, names, parts) }, before)
 		var seen *Ledger // every grant of the run, warm-up included
 		if warm != nil {
 			s.Warmup = summarizePhase(warm, c.Batch)
@@ -190,7 +195,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		if seen != nil {
 			// Verify also after an interruption: what was seen must still add up.
-			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, names, c.Timeout)
+			after, qerr := queryStates(context.WithoutCancel(ctx), conns[0], c.Prefix, parts, names, c.Timeout)
 			if qerr != nil {
 				s.VerifyNote = "could not query the SKUs after the run: " + qerr.Error()
 				err = errors.Join(err, qerr)

@@ -17,6 +17,7 @@ type Summary struct {
 	N           int64         `json:"n"`
 	Batch       int           `json:"batch,omitempty"` // acquires per message; 0: single requests
 	SKUs        int           `json:"skus"`
+	Partitions  int           `json:"partitions,omitempty"` // the real responder's, when more than 1
 	Dist        string        `json:"dist"`
 	TimeoutMS   int64         `json:"timeout_ms"`
 	PerBuyer    int64         `json:"per_buyer,omitempty"` // -per-buyer
@@ -148,8 +149,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.PerBuyer > 0 {
 		load += fmt.Sprintf(" capped at %d units each", s.PerBuyer)
 	}
-	fmt.Fprintf(&b, "load: %s over %d connections, %d SKUs (%s), n=%d, timeout %dms\n",
-		load, s.Conns, s.SKUs, s.Dist, s.N, s.TimeoutMS)
+	parts := ""
+	if s.Partitions > 1 {
+		parts = fmt.Sprintf(" over %d partitions", s.Partitions)
+	}
+	fmt.Fprintf(&b, "load: %s over %d connections, %d SKUs%s (%s), n=%d, timeout %dms\n",
+		load, s.Conns, s.SKUs, parts, s.Dist, s.N, s.TimeoutMS)
 	if s.Interrupted {
 		b.WriteString("interrupted: the numbers cover the run up to the interruption\n")
 	}

@@ -22,7 +22,6 @@ type phase struct {
 	body     []byte    // request body, the same for every request
 	n        int64     // units per request (per item of a batch)
 	batch    int       // items per batch message; 0 sends single requests
-	batchSub string    // the batch subject
 	items    [][]byte  // per SKU, its item of a batch (batchItems)
 	bufs     batchBufs // encoding buffers of batches
 	timeout  time.Duration
@@ -40,6 +39,9 @@ type phase struct {
 	idPrefix string  // of hold ids (hold.go)
 	ttlS     int64   // ttl_s of holds
 	keySKU   []int32 // hold phase: the SKU of each request key, filled as sent; confirm phase: read
+
+	batchSubs []string // the batch subject per partition
+	skuPart   []int32  // the partition of each SKU; nil: batches are not split (partition.go)
 
 	buyers      int64  // -buyers: pool size; 0: requests carry no buyer (buyer.go)
 	buyerPrefix string // -buyer-prefix
@@ -77,12 +79,16 @@ func (p *phase) takeBudget() (int64, bool) {
 }
 
 // request is one logical request in flight (or waiting to be retried): a
-// single acquire of sku, or a batch of acquires of skus.
+// single acquire of sku, or a batch of acquires of skus (with partitions,
+// the part of a batch of one partition: partition.go).
 type request struct {
 	seq   uint64
 	key   int64 // the phase's number of the request, from 1 (takeBudget)
 	sku   int32
 	skus  []int32       // the SKU of each item of a batch; nil for a single request
+	part  int32         // a batch's partition, the index of its subject in batchSubs
+	group *batchGroup   // the parts of the same batch; nil when it was not split
+	more  []request     // the other parts to send with this one; only from newLocked to publish
 	first time.Duration // latency is measured from here: the scheduled time (open loop) or the first attempt (closed loop)
 	sent  time.Duration // this attempt
 	due   time.Duration // retry time, while in the retry queue
@@ -141,6 +147,8 @@ type worker struct {
 	expired   map[uint64][]int32 // SKU lists of timed-out batches, by seq, for their late replies
 	lateKeys  map[uint64]int64   // with buyers: keys of timed-out single requests, by seq, for their late replies
 	results   []batchResult      // decoded reply; used by onReply only
+	byPart    [][]int32          // with partitions: splitLocked's lists by partition, nil between batches
+	touched   []int32            // splitLocked's partitions, in order
 }
 
 func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
@@ -158,6 +166,9 @@ func newWorker(ph *phase, nc *nats.Conn, idx, nworkers int) (*worker, error) {
 	}
 	if ph.ledger != nil {
 		w.ledger = ph.ledger.fork()
+	}
+	if ph.skuPart != nil {
+		w.byPart = make([][]int32, len(ph.batchSubs))
 	}
 	if ph.dist == "zipf" && len(ph.names) > 1 {
 		w.zipf = rand.NewZipf(w.rng, ph.zipfS, 1, uint64(len(ph.names)-1))
@@ -185,9 +196,21 @@ func (w *worker) pickLocked() int32 {
 	return int32(w.rng.IntN(len(w.ph.names)))
 }
 
-// startLocked registers an attempt of r sent at now and returns it, to be
-// published once mu is released.
+// startLocked registers an attempt of r sent at now, and of each part in
+// r.more, and returns them, to be published once mu is released.
 func (w *worker) startLocked(r request, now time.Duration) request {
+	more := r.more
+	r.more = nil // the copies in flight hold none
+	r = w.registerLocked(r, now)
+	for i := range more {
+		more[i] = w.registerLocked(more[i], now)
+	}
+	r.more = more
+	return r
+}
+
+// registerLocked puts one attempt in flight.
+func (w *worker) registerLocked(r request, now time.Duration) request {
 	w.seq++
 	r.seq, r.sent = w.seq, now
 	w.inflight[r.seq] = r
@@ -224,6 +247,9 @@ func (w *worker) newLocked(first time.Duration, key int64) request {
 	for range w.ph.batch {
 		skus = append(skus, w.pickLocked())
 	}
+	if w.ph.skuPart != nil {
+		return w.splitLocked(request{key: key, skus: skus, first: first})
+	}
 	return request{skus: skus, first: first}
 }
 
@@ -251,8 +277,15 @@ func (w *worker) nextLocked(now time.Duration) (request, bool) {
 	return w.startLocked(w.newLocked(now, key), now), true
 }
 
-// publish sends an attempt started by startLocked.
+// publish sends an attempt started by startLocked, and the parts in r.more.
 func (w *worker) publish(r request) {
+	w.publishOne(r)
+	for _, m := range r.more {
+		w.publishOne(m)
+	}
+}
+
+func (w *worker) publishOne(r request) {
 	reply := w.inbox + strconv.FormatUint(r.seq, 10)
 	var err error
 	if r.skus != nil {
@@ -307,7 +340,7 @@ func (w *worker) retryLocked(r request, now time.Duration) (request, bool) {
 	if now+b-r.first >= w.ph.timeout {
 		w.counts.Abandoned += r.items()
 		w.endLocked(r)
-		return w.nextLocked(now)
+		return w.slotNextLocked(r, now)
 	}
 	r.due = now + b
 	w.retryq = append(w.retryq, r)
@@ -466,7 +499,7 @@ func (w *worker) sweep(now time.Duration, batch []request) []request {
 			w.counts.Kinds[KindTimeout] += r.items()
 			w.expireLocked(r)
 			if w.ph.closed {
-				if next, ok := w.nextLocked(now); ok {
+				if next, ok := w.slotNextLocked(r, now); ok {
 					batch = append(batch, next)
 				}
 			}

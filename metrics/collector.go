@@ -76,6 +76,10 @@ func newCollector(stats StatsFunc) *collector {
 					}
 					return 0
 				}),
+			gauge("partitions_leading", "Partitions whose terms this node serves now (of stock_partitions).",
+				func(s *responder.Stats) float64 { return float64(len(s.LeadingParts)) }),
+			gauge("partitions", "Partitions of the cluster's SKUs.",
+				func(s *responder.Stats) float64 { return float64(s.Partitions) }),
 			gauge("skus", "SKUs of the current term (0 when standing by).",
 				func(s *responder.Stats) float64 { return float64(s.SKUs) }),
 			counter("holds_expired_total", "Holds whose units came back by expiry.",

@@ -21,7 +21,7 @@ func fixedStats() responder.Stats {
 		},
 		Units: 120, Stalls: 2, WaitTimeouts: 1, Refills: 7, RefillKeys: 9,
 		RefillTime: 1500 * time.Millisecond, Fenced: 1, Unknown: 2, Terms: 3,
-		Leading: true, SKUs: 4, WindowUnits: 40, HeldUnits: 6, HoldsExpired: 11,
+		Leading: true, Partitions: 4, LeadingParts: []int{1, 3}, SKUs: 4, WindowUnits: 40, HeldUnits: 6, HoldsExpired: 11,
 	}
 	// Endpoints the server may add later stay unnamed here, and unreported.
 	for i, name := range []string{"acquire", "release", "query", "admin_set", "admin_delete"} {
@@ -60,6 +60,12 @@ stock_holds_expired_total 11
 # HELP stock_leading 1 while this node serves a term, else 0.
 # TYPE stock_leading gauge
 stock_leading 1
+# HELP stock_partitions Partitions of the cluster's SKUs.
+# TYPE stock_partitions gauge
+stock_partitions 4
+# HELP stock_partitions_leading Partitions whose terms this node serves now (of stock_partitions).
+# TYPE stock_partitions_leading gauge
+stock_partitions_leading 2
 # HELP stock_refill_keys_total SKU records carried by the store writes that raised caps.
 # TYPE stock_refill_keys_total counter
 stock_refill_keys_total 9
@@ -113,7 +119,7 @@ stock_wait_timeouts_total 1
 stock_window_units 40
 `
 	names := []string{
-		"stock_errors_total", "stock_fenced_writes_total", "stock_held_units", "stock_holds_expired_total", "stock_leading", "stock_refill_keys_total",
+		"stock_errors_total", "stock_fenced_writes_total", "stock_held_units", "stock_holds_expired_total", "stock_leading", "stock_partitions", "stock_partitions_leading", "stock_refill_keys_total",
 		"stock_refill_seconds_total", "stock_refill_stalls_total", "stock_refills_total",
 		"stock_request_errors_total", "stock_request_processing_seconds_total", "stock_requests_total",
 		"stock_skus", "stock_terms_total", "stock_units_granted_total", "stock_unknown_writes_total",

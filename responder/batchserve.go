@@ -142,6 +142,10 @@ func (t *term) startRun(b *batchReq, i int, run *batchRun) bool {
 		return false
 	}
 	sku := it.SKU(b.data)
+	if e == nil && !owns(t.p, sku) { // a SKU found in the catalog is this partition's
+		t.finish(b.itemRequest(i), errorAnswer(string(sku), 0, wire.ErrBadRequest, t.p.notOwned(string(sku))))
+		return false
+	}
 	switch {
 	case it.HasID():
 		irq := b.itemRequest(i)

@@ -99,7 +99,7 @@ func (l *buyerLoads) read(refs []buyerRef) {
 		keys[i] = capstore.BuyerKey{SKU: r.e.sku, Buyer: r.b.name}
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, t.s.cfg.WriteTimeout)
-	recs, bad, err := t.s.store.LoadBuyers(ctx, keys)
+	recs, bad, err := t.p.store.LoadBuyers(ctx, keys)
 	cancel()
 	if err != nil {
 		t.s.log.Warn("buyer records not read; their requests are answered unavailable", "buyers", len(refs), "err", err)

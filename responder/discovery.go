@@ -63,10 +63,12 @@ func (s *Server) identity() micro.ServiceIdentity {
 		ID:      s.cfg.Instance,
 		Version: s.cfg.Version,
 		Metadata: map[string]string{
-			"node":    s.cfg.ID,
-			"leader":  strconv.FormatBool(s.Leading()),
-			"prefix":  s.cfg.Prefix,
-			"started": s.started.Format(time.RFC3339),
+			"node":       s.cfg.ID,
+			"leader":     strconv.FormatBool(s.Leading()),
+			"prefix":     s.cfg.Prefix,
+			"started":    s.started.Format(time.RFC3339),
+			"partitions": strconv.Itoa(len(s.parts)),
+			"leading":    joinInts(s.LeadingPartitions()),
 		},
 	}
 }
@@ -78,7 +80,7 @@ func (s *Server) ping() any {
 func (s *Server) info() any {
 	eps := make([]micro.EndpointInfo, 0, numEndpoints)
 	for i, ep := range endpoints {
-		eps = append(eps, micro.EndpointInfo{Name: ep.name, Subject: subject(s.cfg.Prefix, i), QueueGroup: s.cfg.Queue})
+		eps = append(eps, micro.EndpointInfo{Name: ep.name, Subject: publicSubject(s.cfg.Prefix, i, len(s.parts)), QueueGroup: s.cfg.Queue})
 	}
 	return micro.Info{
 		ServiceIdentity: s.identity(),
@@ -108,7 +110,7 @@ func (s *Server) microStats() any {
 	for i, e := range st.Endpoints {
 		es := &micro.EndpointStats{
 			Name:           e.Name,
-			Subject:        subject(s.cfg.Prefix, i),
+			Subject:        publicSubject(s.cfg.Prefix, i, len(s.parts)),
 			QueueGroup:     s.cfg.Queue,
 			NumRequests:    int(e.Requests),
 			NumErrors:      int(e.Errors),
@@ -127,4 +129,16 @@ func (s *Server) microStats() any {
 		out.Endpoints = append(out.Endpoints, es)
 	}
 	return out
+}
+
+// joinInts lists xs separated by commas.
+func joinInts(xs []int) string {
+	b := make([]byte, 0, 4*len(xs))
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(x), 10)
+	}
+	return string(b)
 }

@@ -96,14 +96,6 @@ func decodeExtend(body []byte, maxBody int) (args, error) {
 	return args{id: id, ttl: ttl}, err
 }
 
-// subject is the subscription subject of endpoint i under prefix p.
-func subject(p string, i int) string {
-	if endpoints[i].batch != nil {
-		return p + "." + endpoints[i].subject
-	}
-	return p + "." + endpoints[i].subject + ".>"
-}
-
 // handle does what every request of a SKU subject needs before it is
 // served, in this order: a message without a reply subject changes nothing;
 // the request is counted; a bad SKU or body is answered bad_request and a
@@ -116,9 +108,13 @@ func (t *term) handle(i int, m *nats.Msg) {
 	}
 	ep := &endpoints[i]
 	rq := t.s.counters.begin(m.Reply, i)
-	sku := m.Subject[len(t.s.prefixes[i]):]
+	sku := t.p.sku(i, m.Subject)
 	if !wire.ValidSKU(sku) {
 		t.finish(rq, errorAnswer(sku, 0, wire.ErrBadRequest, wire.ErrSKU.Error()))
+		return
+	}
+	if !owns(t.p, sku) {
+		t.finish(rq, errorAnswer(sku, 0, wire.ErrBadRequest, t.p.notOwned(sku)))
 		return
 	}
 	a, err := ep.decode(m.Data, t.s.cfg.MaxBody)
@@ -157,7 +153,7 @@ func (t *term) subscribe() ([]*nats.Subscription, error) {
 		if endpoints[i].hot {
 			copies = t.s.cfg.Workers
 		}
-		subj := subject(t.s.cfg.Prefix, i)
+		subj := t.p.subject(i)
 		for range copies {
 			sub, err := nc.QueueSubscribe(subj, q, h)
 			if err != nil {

@@ -35,7 +35,7 @@ func benchTerm(b *testing.B) *term {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := newTerm(s, lead)
+	t := newTerm(s.parts[0], lead)
 	t.start(newCatalog(map[string]stock.Record{"sku1": {Limit: rec.Limit, Cap: 0}}, nil))
 	e, _ := t.cat.get("sku1")
 	e.item.Raise(rec.Cap) // durable above

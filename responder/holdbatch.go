@@ -44,6 +44,10 @@ func (t *term) onHoldBatch(m *nats.Msg) {
 			t.finish(irq, errorAnswer(s.SKU, 0, wire.ErrBadRequest, msgs[i]))
 			continue
 		}
+		if !owns(t.p, s.SKU) {
+			t.finish(irq, errorAnswer(s.SKU, 0, wire.ErrBadRequest, t.p.notOwned(s.SKU)))
+			continue
+		}
 		irq.key = dedupeKey(wire.SubjectHold, s.SKU, s.ID)
 		if t.begin(irq) {
 			t.hold(s.SKU, args{n: s.N, id: s.ID, ttl: s.TTL, buyer: s.Buyer}, irq)

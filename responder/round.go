@@ -210,7 +210,7 @@ func (r *round) plan(o *op) error {
 		ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)
 		defer cancel()
 		start := time.Now()
-		committed, prev, err := t.s.store.Release(ctx, t.lead.Key(), r.fence, o.sku, rec, o.id, c.ans.body, t.s.cfg.DedupeHorizon)
+		committed, prev, err := t.p.store.Release(ctx, t.lead.Key(), r.fence, o.sku, rec, o.id, c.ans.body, t.s.cfg.DedupeHorizon)
 		t.observeWrite(time.Since(start), 1, committed, err)
 		switch {
 		case err != nil:

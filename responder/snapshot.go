@@ -14,16 +14,18 @@ type SKUState struct {
 	Remaining int64  `json:"remaining"`
 }
 
-// Snapshot returns up to n SKUs of the current term, those sold most
-// first (then by name), and how many the term has; none while standing by.
+// Snapshot returns up to n SKUs of the terms served now, those sold most
+// first (then by name), and how many they have; none while standing by.
 // Each SKU is read under its own lock, so the figures of different SKUs
 // may be of slightly different moments.
 func (s *Server) Snapshot(n int) (skus []SKUState, total int) {
-	t := s.term.Load()
-	if t == nil || !s.leading.Load() {
+	var es []*entry
+	for _, t := range s.serving() {
+		es = append(es, t.cat.all()...)
+	}
+	if len(es) == 0 {
 		return nil, 0
 	}
-	es := t.cat.all()
 	skus = make([]SKUState, 0, len(es))
 	for _, e := range es {
 		e.mu.Lock()

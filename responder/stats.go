@@ -32,11 +32,13 @@ type Stats struct {
 	Unknown      uint64 // writes whose outcome was unknown
 	Terms        uint64 // leadership terms served
 	Revoked      uint64 // leases of dead candidates (leaders or standbys) this node revoked
-	Leading      bool
+	Leading      bool   // serving a term of any partition
+	Partitions   int    // of the cluster
+	LeadingParts []int  // the partitions whose terms this node serves
 	HoldsExpired uint64 // holds whose units came back by expiry
-	SKUs         int    // SKUs of the current term (0 when standing by)
-	WindowUnits  int64  // sum of the windows of the current term's SKUs
-	HeldUnits    int64  // units in live holds of the current term's SKUs
+	SKUs         int    // SKUs of the terms served now (0 when standing by)
+	WindowUnits  int64  // sum of the windows of those SKUs
+	HeldUnits    int64  // units in live holds of those SKUs
 }
 
 // counters are updated with atomic adds on the request path.
@@ -78,7 +80,18 @@ func (c *counters) done(rq request, a answer) {
 	}
 }
 
-// Stats returns the counters, and what the current term serves.
+// serving returns the terms that serve now, one per partition led.
+func (s *Server) serving() []*term {
+	var ts []*term
+	for _, p := range s.parts {
+		if t := p.term.Load(); t != nil && p.leading.Load() {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// Stats returns the counters, and what the terms served now hold.
 func (s *Server) Stats() Stats {
 	c := &s.counters
 	st := Stats{
@@ -94,8 +107,10 @@ func (s *Server) Stats() Stats {
 		Terms:        c.terms.Load(),
 		Revoked:      c.revoked.Load(),
 		HoldsExpired: c.holdsExpired.Load(),
-		Leading:      s.leading.Load(),
+		Partitions:   len(s.parts),
+		LeadingParts: s.LeadingPartitions(),
 	}
+	st.Leading = len(st.LeadingParts) > 0
 	for i := range st.Endpoints {
 		st.Endpoints[i] = EndpointStats{
 			Name:           endpoints[i].name,
@@ -107,7 +122,7 @@ func (s *Server) Stats() Stats {
 	for i, k := range wire.Kinds {
 		st.Errors[k] = c.kinds[i].Load()
 	}
-	if t := s.term.Load(); t != nil && st.Leading {
+	for _, t := range s.serving() {
 		for _, e := range t.cat.all() {
 			e.mu.Lock()
 			st.WindowUnits += e.item.Window()

@@ -21,6 +21,7 @@ var errLeaseLost = errors.New("responder: lease lost or past its deadline")
 // goroutines and the subscriptions, and stops them all before run returns.
 type term struct {
 	s     *Server
+	p     *partition
 	lead  Leadership
 	cat   *catalog
 	q     *queue
@@ -35,8 +36,8 @@ type term struct {
 	lost atomic.Bool // set once the term stops answering
 }
 
-func newTerm(s *Server, lead Leadership) *term {
-	return &term{s: s, lead: lead}
+func newTerm(p *partition, lead Leadership) *term {
+	return &term{s: p.s, p: p, lead: lead}
 }
 
 // serving reports whether requests may be answered from the window: the
@@ -51,7 +52,7 @@ func (t *term) start(cat *catalog) {
 	t.w = writer.Start(writer.Config{
 		Coalesce: cfg.Coalesce, WriteTimeout: cfg.WriteTimeout, KeyBudget: cfg.KeyBudget, Policy: cfg.Policy, Depth: cfg.WriteDepth,
 		Log: t.s.log, Observe: t.observeWrite,
-	}, t.s.store, t.lead, t.q)
+	}, t.p.store, t.lead, t.q)
 	t.q.w = t.w
 	t.ev = startEvents(t)
 	t.exp = startExpiry(t)
@@ -80,7 +81,7 @@ func (t *term) observeWrite(took time.Duration, records int, committed bool, err
 func (t *term) run(ctx context.Context) error {
 	began := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
-	recs, bad, err := t.s.store.Load(lctx)
+	recs, bad, err := t.p.store.Load(lctx)
 	cancel()
 	if err != nil {
 		t.lead.End()
@@ -90,7 +91,7 @@ func (t *term) run(ctx context.Context) error {
 		t.s.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
 	lctx, cancel = context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
-	holds, badHolds, err := t.s.store.LoadHolds(lctx)
+	holds, badHolds, err := t.p.store.LoadHolds(lctx)
 	cancel()
 	if err != nil {
 		t.lead.End()
@@ -110,16 +111,18 @@ func (t *term) run(ctx context.Context) error {
 		t.stopLost(subs)
 		return err
 	}
-	t.s.leading.Store(true)
+	t.p.setLeading(true)
 	t.s.counters.terms.Add(1)
-	t.s.cfg.Observer.Leading(true)
-	t.s.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
+	t.s.log.Info("serving", "partition", t.p.index, "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
 		"load", loaded.Sub(began), "resume", resumed.Sub(loaded), "subscribe", time.Since(resumed))
 
 	select {
 	case <-ctx.Done():
 		t.stopGracefully(subs)
 		return nil
+	case <-t.p.yield:
+		t.stopGracefully(subs)
+		return errYielded
 	case <-t.lead.Done():
 		err = errLeaseLost
 	case <-t.w.Done():
@@ -135,9 +138,7 @@ func (t *term) run(ctx context.Context) error {
 // unavailable, waiters too, and the lease is abandoned so that a new term
 // starts from a fresh one.
 func (t *term) stopLost(subs []*nats.Subscription) {
-	if t.s.leading.Swap(false) {
-		t.s.cfg.Observer.Leading(false)
-	}
+	t.p.setLeading(false)
 	t.lost.Store(true)
 	for _, sub := range subs {
 		_ = sub.Drain() // handlers see lost and answer unavailable
@@ -170,8 +171,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 		time.Sleep(time.Millisecond)
 	}
 	t.lost.Store(true)
-	t.s.leading.Store(false)
-	t.s.cfg.Observer.Leading(false)
+	t.p.setLeading(false)
 	t.stopWriting()
 
 	puts := map[string]stock.Record{}
@@ -190,7 +190,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 	defer cancel()
 	if len(puts) > 0 {
 		start := time.Now()
-		committed, err := t.s.store.Commit(ctx, t.lead.Key(), t.w.Fence(), puts, nil)
+		committed, err := t.p.store.Commit(ctx, t.lead.Key(), t.w.Fence(), puts, nil)
 		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
 		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err,
 			"drain", drained, "trim", time.Since(start))

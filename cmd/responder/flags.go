@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stockstate/stock/responder"
+	"github.com/stockstate/stock/wire"
 )
 
 // Options are the responder's settings. Every flag can also be set by the
@@ -28,6 +29,7 @@ type Options struct {
 	EtcdPrefix string        // -etcd-prefix
 	LeaseTTL   time.Duration // -lease-ttl
 	WriteDepth int           // -write-depth
+	Partitions int           // -partitions: of a new cluster; must match an existing one's
 	LogLevel   slog.Level    // -log-level
 	HTTP       string        // -http: empty disables
 
@@ -77,6 +79,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.Prefix, "prefix", "stock", "NATS subject `prefix`")
 	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", "/stock", "etcd key `prefix`")
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", 5*time.Second, "leader lease TTL, whole seconds")
+	fs.IntVar(&o.Partitions, "partitions", 1, "`number` of partitions of the SKUs, each led by one responder; fixed when the cluster is created (1 to 1024)")
 	fs.IntVar(&o.WriteDepth, "write-depth", responder.DefaultConfig().WriteDepth, "rounds of etcd writes in flight at once, on disjoint keys (1 to 8)")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "`level` of the logs on stderr: debug, info, warn or error")
 	fs.StringVar(&o.HTTP, "http", "127.0.0.1:9464", "`address` of /metrics, /healthz, /readyz, /debug/stats and /debug/pprof; empty disables")
@@ -162,6 +165,8 @@ func (o *Options) validate() error {
 	switch {
 	case o.LeaseTTL < time.Second || o.LeaseTTL%time.Second != 0:
 		return fmt.Errorf("-lease-ttl must be whole seconds, at least 1s: %v", o.LeaseTTL)
+	case o.Partitions < 1 || o.Partitions > wire.MaxPartitions:
+		return fmt.Errorf("-partitions must be from 1 to %d: %d", wire.MaxPartitions, o.Partitions)
 	case o.WriteDepth < 1 || o.WriteDepth > 8:
 		return fmt.Errorf("-write-depth must be from 1 to 8: %d", o.WriteDepth)
 	case o.ConnectTimeout <= 0:

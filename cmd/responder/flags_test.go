@@ -68,7 +68,7 @@ func TestEveryFlagReadsItsEnvironmentVariable(t *testing.T) {
 	// A valid value of each flag, and what must be external for it to be
 	// accepted.
 	values := map[string]string{
-		"connect-timeout": "7s", "lease-ttl": "3s", "log-level": "DEBUG", "write-depth": "3",
+		"connect-timeout": "7s", "lease-ttl": "3s", "log-level": "DEBUG", "write-depth": "3", "partitions": "16",
 		"nats-user": "u", "nats-password": "p", "etcd-user": "u", "etcd-password": "p",
 		"nats-cert": "c.pem", "nats-key": "k.pem", "etcd-cert": "c.pem", "etcd-key": "k.pem",
 	}

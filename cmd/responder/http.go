@@ -87,13 +87,13 @@ func (m *Main) readiness(ctx context.Context) (string, bool) {
 	if m.Leading() {
 		return "leading", true
 	}
-	e := m.elector.Load()
-	if e == nil {
+	parts := m.parts.Load()
+	if parts == nil {
 		return "starting", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if _, err := e.Leader(ctx); err != nil {
+	if _, err := (*parts)[0].elector.Leader(ctx); err != nil {
 		return "etcd unreachable: " + err.Error(), false
 	}
 	return "standby", true

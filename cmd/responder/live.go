@@ -5,6 +5,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,42 +51,57 @@ func (m *Main) serveLive(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// live reads the view: from this node's term if it leads, else through the
-// leader.
+// live reads the view: from this node's term if it leads the only
+// partition, else through the leaders (of every partition).
 func (m *Main) live(ctx context.Context) liveView {
 	v := liveView{Node: m.Options.ID, At: time.Now().UTC(), SKUs: []responder.SKUState{}}
-	resp, store, e := m.resp.Load(), m.store.Load(), m.elector.Load()
-	if resp == nil || store == nil || e == nil {
+	resp, parts := m.resp.Load(), m.parts.Load()
+	if resp == nil || parts == nil {
 		v.Error = "starting"
 		return v
 	}
-	if v.Leading = resp.Leading(); v.Leading {
+	v.Leading = resp.Leading()
+	if v.Leading && len(*parts) == 1 {
 		v.Leader = m.Options.ID
 		v.SKUs, v.Total = resp.Snapshot(liveSKUs)
 		return v
 	}
-	leader, err := e.Leader(ctx)
-	if err != nil {
-		v.Error = err.Error()
-		return v
+	var leaders []string
+	for _, p := range *parts {
+		leader, err := p.elector.Leader(ctx)
+		if err != nil {
+			v.Error = err.Error()
+			return v
+		}
+		if id := liveness.IDOf(leader); leader != "" && !slices.Contains(leaders, id) {
+			leaders = append(leaders, id)
+		}
 	}
-	v.Leader = liveness.IDOf(leader)
-	names, more, err := store.SKUNames(ctx, liveSKUs)
-	if err != nil {
-		v.Error = err.Error()
-		return v
+	slices.Sort(leaders)
+	v.Leader = strings.Join(leaders, ", ")
+	var names []string
+	for _, p := range *parts {
+		part, more, err := p.store.SKUNames(ctx, liveSKUs-len(names))
+		if err != nil {
+			v.Error = err.Error()
+			return v
+		}
+		names = append(names, part...)
+		if more || len(names) >= liveSKUs {
+			v.Total = -1 // more than listed; unknown how many
+			break
+		}
 	}
-	v.Total = len(names)
-	if more {
-		v.Total = -1 // more than listed; unknown how many
+	if v.Total == 0 {
+		v.Total = len(names)
 	}
-	v.SKUs = m.queryAll(ctx, names)
+	v.SKUs = m.queryAll(ctx, names, len(*parts))
 	return v
 }
 
 // queryAll asks the leader for each SKU, 16 at a time; a SKU that does not
 // answer is left out.
-func (m *Main) queryAll(ctx context.Context, names []string) []responder.SKUState {
+func (m *Main) queryAll(ctx context.Context, names []string, partitions int) []responder.SKUState {
 	out := make([]*responder.SKUState, len(names))
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
@@ -92,7 +109,7 @@ func (m *Main) queryAll(ctx context.Context, names []string) []responder.SKUStat
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			msg, err := m.nc.RequestWithContext(ctx, m.Options.Prefix+"."+wire.SubjectQuery+"."+sku, nil)
+			msg, err := m.nc.RequestWithContext(ctx, wire.SKUSubject(m.Options.Prefix, wire.SubjectQuery, sku, partitions), nil)
 			var r wire.Reply
 			if err != nil || json.Unmarshal(msg.Data, &r) != nil || r.Error != "" {
 				return

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/stockstate/stock/internal/embedded"
 	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/responder/liveness"
+	"github.com/stockstate/stock/wire"
 )
 
 // Main is the program: flags, the servers it embeds, its clients and the
@@ -35,14 +37,19 @@ type Main struct {
 	etcd     *embed.Etcd
 	nc       *nats.Conn
 	cli      *clientv3.Client
-	elector  atomic.Pointer[election.Elector] // read by /readyz
+	parts    atomic.Pointer[[]part]           // read by /readyz, /live.json
 	resp     atomic.Pointer[responder.Server] // read by /readyz, /metrics, /debug/stats, /live.json
-	store    atomic.Pointer[capstore.Store]   // read by /live.json
 	closed   atomic.Bool
 	natsURL  string
 	etcdURLs []string
 	httpAddr string
 	log      *slog.Logger
+}
+
+// part is one partition's store and election.
+type part struct {
+	store   *capstore.Store
+	elector *election.Elector
 }
 
 // NewMain returns a Main with default options.
@@ -92,36 +99,60 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	n, err := capstore.Partitions(ctx, m.cli, o.EtcdPrefix, o.Partitions)
+	if err != nil {
+		return err
+	}
+	if m.natsSrv != nil {
+		for _, mp := range wire.PartitionMappings(o.Prefix, n) {
+			if err := m.natsSrv.GlobalAccount().AddMapping(mp.From, mp.To); err != nil {
+				return fmt.Errorf("embedded NATS: map %s: %w", mp.From, err)
+			}
+		}
+	}
 	// The instance is unique to this process: standbys probe the leader's
 	// process by it, which a restart under the same -id does not reuse.
 	instance := nats.NewInbox()[len(nats.InboxPrefix):]
-	store := capstore.New(m.cli, o.EtcdPrefix)
-	m.store.Store(store)
-	elector := election.New(m.cli, capstore.ElectionPrefix(o.EtcdPrefix),
-		liveness.CandidateValue(o.ID, instance), o.LeaseTTL, log)
-	m.elector.Store(elector)
-	campaign := func(ctx context.Context) (responder.Leadership, error) {
-		l, err := elector.Campaign(ctx)
-		if err != nil {
-			return nil, err
+	parts := make([]part, n)
+	rparts := make([]responder.Partition, n)
+	for i := range parts {
+		prefix := capstore.PartitionPrefix(o.EtcdPrefix, i, n)
+		plog := log
+		if n > 1 {
+			plog = log.With("partition", i)
 		}
-		return l, nil
+		p := part{
+			store:   capstore.New(m.cli, prefix),
+			elector: election.New(m.cli, capstore.ElectionPrefix(prefix), liveness.CandidateValue(o.ID, instance), o.LeaseTTL, plog),
+		}
+		parts[i] = p
+		rparts[i] = responder.Partition{
+			Store: p.store,
+			Campaign: func(ctx context.Context) (responder.Leadership, error) {
+				l, err := p.elector.Campaign(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return l, nil
+			},
+			Queue: p.elector, // a standby revokes a dead leader's lease at once
+		}
 	}
+	m.parts.Store(&parts)
 	cfg := responder.DefaultConfig()
 	cfg.Prefix, cfg.ID, cfg.Instance, cfg.Logger, cfg.Observer = o.Prefix, o.ID, instance, log, observer
-	cfg.Watch = elector // a standby revokes a dead leader's lease at once
 	cfg.WriteDepth = o.WriteDepth
 	if version != "" {
 		cfg.Version = strings.TrimPrefix(version, "v") // discovery reports semver
 	}
-	resp, err := responder.New(m.nc, store, campaign, cfg)
+	resp, err := responder.NewPartitioned(m.nc, rparts, cfg)
 	if err != nil {
 		return err
 	}
 	m.resp.Store(resp)
 	close(m.Ready)
 	log.Info("responder running", "version", Version(), "nats", m.nc.ConnectedUrlRedacted(),
-		"etcd", strings.Join(m.etcdURLs, ","), "prefix", o.Prefix)
+		"etcd", strings.Join(m.etcdURLs, ","), "prefix", o.Prefix, "partitions", n)
 	err = resp.Run(ctx)
 	log.Info("responder stopped")
 	return err
@@ -223,8 +254,10 @@ func (m *Main) Close() error {
 		return nil
 	}
 	var errs []error
-	if e := m.elector.Load(); e != nil {
-		errs = append(errs, e.Close())
+	if parts := m.parts.Load(); parts != nil {
+		for _, p := range *parts {
+			errs = append(errs, p.elector.Close())
+		}
 	}
 	if m.nc != nil {
 		m.nc.Close()

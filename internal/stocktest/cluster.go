@@ -18,6 +18,7 @@ import (
 	"github.com/stockstate/stock/internal/testenv"
 	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/responder/liveness"
+	"github.com/stockstate/stock/wire"
 )
 
 // TTL is the lease TTL of test responders.
@@ -25,10 +26,11 @@ const TTL = 2 * time.Second
 
 // Cluster is a real NATS server and a real etcd that responders join.
 type Cluster struct {
-	t    testing.TB
-	NATS *server.Server
-	Etcd string     // etcd client endpoint
-	NC   *nats.Conn // a client connection
+	t          testing.TB
+	NATS       *server.Server
+	Etcd       string     // etcd client endpoint
+	NC         *nats.Conn // a client connection
+	Partitions int        // of the SKUs: 1, or more with NATS mapping the subjects
 }
 
 // NewCluster starts NATS and etcd; t.Cleanup stops them.
@@ -36,19 +38,35 @@ func NewCluster(t testing.TB) *Cluster {
 	t.Helper()
 	srv := testenv.NATS(t)
 	e := testenv.Etcd(t)
-	return &Cluster{t: t, NATS: srv, Etcd: testenv.Endpoint(e), NC: testenv.Conn(t, srv)}
+	return &Cluster{t: t, NATS: srv, Etcd: testenv.Endpoint(e), NC: testenv.Conn(t, srv), Partitions: 1}
+}
+
+// NewPartitionedCluster is NewCluster with n partitions: the NATS server
+// maps the SKU subjects as wire.PartitionMappings says, and every responder
+// started serves n partitions.
+func NewPartitionedCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := NewCluster(t)
+	c.Partitions = n
+	for _, m := range wire.PartitionMappings("stock", n) {
+		if err := c.NATS.GlobalAccount().AddMapping(m.From, m.To); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
 
 // Node is one responder running in the process.
 type Node struct {
-	ID      string
-	Server  *responder.Server
-	Client  *clientv3.Client
-	Elector *election.Elector
-	NC      *nats.Conn                // the responder's own connection
-	Leads   chan *election.Leadership // every leadership won, in order
-	cancel  context.CancelFunc
-	done    chan error
+	ID       string
+	Server   *responder.Server
+	Client   *clientv3.Client
+	Elector  *election.Elector         // of partition 0
+	Electors []*election.Elector       // one per partition
+	NC       *nats.Conn                // the responder's own connection
+	Leads    chan *election.Leadership // every leadership won, in order
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // Option changes a node's responder configuration.
@@ -80,34 +98,51 @@ func (c *Cluster) StartAt(id, natsAddr, etcdAddr string, opts ...Option) *Node {
 	cfg := responder.DefaultConfig()
 	cfg.ID, cfg.Logger = id, log
 	cfg.Instance = nats.NewInbox()[len(nats.InboxPrefix):]
-	n.Elector = election.New(cli, capstore.ElectionPrefix(capstore.DefaultPrefix), liveness.CandidateValue(id, cfg.Instance), TTL, log)
-	cfg.Watch = n.Elector
 	cfg.DrainTimeout = 3 * time.Second
 	for _, o := range opts {
 		o(&cfg)
 	}
-	campaign := func(ctx context.Context) (responder.Leadership, error) {
-		l, err := n.Elector.Campaign(ctx)
-		if err != nil {
-			return nil, err
+	parts := make([]responder.Partition, c.Partitions)
+	for i := range parts {
+		prefix := capstore.PartitionPrefix(capstore.DefaultPrefix, i, c.Partitions)
+		e := election.New(cli, capstore.ElectionPrefix(prefix), liveness.CandidateValue(id, cfg.Instance), TTL, log)
+		n.Electors = append(n.Electors, e)
+		parts[i] = responder.Partition{
+			Store: capstore.New(cli, prefix),
+			Campaign: func(ctx context.Context) (responder.Leadership, error) {
+				l, err := e.Campaign(ctx)
+				if err != nil {
+					return nil, err
+				}
+				select {
+				case n.Leads <- l:
+				default:
+				}
+				return l, nil
+			},
+			Queue: e,
 		}
-		select {
-		case n.Leads <- l:
-		default:
-		}
-		return l, nil
 	}
-	srv, err := responder.New(nc, capstore.New(cli, capstore.DefaultPrefix), campaign, cfg)
+	n.Elector = n.Electors[0]
+	srv, err := responder.NewPartitioned(nc, parts, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Server = srv
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	go func() { n.done <- srv.Run(ctx) }()
+	go func() {
+		err := srv.Run(ctx)
+		if err != nil {
+			log.Error("run failed", "err", err)
+		}
+		n.done <- err
+	}()
 	t.Cleanup(func() {
 		n.Stop(t)
-		n.Elector.Close()
+		for _, e := range n.Electors {
+			e.Close()
+		}
 	})
 	return n
 }

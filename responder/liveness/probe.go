@@ -19,8 +19,8 @@ func IDOf(value string) string {
 	return value
 }
 
-// instanceOf returns the instance of a candidate value, or "".
-func instanceOf(value string) string {
+// InstanceOf returns the instance of a candidate value, or "".
+func InstanceOf(value string) string {
 	if i := strings.LastIndexByte(value, '#'); i >= 0 {
 		return value[i+1:]
 	}

@@ -22,39 +22,46 @@ type Queue interface {
 	RevokeLease(ctx context.Context, lease int64) error
 }
 
-// watchedCandidates bounds how many keys of the queue a standby probes.
+// watchedCandidates bounds how many keys of each queue are probed.
 const watchedCandidates = 8
 
-// StandbyFactor: a standby's key is revoked only after this many times
-// Watcher.Failures probes in a row found its process gone. Nothing waits on
-// a standby, so a slower verdict costs little and misfires less.
+// StandbyFactor: a process that leads nothing has its keys revoked only
+// after this many times Watcher.Failures probes in a row found it gone.
+// Nothing waits on a standby, so a slower verdict costs little and misfires
+// less.
 const StandbyFactor = 3
 
-// Watcher probes the other candidates of an election and revokes the leases
-// of those whose processes are gone.
+// Watcher probes the processes of the other candidates of one or more
+// elections (one per partition) and revokes the leases of those whose
+// processes are gone.
 type Watcher struct {
 	NC       *nats.Conn
-	Queue    Queue
+	Queues   []Queue       // one per election; a nil entry is skipped
 	Prefix   string        // of the probe subjects (Subject)
 	Self     string        // this process's instance, never probed
 	Start    time.Time     // probing begins Warmup after it
 	Warmup   time.Duration // lets the other processes subscribe to their probe subjects first
 	Interval time.Duration // between rounds; also each probe's timeout
-	Failures int           // probes in a row with no responders that revoke a leader's lease
+	Failures int           // probes in a row with no responders that revoke a leader's leases
 	Timeout  time.Duration // of one revoke
 	Log      *slog.Logger
 	Revoked  func() // called after each lease it revoked; may be nil
+	// View, if set, is called after each round on the Watcher's goroutine
+	// with the queues as read (nil for a queue that could not be read) and
+	// the instances whose process answered its probe this round.
+	View func(queues [][]election.Candidate, answered map[string]bool)
 }
 
-// Run runs until ctx ends: from Warmup after Start, every Interval it probes
-// the process of every other key in the election queue, the leader and the
-// standbys ahead of or behind this one, and once enough probes in a row of
-// one key got "no responders" (the process is gone, not paused), revokes
-// that key's lease. A dead leader is so replaced without waiting for its
-// TTL, and a dead standby's key never becomes leader for a graceful handoff
-// to wait on. A timeout, or any other error, resets the key's count. Safety
-// does not depend on it: a wrongly revoked leader sees its key deleted and
-// stops serving at once (its writes would fail their fence anyway).
+// Run runs until ctx ends: from Warmup after Start, every Interval it reads
+// every queue and probes, once each, the processes of all their keys other
+// than this one's; once enough probes in a row of one process got "no
+// responders" (it is gone, not paused), it revokes the leases of all of
+// that process's keys, those it leads with first. A dead leader is so
+// replaced without waiting for its TTL, and a dead standby's key never
+// becomes leader for a graceful handoff to wait on. A timeout, or any other
+// error, resets the process's count. Safety does not depend on it: a wrongly
+// revoked leader sees its key deleted and stops serving at once (its writes
+// would fail their fence anyway).
 func (w *Watcher) Run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -63,67 +70,116 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(w.Interval)
 	defer tick.Stop()
-	failed := make(map[int64]int) // lease -> probes in a row with no responders
+	failed := make(map[string]int) // instance -> probes in a row with no responders
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		lctx, cancel := context.WithTimeout(ctx, w.Interval)
-		cands, err := w.Queue.Candidates(lctx, watchedCandidates)
-		cancel()
-		if err != nil {
-			clear(failed)
-			continue
-		}
-		gone := w.probeAll(cands)
-		next := make(map[int64]int, len(gone))
-		for _, c := range gone {
+		queues := w.read(ctx)
+		gone, answered := w.probeAll(queues)
+		next := make(map[string]int, len(gone))
+		for instance := range gone {
 			need := w.Failures
-			if c.Lease != cands[0].Lease {
+			if !leadsAny(queues, instance) {
 				need *= StandbyFactor
 			}
-			if n := failed[c.Lease] + 1; n < need {
-				next[c.Lease] = n
+			if n := failed[instance] + 1; n < need {
+				next[instance] = n
 				continue
 			}
-			w.revoke(ctx, c)
+			w.revokeAll(ctx, queues, instance)
 		}
 		failed = next
+		if w.View != nil {
+			w.View(queues, answered)
+		}
 	}
 }
 
-// probeAll probes the processes of cands other than this one, at once, and
-// returns those that got "no responders".
-func (w *Watcher) probeAll(cands []election.Candidate) []election.Candidate {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		gone []election.Candidate
-	)
-	for _, c := range cands {
-		instance := instanceOf(c.Value)
-		if c.Lease == 0 || instance == "" || instance == w.Self {
+// read reads every queue, at once.
+func (w *Watcher) read(ctx context.Context) [][]election.Candidate {
+	out := make([][]election.Candidate, len(w.Queues))
+	var wg sync.WaitGroup
+	for i, q := range w.Queues {
+		if q == nil {
 			continue
 		}
 		wg.Go(func() {
-			_, err := w.NC.Request(Subject(w.Prefix, instance), nil, w.Interval)
-			if errors.Is(err, nats.ErrNoResponders) {
-				mu.Lock()
-				gone = append(gone, c)
-				mu.Unlock()
+			lctx, cancel := context.WithTimeout(ctx, w.Interval)
+			defer cancel()
+			if cands, err := q.Candidates(lctx, watchedCandidates); err == nil {
+				out[i] = append([]election.Candidate{}, cands...) // not nil: read
 			}
 		})
 	}
 	wg.Wait()
-	return gone
+	return out
+}
+
+// leadsAny reports whether instance holds the first key of any queue.
+func leadsAny(queues [][]election.Candidate, instance string) bool {
+	for _, cands := range queues {
+		if len(cands) > 0 && InstanceOf(cands[0].Value) == instance {
+			return true
+		}
+	}
+	return false
+}
+
+// probeAll probes, at once, the process of every instance in queues other
+// than this one, and returns those that got "no responders" and those that
+// answered.
+func (w *Watcher) probeAll(queues [][]election.Candidate) (gone, answered map[string]bool) {
+	instances := make(map[string]bool)
+	for _, cands := range queues {
+		for _, c := range cands {
+			if instance := InstanceOf(c.Value); c.Lease != 0 && instance != "" && instance != w.Self {
+				instances[instance] = true
+			}
+		}
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	gone, answered = make(map[string]bool), make(map[string]bool)
+	for instance := range instances {
+		wg.Go(func() {
+			_, err := w.NC.Request(Subject(w.Prefix, instance), nil, w.Interval)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				answered[instance] = true
+			case errors.Is(err, nats.ErrNoResponders):
+				gone[instance] = true
+			}
+		})
+	}
+	wg.Wait()
+	return gone, answered
+}
+
+// revokeAll ends the leases of every key of instance, whose process is
+// gone: first those of the queues it leads.
+func (w *Watcher) revokeAll(ctx context.Context, queues [][]election.Candidate, instance string) {
+	for _, leading := range []bool{true, false} {
+		for i, cands := range queues {
+			for j, c := range cands {
+				if InstanceOf(c.Value) == instance && (j == 0) == leading {
+					w.revoke(ctx, w.Queues[i], c)
+				}
+			}
+		}
+	}
 }
 
 // revoke ends the lease of a candidate whose process is gone.
-func (w *Watcher) revoke(ctx context.Context, c election.Candidate) {
+func (w *Watcher) revoke(ctx context.Context, q Queue, c election.Candidate) {
 	rctx, cancel := context.WithTimeout(ctx, w.Timeout)
-	err := w.Queue.RevokeLease(rctx, c.Lease)
+	err := q.RevokeLease(rctx, c.Lease)
 	cancel()
 	if err != nil {
 		w.Log.Warn("candidate's process is gone; revoking its lease failed", "candidate", c.Value, "lease", c.Lease, "err", err)
