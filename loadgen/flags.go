@@ -150,7 +150,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs.StringVar(&c.URL, "nats", envOr("STOCK_NATS", "nats://127.0.0.1:4222"), "NATS server `URL`s, comma separated")
 	fs.StringVar(&c.Prefix, "prefix", envOr("STOCK_PREFIX", "stock"), "subject `prefix` of the responder")
-	fs.IntVar(&c.Partitions, "partitions", 1, "the cluster's number of partitions `P`, by which requests are routed (0: ask <prefix>.partitions; 1: subjects without a partition)")
+	fs.IntVar(&c.Partitions, "partitions", 0, "the cluster's number of partitions `P`, by which requests are routed (0: ask <prefix>.partitions; 1: subjects without a partition)")
 	fs.IntVar(&c.SKUs, "skus", 1, "number of SKUs")
 	fs.Int64Var(&c.Stock, "stock", 1_000_000, "limit of each SKU loadgen creates")
 	fs.StringVar(&c.SKUPrefix, "sku-prefix", "load", "SKU names are this `prefix` followed by 0..skus-1")

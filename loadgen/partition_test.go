@@ -20,8 +20,8 @@ func TestPartitionsFlag(t *testing.T) {
 		want int
 		err  string
 	}{
-		{nil, 1, ""},
-		{[]string{"-partitions", "0"}, 0, ""},
+		{nil, 0, ""},
+		{[]string{"-partitions", "1"}, 1, ""},
 		{[]string{"-partitions", "16"}, 16, ""},
 		{[]string{"-partitions", "1024"}, 1024, ""},
 		{[]string{"-partitions", "-1"}, 0, "-partitions must be from 0"},
