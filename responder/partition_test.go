@@ -2,6 +2,7 @@ package responder_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,6 +89,36 @@ func TestPartitionsSpreadAndRoute(t *testing.T) {
 		q := request(t, c.NC, "stock.query."+sku, "")
 		if q.Sold != 3 || q.Leader != ls[p] {
 			t.Fatalf("query %s (partition %d led by %s): %+v", sku, p, ls[p], q.Reply)
+		}
+	}
+
+	// A batch of every partition's SKUs, split by whoever receives it.
+	var items []string
+	for i := range 40 {
+		items = append(items, fmt.Sprintf(`{"sku":"sku%d","n":1}`, i))
+	}
+	m, err = c.NC.Request("stock.acquire", []byte("["+strings.Join(items, ",")+"]"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []wire.Reply
+	if err := json.Unmarshal(m.Data, &results); err != nil || len(results) != 40 {
+		t.Fatalf("split batch: %v %q", err, m.Data)
+	}
+	for i, r := range results {
+		if r.SKU != fmt.Sprintf("sku%d", i) || r.Granted != 1 || r.Remaining != 6 || r.Error != "" {
+			t.Fatalf("split batch item %d: %+v", i, r)
+		}
+	}
+	// A partition's own batch subject refuses an item of another partition.
+	m, err = c.NC.Request(wire.PartitionBatchSubject("stock", wire.SubjectAcquire, 0), []byte(`[{"sku":"sku2","n":1},{"sku":"sku1","n":1}]`), 5*time.Second)
+	if err != nil || json.Unmarshal(m.Data, &results) != nil || len(results) != 2 {
+		t.Fatalf("partition 0 batch: %v %q", err, m.Data)
+	}
+	for i, sku := range []string{"sku2", "sku1"} { // of partitions 0 and 1
+		r := results[i]
+		if own := wire.Partition(sku, parts) == 0; own != (r.Error == "") || !own && r.Error != wire.ErrBadRequest {
+			t.Fatalf("partition 0 batch item %s (partition %d): %+v", sku, wire.Partition(sku, parts), r)
 		}
 	}
 }

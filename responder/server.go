@@ -160,7 +160,7 @@ func (s *Server) answerProcess() ([]*nats.Subscription, error) {
 	}
 	subs = append(subs, sub)
 	if len(s.parts) > 1 {
-		splits, err := answerSplits(s.nc, s.cfg.Prefix, s.cfg.Prefix+".split", len(s.parts), wire.MaxBatchBody, s.cfg.MaxWait+s.cfg.WriteTimeout, s.log)
+		splits, err := answerSplits(s.nc, s.cfg.Prefix, s.cfg.Prefix+".split", len(s.parts), s.cfg.MaxWait+s.cfg.WriteTimeout, s.log)
 		subs = append(subs, splits...)
 		if err != nil {
 			return subs, fmt.Errorf("responder: subscribe to batches to split: %w", err)

@@ -28,15 +28,14 @@ import (
 //
 // queue is the queue group of every process's splitter and must not be
 // empty. A batch takes what a leader's batch handler takes: up to
-// wire.MaxBatchBody bytes and wire.MaxBatchItems items. maxBody, the single
-// subjects' body limit, does not bound batches, so that a batch is refused
-// here exactly when a leader would refuse it. Each sub-batch waits at most
+// wire.MaxBatchBody bytes and wire.MaxBatchItems items, so that a batch is
+// refused here exactly when a leader would refuse it. Each sub-batch waits at most
 // timeout for its partition. The handlers decode on the subscriptions'
 // goroutines and wait for partitions on one goroutine per partition a
 // batch names, so batches are split concurrently; whichever sub-reply comes
 // last sends the reply. After Unsubscribe no batch is taken, and those in
 // flight are still answered, within timeout.
-func answerSplits(nc *nats.Conn, prefix, queue string, partitions, maxBody int, timeout time.Duration, log *slog.Logger) ([]*nats.Subscription, error) {
+func answerSplits(nc *nats.Conn, prefix, queue string, partitions int, timeout time.Duration, log *slog.Logger) ([]*nats.Subscription, error) {
 	switch {
 	case nc == nil:
 		return nil, errors.New("responder: split: nil connection")

@@ -171,7 +171,7 @@ func newSplitEnv(t *testing.T, timeout time.Duration, modes map[int]fakeMode) *s
 	t.Helper()
 	srv := splitNATS(t)
 	nc := testenv.Conn(t, srv)
-	subs, err := answerSplits(nc, "stock", "stock.split", splitParts, DefaultConfig().MaxBody, timeout, nil)
+	subs, err := answerSplits(nc, "stock", "stock.split", splitParts, timeout, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +587,7 @@ func TestSplitQueueGroup(t *testing.T) {
 	srv := testenv.NATS(t)
 	for range 3 {
 		nc := testenv.Conn(t, srv)
-		subs, err := answerSplits(nc, "stock", "stock.split", splitParts, 0, 2*time.Second, nil)
+		subs, err := answerSplits(nc, "stock", "stock.split", splitParts, 2*time.Second, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -637,7 +637,7 @@ func TestSplitArgs(t *testing.T) {
 		{"bad prefix", "stock.>", "q", 16, time.Second},
 		{"no timeout", "stock", "q", 16, 0},
 	} {
-		if subs, err := answerSplits(nc, c.prefix, c.queue, c.partitions, 0, c.timeout, nil); err == nil {
+		if subs, err := answerSplits(nc, c.prefix, c.queue, c.partitions, c.timeout, nil); err == nil {
 			t.Errorf("%s: subscribed %d", c.name, len(subs))
 		}
 	}
