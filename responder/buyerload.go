@@ -102,7 +102,7 @@ func (l *buyerLoads) read(refs []buyerRef) {
 	recs, bad, err := t.p.store.LoadBuyers(ctx, keys)
 	cancel()
 	if err != nil {
-		t.s.log.Warn("buyer records not read; their requests are answered unavailable", "buyers", len(refs), "err", err)
+		t.p.log.Warn("buyer records not read; their requests are answered unavailable", "buyers", len(refs), "err", err)
 	}
 	for i, r := range refs {
 		e, b := r.e, r.b
@@ -118,7 +118,7 @@ func (l *buyerLoads) read(refs []buyerRef) {
 		e.mu.Unlock()
 		t.buyerWaits.Add(-int64(len(waiting)))
 		if broken != nil {
-			t.s.log.Error("stored buyer record is corrupt; the buyer's requests answer internal", "sku", e.sku, "buyer", b.name, "err", broken)
+			t.p.log.Error("stored buyer record is corrupt; the buyer's requests answer internal", "sku", e.sku, "buyer", b.name, "err", broken)
 		}
 		for _, w := range waiting {
 			switch {

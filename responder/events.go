@@ -72,7 +72,7 @@ func (ev *events) publishLocked(e *entry, rem int64) {
 	b = strconv.AppendBool(b, rem == 0)
 	b = append(b, '}')
 	if err := ev.t.s.nc.Publish(ev.t.s.events+e.sku, b); err != nil {
-		ev.t.s.log.Warn("stock event not sent", "sku", e.sku, "err", err)
+		ev.t.p.log.Warn("stock event not sent", "sku", e.sku, "err", err)
 	}
 }
 

@@ -212,7 +212,7 @@ func (t *term) respond(reply string, a answer) {
 		err = t.s.nc.PublishMsg(a.msg(reply))
 	}
 	if err != nil {
-		t.s.log.Warn("reply not sent", "err", err)
+		t.p.log.Warn("reply not sent", "err", err)
 	}
 }
 

@@ -272,7 +272,7 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 	for sku, hs := range holds {
 		e, _ := t.cat.get(sku)
 		if e == nil {
-			t.s.log.Warn("holds of a SKU that does not exist are left out", "sku", sku, "holds", len(hs))
+			t.p.log.Warn("holds of a SKU that does not exist are left out", "sku", sku, "holds", len(hs))
 			continue
 		}
 		e.mu.Lock()
@@ -291,7 +291,7 @@ func (t *term) resumeHolds(holds map[string]map[string]capstore.HoldRecord) {
 			}
 			if h.State == stock.HoldLive {
 				if e.item.Held+h.N > e.item.Sold {
-					t.s.log.Error("live hold of more units than sold is left out", "sku", sku, "id", id, "n", h.N, "sold", e.item.Sold)
+					t.p.log.Error("live hold of more units than sold is left out", "sku", sku, "id", id, "n", h.N, "sold", e.item.Sold)
 					continue
 				}
 				e.item.AddHeld(h.N)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ var errYielded = errors.New("responder: partition handed over to even out leader
 type partition struct {
 	s        *Server
 	index    int
+	log      *slog.Logger // the Server's, with the partition when there are several
 	store    Store
 	campaign Campaign
 	queue    liveness.Queue
@@ -53,8 +55,10 @@ func newPartition(s *Server, index int, p Partition) *partition {
 		s: s, index: index, store: p.Store, campaign: p.Campaign, queue: p.Queue,
 		yield: make(chan struct{}, 1), requeue: make(chan struct{}, 1),
 	}
+	pt.log = s.log
 	if n > 1 {
 		pt.suffix = "." + strconv.Itoa(index)
+		pt.log = s.log.With("partition", index)
 	}
 	for i, ep := range endpoints {
 		switch {
@@ -118,7 +122,7 @@ func publicSubject(prefix string, i, n int) string {
 // gracefully. A failed campaign is retried with backoff; a requeue abandons
 // the campaign that waits (its key goes) and campaigns again at once.
 func (p *partition) run(ctx context.Context) {
-	log := p.s.log.With("partition", p.index)
+	log := p.log
 	backoff := 50 * time.Millisecond
 	for {
 		lead, err := p.campaignOnce(ctx)

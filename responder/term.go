@@ -51,7 +51,7 @@ func (t *term) start(cat *catalog) {
 	cfg := t.s.cfg
 	t.w = writer.Start(writer.Config{
 		Coalesce: cfg.Coalesce, WriteTimeout: cfg.WriteTimeout, KeyBudget: cfg.KeyBudget, Policy: cfg.Policy, Depth: cfg.WriteDepth,
-		Log: t.s.log, Observe: t.observeWrite,
+		Log: t.p.log, Observe: t.observeWrite,
 	}, t.p.store, t.lead, t.q)
 	t.q.w = t.w
 	t.ev = startEvents(t)
@@ -88,7 +88,7 @@ func (t *term) run(ctx context.Context) error {
 		return fmt.Errorf("responder: load: %w", err)
 	}
 	for sku, err := range bad {
-		t.s.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
+		t.p.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
 	lctx, cancel = context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
 	holds, badHolds, err := t.p.store.LoadHolds(lctx)
@@ -98,7 +98,7 @@ func (t *term) run(ctx context.Context) error {
 		return fmt.Errorf("responder: load holds: %w", err)
 	}
 	for key, err := range badHolds {
-		t.s.log.Error("stored hold is corrupt; it is left out", "key", key, "err", err)
+		t.p.log.Error("stored hold is corrupt; it is left out", "key", key, "err", err)
 	}
 	loaded := time.Now()
 	t.start(newCatalog(recs, bad))
@@ -113,7 +113,7 @@ func (t *term) run(ctx context.Context) error {
 	}
 	t.p.setLeading(true)
 	t.s.counters.terms.Add(1)
-	t.s.log.Info("serving", "partition", t.p.index, "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
+	t.p.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
 		"load", loaded.Sub(began), "resume", resumed.Sub(loaded), "subscribe", time.Since(resumed))
 
 	select {
@@ -158,14 +158,14 @@ func (t *term) stopLost(subs []*nats.Subscription) {
 // closed under its lock before the trim is computed, so it can only wait,
 // and it is answered unavailable.
 func (t *term) stopGracefully(subs []*nats.Subscription) {
-	t.s.log.Info("stopping: draining requests")
+	t.p.log.Info("stopping: draining requests")
 	began := time.Now()
 	for _, sub := range subs {
 		_ = sub.Drain()
 	}
 	deadline := began.Add(t.s.cfg.DrainTimeout)
 	if err := t.s.nc.FlushTimeout(t.s.cfg.DrainTimeout); err != nil {
-		t.s.log.Warn("unsubscribes not confirmed", "err", err)
+		t.p.log.Warn("unsubscribes not confirmed", "err", err)
 	}
 	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || t.buyerWaits.Load() > 0 || !t.q.idle()) {
 		time.Sleep(time.Millisecond)
@@ -192,11 +192,11 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 		start := time.Now()
 		committed, err := t.p.store.Commit(ctx, t.lead.Key(), t.w.Fence(), puts, nil)
 		// Either outcome is safe: the next leader resumes from the old cap or the exact one.
-		t.s.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err,
+		t.p.log.Info("trimmed caps to units sold", "skus", len(puts), "committed", committed, "err", err,
 			"drain", drained, "trim", time.Since(start))
 	}
 	if err := t.lead.Resign(ctx); err != nil {
-		t.s.log.Warn("resign failed; the lease will expire", "err", err)
+		t.p.log.Warn("resign failed; the lease will expire", "err", err)
 		t.lead.End()
 	}
 }
