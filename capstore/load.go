@@ -1,6 +1,7 @@
 package capstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -19,7 +20,9 @@ import (
 // example, the revision was compacted between pages); retrying is safe.
 func (s *Store) Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error) {
 	recs, bad = map[string]stock.Record{}, map[string]error{}
-	if err := s.scan(ctx, s.skuPrefix(), func(key, value []byte) { s.put(recs, bad, key, value) }); err != nil {
+	pfx := s.skuPrefix()
+	sized := func(n int64) { recs = make(map[string]stock.Record, n) }
+	if err := s.scan(ctx, pfx, sized, func(key, value []byte) { putRecord(recs, bad, pfx, key, value) }); err != nil {
 		return nil, nil, err
 	}
 	return recs, bad, nil
@@ -46,7 +49,7 @@ func (s *Store) SKUNames(ctx context.Context, limit int) (names []string, more b
 // once it leads, both reads see the same state.
 func (s *Store) LoadHolds(ctx context.Context) (holds map[string]map[string]HoldRecord, bad map[string]error, err error) {
 	holds, bad = map[string]map[string]HoldRecord{}, map[string]error{}
-	err = s.scan(ctx, s.holdPrefix(), func(key, value []byte) {
+	err = s.scan(ctx, s.holdPrefix(), nil, func(key, value []byte) {
 		sku, id, ok := s.parseHoldKey(string(key))
 		if !ok {
 			bad[string(key)] = fmt.Errorf("%w: key %q is not <prefix>/hold/<sku>/<id>", ErrCorrupt, key)
@@ -70,8 +73,10 @@ func (s *Store) LoadHolds(ctx context.Context) (holds map[string]map[string]Hold
 
 // scan calls f for every key under pfx at one revision: the first page is a
 // linearizable read and later pages read at its revision, PageSize keys at a
-// time. The next page is read while f runs over the last one.
-func (s *Store) scan(ctx context.Context, pfx string, f func(key, value []byte)) error {
+// time. The next page is read while f runs over the last one. sized, unless
+// nil, is first told how many keys there are (the first page's count, so
+// that a map of them is made at its size once).
+func (s *Store) scan(ctx context.Context, pfx string, sized func(n int64), f func(key, value []byte)) error {
 	end := clientv3.GetPrefixRangeEnd(pfx)
 	get := func(key string, rev int64) <-chan rangeResult {
 		ch := make(chan rangeResult, 1)
@@ -96,6 +101,9 @@ func (s *Store) scan(ctx context.Context, pfx string, f func(key, value []byte))
 		}
 		if rev == 0 {
 			rev = page.resp.Header.Revision
+			if sized != nil {
+				sized(page.resp.Count)
+			}
 		}
 		kvs := page.resp.Kvs
 		more := page.resp.More && len(kvs) > 0
@@ -123,6 +131,7 @@ type rangeResult struct {
 // usable was read; retrying is safe.
 func (s *Store) Get(ctx context.Context, skus []string) (recs map[string]stock.Record, bad map[string]error, err error) {
 	recs, bad = map[string]stock.Record{}, map[string]error{}
+	pfx := s.skuPrefix()
 	uniq := slices.Compact(slices.Sorted(slices.Values(skus)))
 	rev := int64(0)
 	for chunk := range slices.Chunk(uniq, s.maxTxnOps()) {
@@ -144,22 +153,55 @@ func (s *Store) Get(ctx context.Context, skus []string) (recs map[string]stock.R
 		}
 		for _, r := range resp.Responses {
 			for _, kv := range r.GetResponseRange().GetKvs() {
-				s.put(recs, bad, kv.Key, kv.Value)
+				putRecord(recs, bad, pfx, kv.Key, kv.Value)
 			}
 		}
 	}
 	return recs, bad, nil
 }
 
-// put decodes one stored record into recs, or its error into bad.
-func (s *Store) put(recs map[string]stock.Record, bad map[string]error, key, value []byte) {
-	sku := strings.TrimPrefix(string(key), s.skuPrefix())
-	r, err := decodeRecord(value)
+// putRecord decodes one stored record, whose key is under pfx, into recs, or its
+// error into bad.
+func putRecord(recs map[string]stock.Record, bad map[string]error, pfx string, key, value []byte) {
+	sku := strings.TrimPrefix(string(key), pfx)
+	r, err := decodeLoaded(value)
 	if err != nil {
 		bad[sku] = fmt.Errorf("%w: key %q, value %q: %w", ErrCorrupt, key, clip(value), err)
 		return
 	}
 	recs[sku] = r
+}
+
+// decodeLoaded decodes a stored record as decodeRecord does, without
+// encoding/json when it is in exactly the layout encodeRecord writes (the
+// bytes encodeRecord gives for the record read), which is what a leader
+// loading many records meets; anything else goes to decodeRecord. A new
+// leader decodes every record before it serves, and decodeRecord takes
+// most of that time.
+func decodeLoaded(b []byte) (stock.Record, error) {
+	var r stock.Record
+	d := fastJSON{b: b}
+	ok := d.field(`{"limit":`)
+	if ok {
+		r.Limit = d.integer()
+		ok = d.ok && d.field(`,"cap":`)
+	}
+	if ok {
+		r.Cap = d.integer()
+		ok = d.ok
+	}
+	if ok && d.field(`,"expired_ms":`) {
+		r.ExpiredMS = d.integer()
+		ok = d.ok
+	}
+	if ok && d.field(`,"per_buyer":`) {
+		r.PerBuyer = d.integer()
+		ok = d.ok
+	}
+	if !ok || string(d.b) != "}" || !r.Valid() || !bytes.Equal(encodeRecord(r), b) {
+		return decodeRecord(b)
+	}
+	return r, nil
 }
 
 // clip shortens a value for an error message.

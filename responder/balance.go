@@ -2,6 +2,7 @@ package responder
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -17,21 +18,24 @@ import (
 // moves that lose nothing:
 //
 //   - yield: a leader that leads at least two more partitions than the
-//     standby next in a partition's queue hands that partition over
-//     gracefully (drain, trim, resign: the next one leads within a round
-//     trip), its most recently won partition first, so that partitions that
-//     serve long are not the ones that move;
+//     standby next in a partition's queue (and more than its share, or the
+//     standby less: planBalance) hands that partition over gracefully
+//     (drain, trim, resign: the next one leads within a round trip), first
+//     those it still loads (nothing to trim, and the heir loads them once),
+//     then its most recently won, so that partitions that serve long are
+//     not the ones that move;
 //   - requeue: a standby that stands in a queue ahead of a responder that
-//     would be a better heir (one that leads at least two fewer than the
-//     leader) while it is not, goes to the back of that queue, so that the
-//     better heir becomes next.
+//     would be a better heir while it is not goes to the back of that
+//     queue, so that the better heir becomes next.
 //
 // Only responders whose process answered its probe this round count as
-// heirs, so nothing is handed to a dead or paused one. After it acts, a
-// balancer waits a few rounds for the queues to show the result. Each move
-// strictly narrows the counts' spread, so the responders converge to counts
-// that differ by at most one; two balancers acting at once on stale views
-// may overshoot by a partition, which a later round corrects.
+// heirs (and as responders, for the shares), so nothing is handed to a dead
+// or paused one. Probes answer from a process's start, so balancing starts
+// with it, while the first responder up still loads what it won. After it
+// acts, a balancer waits a few rounds for the queues to show the result.
+// Each move strictly narrows the counts' spread, so the responders converge
+// to counts that differ by at most one; balancers acting at once on stale
+// views may overshoot by a partition, which a later round corrects.
 type balancer struct {
 	s     *Server
 	mu    sync.Mutex
@@ -39,7 +43,7 @@ type balancer struct {
 }
 
 // quietRounds is how many watcher rounds a balancer waits after a move.
-const quietRounds = 5
+const quietRounds = 3
 
 func newBalancer(s *Server) *balancer { return &balancer{s: s} }
 
@@ -53,8 +57,11 @@ func (b *balancer) see(queues [][]election.Candidate, answered map[string]bool) 
 	}
 	since := make([]int64, len(b.s.parts))
 	for i, p := range b.s.parts {
-		if p.leading.Load() {
+		switch {
+		case p.leading.Load():
 			since[i] = p.since.Load()
+		case p.term.Load() != nil:
+			since[i] = math.MaxInt64 // won, still loading: the cheapest to hand over
 		}
 	}
 	yield, requeue := planBalance(b.s.cfg.Instance, queues, answered, since)
@@ -82,7 +89,14 @@ func signal(c chan struct{}) {
 // queues it should go to the back of, from the queues (leader first), the
 // instances that answered their probes (self counts as answering), and
 // since, per partition, when self's term of it started serving (0: self
-// does not serve it).
+// has no term of it; math.MaxInt64: one that still loads).
+//
+// With N responders (self and those that answered) and P partitions, a
+// leader hands a partition to the next candidate when it leads at least two
+// more than that one and either more than its share (ceil(P/N)) or the
+// other less than its share (floor(P/N)): so several leaders that hand
+// over in the same round, each from its own view, never push one heir far
+// past its share.
 func planBalance(self string, queues [][]election.Candidate, answered map[string]bool, since []int64) (yield, requeue []int) {
 	count := map[string]int{}
 	for _, q := range queues {
@@ -90,7 +104,17 @@ func planBalance(self string, queues [][]election.Candidate, answered map[string
 			count[liveness.InstanceOf(q[0].Value)]++
 		}
 	}
-	heir := func(instance string) bool { return instance == self || answered[instance] }
+	members := 1
+	for instance := range answered {
+		if instance != self {
+			members++
+		}
+	}
+	lo, hi := len(queues)/members, (len(queues)+members-1)/members
+	better := func(leader, heir string) bool {
+		return heir != leader && (heir == self || answered[heir]) && count[leader] >= count[heir]+2 &&
+			(count[leader] > hi || count[heir] < lo)
+	}
 
 	var led []int
 	for i, q := range queues {
@@ -100,8 +124,7 @@ func planBalance(self string, queues [][]election.Candidate, answered map[string
 	}
 	slices.SortFunc(led, func(a, b int) int { return cmp.Compare(since[b], since[a]) })
 	for _, i := range led {
-		next := liveness.InstanceOf(queues[i][1].Value)
-		if next != self && heir(next) && count[self] >= count[next]+2 {
+		if next := liveness.InstanceOf(queues[i][1].Value); better(self, next) {
 			yield = append(yield, i)
 			count[self]--
 			count[next]++
@@ -117,14 +140,11 @@ func planBalance(self string, queues [][]election.Candidate, answered map[string
 			continue
 		}
 		at := slices.IndexFunc(q, func(c election.Candidate) bool { return liveness.InstanceOf(c.Value) == self })
-		if at < 1 || count[leader] >= count[self]+2 {
+		if at < 1 || better(leader, self) {
 			continue // not waiting here, or a fine heir itself
 		}
-		for _, c := range q[at+1:] {
-			if other := liveness.InstanceOf(c.Value); other != leader && answered[other] && count[leader] >= count[other]+2 {
-				requeue = append(requeue, i)
-				break
-			}
+		if slices.ContainsFunc(q[at+1:], func(c election.Candidate) bool { return better(leader, liveness.InstanceOf(c.Value)) }) {
+			requeue = append(requeue, i)
 		}
 	}
 	return yield, requeue

@@ -2,6 +2,7 @@ package responder
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -35,6 +36,11 @@ func TestPlanBalance(t *testing.T) {
 			name: "a leads all: hands half to b, newest first",
 			self: "a", queues: queuesOf([]string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}),
 			answered: all, since: []int64{1, 4, 2, 3}, yield: []int{1, 3},
+		},
+		{
+			name: "a partition still loading goes first",
+			self: "a", queues: queuesOf([]string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}),
+			answered: all, since: []int64{5, math.MaxInt64, 9, 2}, yield: []int{1, 2},
 		},
 		{
 			name: "even already", self: "a",

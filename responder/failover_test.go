@@ -12,6 +12,7 @@ import (
 	"github.com/stockstate/stock/internal/netproxy"
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/stock"
 )
@@ -276,5 +277,27 @@ func TestDeadStandbyIsRevoked(t *testing.T) {
 	}
 	if st := b.Server.Stats(); st.Terms != 1 {
 		t.Fatalf("the standby served %d terms, want 1", st.Terms)
+	}
+}
+
+// TestRestartReplacesItsEarlierProcess: a process that starts under the id
+// of one that crashed revokes the crashed one's keys at once, before any
+// probe could (its warm-up here lasts an hour), and leads.
+func TestRestartReplacesItsEarlierProcess(t *testing.T) {
+	c := newCluster(t)
+	cli := testenv.Client(t, c.Etcd)
+	ctx := context.Background()
+	lease, err := cli.Grant(ctx, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := capstore.ElectionPrefix(capstore.DefaultPrefix) + "/crashed"
+	if _, err := cli.Put(ctx, crashed, liveness.CandidateValue("node-a", "crashed"), clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	a := c.Start("node-a", "", func(cfg *responder.Config) { cfg.ProbeWarmup = time.Hour })
+	a.WaitLeading(t)
+	if resp, err := cli.Get(ctx, crashed); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("the crashed process's key: %v %v", err, resp.Kvs)
 	}
 }

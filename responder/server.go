@@ -184,7 +184,7 @@ func (s *Server) watch(ctx context.Context) {
 		return
 	}
 	w := &liveness.Watcher{
-		NC: s.nc, Queues: queues, Prefix: s.cfg.Prefix, Self: s.cfg.Instance,
+		NC: s.nc, Queues: queues, Prefix: s.cfg.Prefix, Self: s.cfg.Instance, ID: s.cfg.ID,
 		Start: s.started, Warmup: s.cfg.ProbeWarmup, Interval: s.cfg.ProbeInterval, Failures: s.cfg.ProbeFailures,
 		Timeout: s.cfg.WriteTimeout, Log: s.log, Revoked: func() { s.counters.revoked.Add(1) },
 	}

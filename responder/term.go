@@ -80,19 +80,27 @@ func (t *term) observeWrite(took time.Duration, records int, committed bool, err
 // cap; its first request waits for a fenced raise.
 func (t *term) run(ctx context.Context) error {
 	began := time.Now()
-	lctx, cancel := context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
+	loadCtx, stopYield := t.yieldable(ctx)
+	lctx, cancel := context.WithTimeout(loadCtx, 5*t.s.cfg.WriteTimeout)
 	recs, bad, err := t.p.store.Load(lctx)
 	cancel()
+	if loadCtx.Err() != nil && ctx.Err() == nil && stopYield() {
+		return t.resignUnserved(ctx)
+	}
 	if err != nil {
+		stopYield()
 		t.lead.End()
 		return fmt.Errorf("responder: load: %w", err)
 	}
 	for sku, err := range bad {
 		t.p.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
-	lctx, cancel = context.WithTimeout(ctx, 5*t.s.cfg.WriteTimeout)
+	lctx, cancel = context.WithTimeout(loadCtx, 5*t.s.cfg.WriteTimeout)
 	holds, badHolds, err := t.p.store.LoadHolds(lctx)
 	cancel()
+	if stopYield() {
+		return t.resignUnserved(ctx)
+	}
 	if err != nil {
 		t.lead.End()
 		return fmt.Errorf("responder: load holds: %w", err)
@@ -132,6 +140,43 @@ func (t *term) run(ctx context.Context) error {
 	}
 	t.stopLost(subs)
 	return err
+}
+
+// yieldable returns a context for the term's loads that a yield asked
+// meanwhile cancels, and stop, which stops watching for a yield (a later
+// one is the serving term's) and reports whether one came. A partition that
+// has not served yet is handed over before its load is done: there is
+// nothing to trim, and its heir loads it once instead of after this node.
+func (t *term) yieldable(ctx context.Context) (lctx context.Context, stop func() (yielded bool)) {
+	lctx, cancel := context.WithCancel(ctx)
+	var yielded atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.p.yield:
+			yielded.Store(true)
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
+	return lctx, func() bool {
+		cancel()
+		<-done
+		return yielded.Load()
+	}
+}
+
+// resignUnserved ends a term that never served, handing the partition to
+// the next candidate at once.
+func (t *term) resignUnserved(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.s.cfg.WriteTimeout)
+	defer cancel()
+	if err := t.lead.Resign(rctx); err != nil {
+		t.p.log.Warn("resign failed; the lease will expire", "err", err)
+		t.lead.End()
+	}
+	return errYielded
 }
 
 // stopLost stops answering at once: requests already delivered are answered

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ type Watcher struct {
 	Queues   []Queue       // one per election; a nil entry is skipped
 	Prefix   string        // of the probe subjects (Subject)
 	Self     string        // this process's instance, never probed
+	ID       string        // this node's id: keys under it of other instances are of earlier processes; "": none
 	Start    time.Time     // probing begins Warmup after it
 	Warmup   time.Duration // lets the other processes subscribe to their probe subjects first
 	Interval time.Duration // between rounds; also each probe's timeout
@@ -52,35 +54,38 @@ type Watcher struct {
 	View func(queues [][]election.Candidate, answered map[string]bool)
 }
 
-// Run runs until ctx ends: from Warmup after Start, every Interval it reads
-// every queue and probes, once each, the processes of all their keys other
-// than this one's; once enough probes in a row of one process got "no
+// Run runs until ctx ends: every Interval it reads every queue and probes,
+// once each, the processes of all their keys other than this one's; from
+// Warmup after Start on, once enough probes in a row of one process got "no
 // responders" (it is gone, not paused), it revokes the leases of all of
 // that process's keys, those it leads with first. A dead leader is so
 // replaced without waiting for its TTL, and a dead standby's key never
 // becomes leader for a graceful handoff to wait on. A timeout, or any other
-// error, resets the process's count. Safety does not depend on it: a wrongly
-// revoked leader sees its key deleted and stops serving at once (its writes
-// would fail their fence anyway).
+// error, resets the process's count. Before Warmup has passed, probes only
+// find who answers (a NATS server may not know every subscription of its
+// cluster yet, and answer "no responders" for a live process), and the
+// keys of an earlier process of this node (ID, another instance: one that
+// this process replaces) are revoked at once. Safety does not depend on
+// any of it: a wrongly revoked leader sees its key deleted and stops
+// serving at once (its writes would fail their fence anyway).
 func (w *Watcher) Run(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(time.Until(w.Start.Add(w.Warmup))):
-	}
+	warm := w.Start.Add(w.Warmup)
 	tick := time.NewTicker(w.Interval)
 	defer tick.Stop()
 	failed := make(map[string]int) // instance -> probes in a row with no responders
+	replaced := false
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
 		queues := w.read(ctx)
+		if !replaced && w.ID != "" && !slices.ContainsFunc(queues, func(q []election.Candidate) bool { return q == nil }) {
+			w.revokeEarlier(ctx, queues)
+			replaced = true
+		}
 		gone, answered := w.probeAll(queues)
 		next := make(map[string]int, len(gone))
 		for instance := range gone {
+			if time.Now().Before(warm) {
+				break
+			}
 			need := w.Failures
 			if !leadsAny(queues, instance) {
 				need *= StandbyFactor
@@ -95,6 +100,29 @@ func (w *Watcher) Run(ctx context.Context) {
 		if w.View != nil {
 			w.View(queues, answered)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// revokeEarlier revokes the keys of every other process that campaigns
+// under this node's ID: earlier processes of this node, which this one
+// replaces (a node's ID is its own; a restarted process keeps it).
+func (w *Watcher) revokeEarlier(ctx context.Context, queues [][]election.Candidate) {
+	earlier := map[string]bool{}
+	for _, cands := range queues {
+		for _, c := range cands {
+			if instance := InstanceOf(c.Value); instance != w.Self && IDOf(c.Value) == w.ID {
+				earlier[instance] = true
+			}
+		}
+	}
+	for instance := range earlier {
+		w.Log.Warn("revoking the keys of an earlier process of this node", "instance", instance)
+		w.revokeAll(ctx, queues, instance)
 	}
 }
 
