@@ -66,10 +66,10 @@ func (o *BuyerOp) Got() (string, bool) {
 // buyerSKUsFor returns the capped SKUs of a run expected to last about d:
 // one that never sells out and one that does, about a third of the way
 // through, so that sold_out and buyer_limit meet.
-func buyerSKUsFor(d time.Duration) []SKU {
+func buyerSKUsFor(d time.Duration, partitions int) []SKU {
 	return []SKU{
-		{Name: "capped-a", Limit: 1_000_000_000_000},
-		{Name: "capped-b", Limit: max(int64(d.Seconds()*3), 150)},
+		{Name: "capped-a", Limit: 1_000_000_000_000, Partition: partitionOf("capped-a", partitions)},
+		{Name: "capped-b", Limit: max(int64(d.Seconds()*3), 150), Partition: partitionOf("capped-b", partitions)},
 	}
 }
 

@@ -21,7 +21,8 @@ var (
 	flagKinds    = flag.String("chaos.kinds", "", "comma-separated fault kinds (kill9,pause,term,etcd-cut,etcd-kill,nats-kill,standby-kill); empty: all")
 	flagTTL      = flag.Duration("chaos.ttl", 5*time.Second, "the responders' -lease-ttl")
 	flagElection = flag.Duration("chaos.etcd-election", 500*time.Millisecond, "etcd's --election-timeout (heartbeat a tenth of it); 0: etcd's default (1s)")
-	flagClients  = flag.Int("chaos.clients", 16, "acquire clients")
+	flagParts    = flag.Int("chaos.partitions", DefaultPartitions, "the responders' -partitions: SKUs spread over that many partitions, each with its own leader; 1: none")
+	flagClients  = flag.Int("chaos.clients", 0, "acquire clients: 3 patient ones that send to every partition, the others one partition each; 0: 3 + 2 per partition, at least 16")
 	flagHolders  = flag.Int("chaos.holders", 4, "hold clients, which hold, then confirm, cancel or abandon, on a SKU of their own")
 	flagBuyers   = flag.Int("chaos.buyers", DefaultConfig().Buyers, "buyer clients, on SKUs capped per buyer, of their own; 0 turns them off")
 	flagOut      = flag.String("chaos.out", "", "also write the summary and the fault list to this file")
@@ -30,7 +31,7 @@ var (
 	flagBin      = flag.String("chaos.bin", "", "use the responder, etcd and nats-server binaries in this directory instead of building them")
 	flagHistory  = flag.String("chaos.history", "", "also write the recorded history to this file (gzipped JSON; ReadHistory reads it)")
 	flagTimeline = flag.String("chaos.timeline", "", "also write the timeline picture of the run to this file (SVG)")
-	flagTrace    = flag.Bool("chaos.trace", false, "log every change of the election keys in etcd, and run etcd at log level info")
+	flagTrace    = flag.Bool("chaos.trace", false, "log every change of the election keys in etcd (always watched), and run etcd at log level info")
 )
 
 var (
@@ -103,6 +104,7 @@ func runConfig(t *testing.T) Config {
 	cfg.Duration = *flagDuration
 	cfg.LeaseTTL = *flagTTL
 	cfg.EtcdElection = *flagElection
+	cfg.Partitions = *flagParts
 	cfg.Clients = *flagClients
 	cfg.Holders = *flagHolders
 	cfg.Buyers = *flagBuyers
@@ -170,7 +172,8 @@ func writeFile(t *testing.T, path string, write func(io.Writer) error) {
 }
 
 // TestChaos runs the product through faults of every kind and checks the
-// history. Without flags it is the short run: one fault of each kind.
+// history. Without flags it is the short run of 16 partitions: one fault
+// of each kind.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 9 processes and injects faults for about a minute")
@@ -208,7 +211,7 @@ func TestChaosGraceful(t *testing.T) {
 	cfg.Kinds = []Kind{StopLeader}
 	cfg.Weights = map[Kind]int{StopLeader: 1}
 	if cfg.Duration == 0 {
-		cfg.Duration = 12 * time.Second
+		cfg.Duration = 20 * time.Second // with partitions a stop waits for leadership to even out after the last
 	}
 	h, r := runChecked(t, cfg, 5*time.Minute)
 	if len(h.Faults) < 3 {
@@ -244,5 +247,40 @@ func runChecked(t *testing.T, cfg Config, slack time.Duration) (*History, *Resul
 	for _, e := range r.Excess {
 		t.Errorf("loss: %s", e)
 	}
+	checkSpread(t, h)
 	return h, r
+}
+
+// checkSpread checks that the run did what a partitioned run should: every
+// partition sold and had its leaders watched, and each fault of a leader
+// hit some partitions but, with several, not all.
+func checkSpread(t *testing.T, h *History) {
+	t.Helper()
+	n := max(h.Partitions, 1)
+	units := make([]int64, n)
+	for _, a := range h.Acquires {
+		if a.Outcome == Granted {
+			units[h.SKUs[a.SKU].Partition] += a.Granted
+		}
+	}
+	watched := make([]bool, n)
+	for _, c := range h.Leaders {
+		watched[c.Partition] = true
+	}
+	for p := range n {
+		if units[p] == 0 {
+			t.Errorf("partition %d: no unit granted", p)
+		}
+		if !watched[p] {
+			t.Errorf("partition %d: no leader seen in etcd", p)
+		}
+	}
+	for i, f := range h.Faults {
+		switch f.Kind {
+		case KillLeader, PauseLeader, StopLeader, CutLeader:
+			if len(f.Partitions) == 0 || (n > 1 && len(f.Partitions) == n) {
+				t.Errorf("fault %d (%s of %s) hit %d of %d partitions", i, f.Kind, f.Target, len(f.Partitions), n)
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -18,21 +19,25 @@ const MaxN = 3
 // A crash costs the unsold part of the leader's windows. A window is planned
 // to last Interval at the observed rate, at least MinWindow units, doubled
 // after a request had to wait, never more than MaxShare of what remains, but
-// always enough for the requests that wait (at most MaxN per client). Units
-// of requests whose outcome is unknown (timeouts, sent in the fault's
-// epoch) may have been granted with no reply arriving, so they are allowed
-// on top. Two bounds are checked per fault:
+// always enough for the requests that wait (at most MaxN per client that
+// sends to the SKU). Units of requests whose outcome is unknown (timeouts,
+// sent in the fault's epoch) may have been granted with no reply arriving,
+// so they are allowed on top. Three bounds are checked per fault:
 //
 //   - the window: the units lost, over all SKUs, are at most
-//     max(sum over SKUs of max(min(Slack*rate*Interval or Slack*MinWindow,
-//     MaxShare*remaining), MaxN*clients), 2*W) + unknown, where rate is the
-//     SKU's grant rate seen by clients over RateOver before the fault,
-//     remaining is what was left after the last grant seen before it, and W
-//     is the largest window (summed over SKUs) the leader reported on GET
+//     max(sum over the SKUs of the partitions it hit of
+//     max(min(Slack*rate*Interval or Slack*MinWindow, MaxShare*remaining),
+//     MaxN*clients), 2*W) + unknown, where rate is the SKU's grant rate
+//     seen by clients over RateOver before the fault, remaining is what was
+//     left after the last grant seen before it, clients are those that sent
+//     to the SKU, and W is the sum, over the leaders of those partitions,
+//     of the largest window (summed over its SKUs) each reported on GET
 //     /debug/stats from a second before the fault to the end of its epoch;
 //     Slack and the factor 2 allow for the rate estimate's lag and for a
 //     refill that landed since the last report;
-//   - the share, per SKU: at most max(MaxShare*remaining, MaxN*clients) + unknown.
+//   - the share, per SKU: at most max(MaxShare*remaining, MaxN*clients) + unknown;
+//   - the partitions whose leader the fault did not hit lose nothing beyond
+//     unknown, per SKU: their leaders only hand partitions over gracefully.
 //
 // A graceful stop (Kind term) must lose nothing beyond unknown.
 type Bounds struct {
@@ -69,31 +74,50 @@ type SKUResult struct {
 // injection to the next fault's (or the end of the load).
 type FaultResult struct {
 	Fault
-	Gap         time.Duration // longest stretch without any grant, from At on, within the epoch
-	FirstGrant  time.Duration // from At to the reply of the first grant requested after At
-	WorstClient time.Duration // the longest such stretch one client saw
-	NoGrant     bool          // no grant at all in the epoch
-	Lost        int64         // units in holes attributed to the epoch
-	Unknown     int64         // units of unknown-outcome attempts sent in the epoch
-	Bound       int64         // the window bound on Lost (Bounds)
-	Window      int64         // the largest window the leader reported around the fault
-	Rate        float64       // units/s granted before the fault, all SKUs
-	Changes     int           // leader changes seen by queries in the epoch
-	NewLeader   string        // the last leader seen in the epoch
-	OverBound   bool          // lost more than Bound (or, stopped gracefully, anything but unknown)
-	OverShare   bool          // lost more than a quarter of a SKU's remaining stock
+	// Gap is the longest stretch without a grant, from At on, within the
+	// epoch, of a partition the fault hit, each partition measured on its
+	// own SKUs' grants (checkparts.go).
+	Gap time.Duration
+	// FirstGrant is, for the slowest partition the fault hit, from At to
+	// the reply of its first grant requested after At.
+	FirstGrant time.Duration
+	// OtherGap is the same as Gap over the Others partitions the fault did
+	// not hit, not counting a stretch that meets a change of the
+	// partition's own leader (a handoff).
+	OtherGap time.Duration
+	Others   int
+	// GapPartition and OtherGapPartition are the partitions of Gap and
+	// OtherGap.
+	GapPartition, OtherGapPartition int
+	WorstClient                     time.Duration // the longest stretch without a grant one client saw, from At on
+	NoGrant                         bool          // no grant in the epoch in some partition it hit
+	Lost                            int64         // units in holes attributed to the epoch
+	Unknown                         int64         // units of unknown-outcome attempts sent in the epoch
+	Bound                           int64         // the window bound on Lost (Bounds)
+	Window                          int64         // the largest window the leader reported around the fault
+	Rate                            float64       // units/s granted before the fault, all SKUs
+	Changes                         int           // changes of a partition's leader in the epoch (election keys, else queries)
+	NewLeader                       string        // the last new leader seen in the epoch
+	OverBound                       bool          // lost more than Bound (or, stopped gracefully, anything but unknown)
+	OverShare                       bool          // lost more than a quarter of a SKU's remaining stock
 }
 
 // KindResult sums the faults of one kind.
 type KindResult struct {
 	Kind                   Kind
 	Count                  int
+	Partitions             float64 // partitions hit per fault, on average
 	GapP50, GapP99, GapMax time.Duration
-	FirstP50, FirstP99     time.Duration
-	WorstClientMax         time.Duration
-	Lost, LostMax, Unknown int64
-	OverBound, OverShare   int
-	LeaderChange           int
+	// OtherGapP99 and OtherGapMax are over the faults that left some
+	// partition alone (Others > 0), OtherCount of them.
+	OtherGapP99, OtherGapMax time.Duration
+	OtherCount               int
+	FirstP50, FirstP99       time.Duration
+	WorstClientMax           time.Duration
+	Lost, LostMax, Unknown   int64
+	OverBound, OverShare     int
+	LeaderChange             int // faults after which some partition's leader changed
+	Moved                    int // changes of a partition's leader, in all
 }
 
 // Result is the verdict on a History.
@@ -112,6 +136,13 @@ type Result struct {
 	// Unattributed is units lost before the first fault.
 	Unattributed int64
 	Oversold     int64
+	// Handoffs are the changes of a partition's leader that no fault
+	// explains: leadership evened out among the responders.
+	Handoffs []HandoffResult
+	// Quiet are the longest stretches without a grant of a partition in
+	// the seconds that no fault and no change of its leader comes near
+	// (quietGaps): what the gaps above stand on.
+	Quiet []time.Duration
 	// Holds is the check of the hold SKU, nil if the run had none.
 	Holds *HoldResult
 	// Buyers is the check of the capped SKUs, nil if the run had none.
@@ -141,7 +172,15 @@ type grant struct {
 func Check(h *History, b Bounds) *Result {
 	r := &Result{}
 	nsku := len(h.SKUs)
+	nparts := max(h.Partitions, 1)
+	for _, s := range h.SKUs {
+		if s.Partition < 0 || s.Partition >= nparts {
+			r.Violations = []string{fmt.Sprintf("%s: partition %d is not one of the %d", s.Name, s.Partition, nparts)}
+			return r
+		}
+	}
 	grants := make([][]grant, nsku)
+	senders := make([]map[int32]bool, nsku) // per SKU, the clients that sent to it
 	var all []grant
 	unknown := make([][]int64, nsku) // per SKU, per epoch+1
 	nep := len(h.Faults) + 1
@@ -158,6 +197,10 @@ func Check(h *History, b Bounds) *Result {
 		if int(a.SKU) >= nsku {
 			continue
 		}
+		if senders[a.SKU] == nil {
+			senders[a.SKU] = map[int32]bool{}
+		}
+		senders[a.SKU][a.Client] = true
 		if a.Outcome.Unknown() {
 			unknown[a.SKU][epoch(a.Send)] += a.N
 		}
@@ -291,6 +334,10 @@ func Check(h *History, b Bounds) *Result {
 
 	// Per fault: gaps, losses and their bounds.
 	slices.SortFunc(all, func(a, b grant) int { return cmp.Compare(a.reply, b.reply) })
+	byPart := partGrants(h, grants)
+	var moves [][]span
+	r.Handoffs, moves = handoffs(h, byPart)
+	r.Quiet = quietGaps(h, byPart, moves)
 	for si := range h.SKUs {
 		r.Unattributed += lost[si][0]
 	}
@@ -301,10 +348,12 @@ func Check(h *History, b Bounds) *Result {
 			end = h.Faults[fi+1].At
 		}
 		fr := FaultResult{Fault: f}
-		fr.Gap, fr.FirstGrant, fr.WorstClient, fr.NoGrant = gaps(all, f.At, end, h.Clients, h.Patient)
+		_, _, fr.WorstClient, _ = gaps(all, f.At, end, h.Clients, h.Patient)
+		partitionGaps(&fr, byPart, f.At, end, moves)
 		if fr.NoGrant {
-			warnings.add("fault %d (%s at %v): no grant before the next fault (%v later)", fi, f.Kind, f.At, end-f.At)
+			warnings.add("fault %d (%s at %v): a partition it hit had no grant before the next fault (%v later)", fi, f.Kind, f.At, end-f.At)
 		}
+		hit := hitPartitions(f, nparts)
 		var expected, unk int64
 		for si, sku := range h.SKUs {
 			l, u := lost[si][ep], unknown[si][ep]
@@ -321,13 +370,17 @@ func Check(h *History, b Bounds) *Result {
 			rate := float64(units) / b.RateOver.Seconds()
 			fr.Rate += rate
 			rem := sku.Limit - frontier(rs, pm, f.At)
-			need := int64(MaxN * h.Clients)
+			need := int64(MaxN * max(len(senders[si]), 1))
 			share := max(int64(b.MaxShare*float64(rem)), need)
-			if rem > 0 {
+			if rem > 0 && hit[sku.Partition] {
 				w := int64(math.Ceil(max(b.Slack*rate*b.Interval.Seconds(), b.Slack*float64(b.MinWindow))))
 				expected += max(min(w, share), need)
 			}
 			switch {
+			case !hit[sku.Partition] && l > u:
+				fr.OverShare = true
+				excess.add("fault %d (%s of %s at %v): lost %d units of %s (partition %d, whose leader it did not hit; %d of unknown outcome)",
+					fi, f.Kind, f.Target, f.At, l, sku.Name, sku.Partition, u)
 			case f.Kind == StopLeader && l > u:
 				fr.OverBound = true
 				excess.add("fault %d (%s of %s at %v): graceful stop lost %d units of %s (%d of unknown outcome)", fi, f.Kind, f.Target, f.At, l, sku.Name, u)
@@ -368,20 +421,37 @@ func Check(h *History, b Bounds) *Result {
 	return r
 }
 
-// leaderWindow is the largest window the fault's leader reported from a
-// second before the fault to the end of its epoch (a leader cut from etcd
-// serves on for a while), or, with no leader known, any leader's in the
-// second before it.
+// leaderWindow is what the leaders of the partitions the fault hit may
+// have had in their windows: the sum, over those leaders, of the largest
+// window each reported from a second before the fault to the end of its
+// epoch (a leader cut from etcd serves on for a while). With no leaders
+// recorded per partition it is the fault's leader's, or, with none known,
+// any leader's in the second before it.
 func leaderWindow(h *History, f Fault, end time.Duration) int64 {
-	var w int64
+	nodes := map[string]bool{}
+	if len(f.Leaders) > 0 {
+		hit := hitPartitions(f, len(f.Leaders))
+		for p, l := range f.Leaders {
+			if hit[p] {
+				nodes[l] = true
+			}
+		}
+	} else if f.Leader != "" {
+		nodes[f.Leader] = true
+	}
+	per := map[string]int64{}
 	for _, s := range h.Windows {
 		switch {
 		case s.At < f.At-time.Second || s.At > end:
-		case f.Leader != "" && s.Node == f.Leader:
-			w = max(w, s.Window)
-		case f.Leader == "" && s.At <= f.At:
-			w = max(w, s.Window)
+		case nodes[s.Node]:
+			per[s.Node] = max(per[s.Node], s.Window)
+		case len(nodes) == 0 && s.At <= f.At:
+			per[""] = max(per[""], s.Window)
 		}
+	}
+	var w int64
+	for _, x := range per {
+		w += x
 	}
 	return w
 }

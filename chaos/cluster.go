@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type clusterConfig struct {
 	dir          string // data and logs
 	leaseTTL     time.Duration
 	etcdElection time.Duration // etcd's --election-timeout, or 0 for its default
+	partitions   int           // the responders' -partitions; above 1 the NATS nodes map the SKU subjects
 	token        string        // etcd cluster token
 	trace        bool          // etcd logs at info
 	logf         func(format string, args ...any)
@@ -93,8 +95,9 @@ func freeAddrs(n int) ([]string, error) {
 	return addrs, nil
 }
 
-// startCluster starts etcd, NATS, the proxies and the responders, and waits
-// until each answers. On error, what was started is stopped.
+// startCluster starts etcd, NATS and the proxies, and waits until each
+// answers; startResponders starts the responders. On error, what was
+// started is stopped.
 func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *cluster, err error) {
 	c = &cluster{cfg: cfg, sp: newSpawner(), start: start,
 		http: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
@@ -176,6 +179,13 @@ func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *c
 			"--cluster", "nats://" + n.route, "--cluster_name", "chaos",
 			"--routes", strings.Join(routes, ","),
 		}
+		if m := natsMappings(cfg.partitions); m != "" {
+			conf := filepath.Join(cfg.dir, n.name+".conf")
+			if err := os.WriteFile(conf, []byte(m), 0o644); err != nil {
+				return c, err
+			}
+			n.args = append([]string{"-c", conf}, n.args...)
+		}
 		if err := n.start(); err != nil {
 			return c, err
 		}
@@ -211,6 +221,7 @@ func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *c
 				"-nats", "nats://" + c.nats[i].client,
 				"-etcd", strings.Join(eps, ","),
 				"-lease-ttl", cfg.leaseTTL.String(),
+				"-partitions", strconv.Itoa(max(cfg.partitions, 1)),
 				"-http", r.http,
 			},
 		}
@@ -224,12 +235,26 @@ func startCluster(ctx context.Context, cfg clusterConfig, start time.Time) (c *c
 	if err != nil {
 		return c, fmt.Errorf("chaos: control connection: %w", err)
 	}
+	return c, nil
+}
+
+// startResponders starts every responder, one after the other.
+func (c *cluster) startResponders(ctx context.Context) error {
 	for i := range c.resp {
 		if err := c.startResponder(ctx, i); err != nil {
-			return c, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// etcdEndpoints are the etcd members' client addresses, reached directly.
+func (c *cluster) etcdEndpoints() []string {
+	var eps []string
+	for _, m := range c.etcd {
+		eps = append(eps, m.client)
+	}
+	return eps
 }
 
 // event records something that happened outside the fault schedule.
@@ -449,23 +474,57 @@ func (c *cluster) queryBuyer(sku, buyer string, timeout time.Duration) (reply, e
 	return rep, nil
 }
 
-// leader finds the serving leader by querying sku, and returns its index.
-func (c *cluster) leader(ctx context.Context, sku string, d time.Duration) (int, error) {
-	idx := -1
-	err := poll(ctx, d, 20*time.Millisecond, func() error {
-		rep, err := c.query(sku, 500*time.Millisecond)
-		if err != nil {
-			return err
+// leading returns, per partition, the index of the running responder that
+// serves it, as their GET /debug/stats say, once every partition has
+// exactly one (within d); and the number of partitions each one leads.
+// With balanced set it also waits until those numbers differ by at most
+// one among the running responders.
+func (c *cluster) leading(ctx context.Context, d time.Duration, balanced bool) (leaders []int, counts [Size]int, err error) {
+	n := max(c.cfg.partitions, 1)
+	err = poll(ctx, d, 20*time.Millisecond, func() error {
+		leaders = make([]int, n)
+		for p := range leaders {
+			leaders[p] = -1
 		}
+		counts = [Size]int{}
+		running := 0
 		for i, r := range c.resp {
-			if r.id == rep.Leader {
-				idx = i
-				return nil
+			if !r.running() {
+				continue
+			}
+			running++
+			st := c.stats(ctx, i)
+			if st == nil {
+				return fmt.Errorf("%s: no stats", r.id)
+			}
+			for _, p := range st.LeadingParts {
+				if p < 0 || p >= n {
+					return fmt.Errorf("%s leads partition %d of %d", r.id, p, n)
+				}
+				if leaders[p] >= 0 {
+					return fmt.Errorf("partition %d: %s and %s both serve it", p, c.resp[leaders[p]].id, r.id)
+				}
+				leaders[p] = i
+				counts[i]++
 			}
 		}
-		return fmt.Errorf("unknown leader %q", rep.Leader)
+		if p := slices.Index(leaders, -1); p >= 0 {
+			return fmt.Errorf("partition %d has no leader", p)
+		}
+		if balanced && running > 1 {
+			lo, hi := n, 0
+			for i, r := range c.resp {
+				if r.running() {
+					lo, hi = min(lo, counts[i]), max(hi, counts[i])
+				}
+			}
+			if hi-lo > 1 {
+				return fmt.Errorf("unbalanced: %v partitions each", counts)
+			}
+		}
+		return nil
 	})
-	return idx, err
+	return leaders, counts, err
 }
 
 // setLimit creates sku with limit, retrying while no leader serves.
@@ -494,6 +553,35 @@ func (c *cluster) setLimitPerBuyer(ctx context.Context, sku string, limit, perBu
 		}
 		return nil
 	})
+}
+
+// natsNodes returns, per responder, the NATS node its connection is on
+// now, as the nodes' GET /connz list it by name (a responder whose node
+// was killed reconnects to another and stays there); -1 if not found.
+func (c *cluster) natsNodes(ctx context.Context) [Size]int {
+	on := [Size]int{-1, -1, -1}
+	for ni, n := range c.nats {
+		if !n.running() {
+			continue
+		}
+		code, body, err := c.get(ctx, "http://"+n.monitor+"/connz?limit=4096")
+		var cz struct {
+			Connections []struct {
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		if err != nil || code != http.StatusOK || json.Unmarshal(body, &cz) != nil {
+			continue
+		}
+		for _, conn := range cz.Connections {
+			for i, r := range c.resp {
+				if conn.Name == "stock-responder "+r.id {
+					on[i] = ni
+				}
+			}
+		}
+	}
+	return on
 }
 
 // Ways to cut a responder from etcd.

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// The fault kinds. Those of the leader find it by a query's leader field.
+// The fault kinds. "The leader" is the responder that leads the most
+// partitions (with one partition, the leader), as the responders' GET
+// /debug/stats say; the fault hits the partitions it leads.
 const (
-	// KillLeader: SIGKILL of the leader; it is restarted once a standby grants.
+	// KillLeader: SIGKILL of the leader; it is restarted once each of its
+	// partitions grants again.
 	KillLeader Kind = "kill9"
 	// PauseLeader: SIGSTOP of the leader for TTL+1s to TTL+2s, then SIGCONT.
 	PauseLeader Kind = "pause"
@@ -24,10 +28,13 @@ const (
 	// for 1s to 3s, then restarted.
 	KillEtcd Kind = "etcd-kill"
 	// KillNATS: SIGKILL of a NATS node (the leader's half the time) for 1s
-	// to 3s, then restarted.
+	// to 3s, then restarted. It hits the partitions of the responders
+	// connected to it (as its GET /connz says).
 	KillNATS Kind = "nats-kill"
-	// KillStandby: SIGKILL of a responder that does not lead, restarted
-	// after 0.2s to 1.5s.
+	// KillStandby: SIGKILL of the responder that leads the fewest
+	// partitions (with one partition, a standby), restarted after 0.2s to
+	// 1.5s. With partitions every responder leads some, so this is a
+	// crash of a leader too, of fewer partitions, restarted sooner.
 	KillStandby Kind = "standby-kill"
 )
 
@@ -126,25 +133,63 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 	if st.kind == KillEtcd {
 		wait = time.Second // only recorded
 	}
-	leader, lerr := c.leader(ctx, r.skus[0].Name, wait)
-	switch {
-	case lerr == nil:
-		f.Leader = c.resp[leader].id
-	case st.kind != KillEtcd:
-		c.event("%s skipped: no leader answers: %v", st.kind, lerr)
+	nparts := max(r.cfg.Partitions, 1)
+	leaders, counts, lerr := c.leading(ctx, wait, false)
+	if lerr != nil && st.kind != KillEtcd {
+		c.event("%s skipped: not every partition has a leader: %v", st.kind, lerr)
 		return f, false, nil
+	}
+	// pick returns a running responder whose count of partitions is the
+	// most (or the fewest), drawn by u among those tied.
+	pick := func(most bool, u float64) int {
+		var cands []int
+		for i, p := range c.resp {
+			switch {
+			case !p.running():
+			case len(cands) == 0 || counts[i] == counts[cands[0]]:
+				cands = append(cands, i)
+			case most == (counts[i] > counts[cands[0]]):
+				cands = []int{i}
+			}
+		}
+		return cands[int(u*float64(len(cands)))]
+	}
+	ledBy := func(i int) []int {
+		var ps []int
+		for p, l := range leaders {
+			if l == i {
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+	leader := -1
+	if lerr == nil {
+		leader = pick(true, st.u[2])
+		f.Leader = c.resp[leader].id
+		for _, l := range leaders {
+			f.Leaders = append(f.Leaders, c.resp[l].id)
+		}
+		f.Partitions = ledBy(leader)
+	}
+	leads := func(i int) string {
+		if nparts < 2 {
+			return ""
+		}
+		return fmt.Sprintf("leads %d of %d; ", counts[i], nparts)
 	}
 	switch st.kind {
 	case KillLeader:
 		p := c.resp[leader]
 		f.Target = p.id
+		f.Detail = strings.TrimSuffix(leads(leader), "; ")
 		f.At = r.now()
 		if err := p.signal(syscall.SIGKILL, true); err != nil {
 			return f, false, err
 		}
 		p.wait(5 * time.Second)
-		if !r.waitGrantSentAfter(ctx, f.At, 4*ttl+5*time.Second) {
-			c.event("%s of %s: no grant within %v", st.kind, p.id, 4*ttl+5*time.Second)
+		if !r.waitGrantSentAfter(ctx, f.Partitions, f.At, 4*ttl+5*time.Second) {
+			c.event("%s of %s: not every partition it led granted within %v", st.kind, p.id, 4*ttl+5*time.Second)
 		}
 		if err := sleepCtx(ctx, frac(time.Second, st.u[1])); err != nil {
 			return f, true, err
@@ -158,7 +203,7 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 		p := c.resp[leader]
 		f.Target = p.id
 		hold := ttl + time.Second + frac(time.Second, st.u[1])
-		f.Detail = fmt.Sprintf("stopped %v", hold.Round(time.Millisecond))
+		f.Detail = fmt.Sprintf("%sstopped %v", leads(leader), hold.Round(time.Millisecond))
 		f.At = r.now()
 		if err := p.signal(syscall.SIGSTOP, false); err != nil {
 			return f, false, err
@@ -181,10 +226,10 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 			return f, true, err
 		}
 		if !graceful {
-			f.Detail = "did not exit within 15s after SIGTERM; killed"
+			f.Detail = leads(leader) + "did not exit within 15s after SIGTERM; killed"
 			c.event("%s of %s: %s", st.kind, p.id, f.Detail)
 		} else {
-			f.Detail = fmt.Sprintf("exited after %v", (r.now() - f.At).Round(time.Millisecond))
+			f.Detail = fmt.Sprintf("%sexited after %v", leads(leader), (r.now() - f.At).Round(time.Millisecond))
 		}
 		f.Healed = r.now()
 		if err := c.startResponder(ctx, leader); err != nil {
@@ -199,7 +244,7 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 			how = cutBlackhole
 		}
 		hold := time.Second + frac(ttl+time.Second, st.u[1])
-		f.Detail = fmt.Sprintf("%s %v", how, hold.Round(time.Millisecond))
+		f.Detail = fmt.Sprintf("%s%s %v", leads(leader), how, hold.Round(time.Millisecond))
 		f.At = r.now()
 		if err := c.cutEtcd(leader, how); err != nil {
 			return f, false, err
@@ -225,6 +270,10 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 		}
 		m := c.etcd[i]
 		f.Target = m.name
+		f.Partitions = nil
+		for p := range nparts {
+			f.Partitions = append(f.Partitions, p)
+		}
 		hold := time.Second + frac(2*time.Second, st.u[1])
 		f.Detail = fmt.Sprintf("%s, down %v", role, hold.Round(time.Millisecond))
 		f.At = r.now()
@@ -244,13 +293,32 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 		}
 
 	case KillNATS:
+		on := c.natsNodes(ctx)
+		node := func(j int) int {
+			if on[j] >= 0 {
+				return on[j]
+			}
+			return c.resp[j].nats
+		}
 		i := int(st.u[2] * Size)
 		role := "other"
-		if st.u[0] < 0.5 || i == c.resp[leader].nats {
-			i, role = c.resp[leader].nats, "the leader's"
+		if st.u[0] < 0.5 || i == node(leader) {
+			i, role = node(leader), "the leader's"
 		}
 		n := c.nats[i]
 		f.Target = n.name
+		f.Partitions = nil
+		var there []string
+		for j, p := range c.resp {
+			if node(j) == i {
+				f.Partitions = append(f.Partitions, ledBy(j)...)
+				there = append(there, p.id)
+			}
+		}
+		slices.Sort(f.Partitions)
+		if len(there) > 0 {
+			role += " (" + strings.Join(there, ", ") + " on it)"
+		}
 		hold := time.Second + frac(2*time.Second, st.u[1])
 		f.Detail = fmt.Sprintf("%s, down %v", role, hold.Round(time.Millisecond))
 		f.At = r.now()
@@ -270,21 +338,16 @@ func (r *run) inject(ctx context.Context, st step) (f Fault, ok bool, err error)
 		}
 
 	case KillStandby:
-		var standbys []int
-		for i, p := range c.resp {
-			if i != leader && p.running() {
-				standbys = append(standbys, i)
-			}
-		}
-		if len(standbys) == 0 {
+		i := pick(false, st.u[2])
+		if i == leader && nparts < 2 {
 			c.event("%s skipped: no standby runs", st.kind)
 			return f, false, nil
 		}
-		i := standbys[int(st.u[2]*float64(len(standbys)))]
 		p := c.resp[i]
 		f.Target = p.id
+		f.Partitions = ledBy(i)
 		hold := 200*time.Millisecond + frac(1300*time.Millisecond, st.u[1])
-		f.Detail = fmt.Sprintf("down %v", hold.Round(time.Millisecond))
+		f.Detail = fmt.Sprintf("%sdown %v", leads(i), hold.Round(time.Millisecond))
 		f.At = r.now()
 		if err := p.kill(); err != nil {
 			return f, false, err

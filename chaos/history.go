@@ -73,8 +73,9 @@ type Query struct {
 
 // SKU is a SKU of the run, created by the run with Limit and nothing sold.
 type SKU struct {
-	Name  string
-	Limit int64
+	Name      string
+	Limit     int64
+	Partition int // fnv1a32(Name) mod History.Partitions
 }
 
 // Kind is a kind of fault.
@@ -83,16 +84,37 @@ type Kind string
 // Fault is one injected fault.
 type Fault struct {
 	Kind   Kind
-	Target string        // the responder id, etcd member or NATS node hit
-	Leader string        // the leader when it was injected, as a query answered
-	At     time.Duration // injected
-	Healed time.Duration // undone: restarted, continued, reconnected
-	Detail string
+	Target string // the responder id, etcd member or NATS node hit
+	// Leader is the responder that led the most partitions when the fault
+	// was injected (with one partition, the leader).
+	Leader string
+	// Leaders are, per partition, the responder serving it when the fault
+	// was injected, as their GET /debug/stats said.
+	Leaders []string
+	// Partitions are those whose leader the fault hit: the target's (a
+	// responder fault), those of the responder on the NATS node killed, or
+	// all of them (an etcd member killed). Empty: it hit no leader.
+	Partitions []int
+	At         time.Duration // injected
+	Healed     time.Duration // undone: restarted, continued, reconnected
+	Detail     string
+}
+
+// LeaderChange is a change of the key at the head of a partition's
+// election queue in etcd: from then on Node leads the partition, until the
+// partition's next change. etcd committed it after Lo and before Hi, on the
+// run's clock (trace.go brackets it with linearizable reads).
+type LeaderChange struct {
+	Partition int
+	Node      string // the new head's node id; "" when the queue became empty
+	Instance  string // the new head's process
+	Rev       int64  // the etcd revision of the change, at most
+	Lo, Hi    time.Duration
 }
 
 // WindowSample is a leader's windows as its GET /debug/stats reported them:
-// the units it may hand out from memory, summed over its SKUs. A crash of
-// that leader costs at most its windows.
+// the units it may hand out from memory, summed over the SKUs of every
+// partition it leads. A crash of that leader costs at most its windows.
 type WindowSample struct {
 	At     time.Duration
 	Node   string
@@ -110,14 +132,23 @@ type Final struct {
 type History struct {
 	Seed     uint64
 	LeaseTTL time.Duration
-	Clients  int // acquire clients
-	Patient  int // clients 0..Patient-1 wait longer than a lease for each reply, to catch late ones
+	// Partitions is the number of partitions of the SKUs (0 or 1: none).
+	Partitions int
+	Clients    int // acquire clients
+	// Timeout is how long the acquire clients but the patient ones wait
+	// for each attempt's reply (0: client.DefaultConfig's).
+	Timeout  time.Duration
+	Patient  int // clients 0..Patient-1 wait longer than a lease for each reply, to catch late ones, and send to every partition
 	SKUs     []SKU
 	Acquires []Acquire
 	Queries  []Query
 	Faults   []Fault
-	Windows  []WindowSample // the leader's, every 100ms
-	Final    []Final        // per SKU, after the load stopped
+	Windows  []WindowSample // the leaders', every 100ms
+	// Leaders are the changes of every partition's leader in etcd, in the
+	// order of their revisions per partition; none if the run did not
+	// watch them.
+	Leaders []LeaderChange
+	Final   []Final // per SKU, after the load stopped
 	// HoldSKU is held, confirmed and cancelled by the holders alone, in
 	// Holds; HoldFinal is its state once every abandoned hold expired.
 	HoldSKU   SKU

@@ -24,8 +24,15 @@ func kindResults(fs []FaultResult) []KindResult {
 		kr := KindResult{Kind: k, Count: len(fs)}
 		gs := make([]time.Duration, len(fs))
 		fg := make([]time.Duration, len(fs))
+		var og []time.Duration
+		parts := 0
 		for i, f := range fs {
 			gs[i], fg[i] = f.Gap, f.FirstGrant
+			if f.Others > 0 {
+				og = append(og, f.OtherGap)
+			}
+			parts += len(f.Partitions)
+			kr.Moved += f.Changes
 			kr.Lost += f.Lost
 			kr.LostMax = max(kr.LostMax, f.Lost)
 			kr.Unknown += f.Unknown
@@ -41,6 +48,8 @@ func kindResults(fs []FaultResult) []KindResult {
 			}
 		}
 		kr.GapP50, kr.GapP99, kr.GapMax = percentile(gs, 0.50), percentile(gs, 0.99), percentile(gs, 1)
+		kr.OtherCount, kr.OtherGapP99, kr.OtherGapMax = len(og), percentile(og, 0.99), percentile(og, 1)
+		kr.Partitions = float64(parts) / float64(len(fs))
 		kr.FirstP50, kr.FirstP99 = percentile(fg, 0.50), percentile(fg, 0.99)
 		out = append(out, kr)
 	}

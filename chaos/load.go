@@ -25,8 +25,9 @@ type loadConfig struct {
 	queryEvery     time.Duration // per querier; one fast and one patient querier per NATS node
 	queryTimeout   time.Duration
 	skus           []SKU
-	weights        []float64 // chance of each SKU being picked, summing to 1
-	holders        int       // hold clients (holds.go), each its own connection
+	weights        []float64 // chance of each SKU being picked within its partition, summing to 1 per partition
+	partitions     int
+	holders        int // hold clients (holds.go), each its own connection
 	holdSKU        SKU
 	buyers         int   // buyer clients (buyers.go), each its own connection
 	buyerSKUs      []SKU // capped at PerBuyer units per buyer
@@ -53,9 +54,12 @@ type recorder struct {
 	wg         sync.WaitGroup
 	conns      []*nats.Conn
 
-	// lastGrantSent is the latest send time (ns since start) of an attempt
-	// that was granted: service is back once it passes a fault.
-	lastGrantSent atomic.Int64
+	// lastGrantSent is, per partition, the latest send time (ns since
+	// start) of an attempt that was granted: the partition serves again
+	// once it passes a fault.
+	lastGrantSent []atomic.Int64
+	// skusOf are, per partition, the indices of its SKUs in cfg.skus.
+	skusOf [][]int
 
 	acq       [][]Acquire  // per client, each written only by its goroutine until wg is done
 	qry       [][]Query    // per querier
@@ -115,7 +119,14 @@ func (r *recorder) connect(name string, first int) (*nats.Conn, error) {
 func startLoad(cfg loadConfig) (*recorder, error) {
 	r := &recorder{cfg: cfg, stopc: make(chan struct{})}
 	r.hard, r.cancelHard = context.WithCancel(context.Background())
-	r.lastGrantSent.Store(-1)
+	r.lastGrantSent = make([]atomic.Int64, max(cfg.partitions, 1))
+	for p := range r.lastGrantSent {
+		r.lastGrantSent[p].Store(-1)
+	}
+	r.skusOf = make([][]int, len(r.lastGrantSent))
+	for i, s := range cfg.skus {
+		r.skusOf[s.Partition] = append(r.skusOf[s.Partition], i)
+	}
 	r.acq = make([][]Acquire, cfg.clients)
 	r.qry = make([][]Query, 2*Size)
 	r.holdLives = make([][]HoldLife, cfg.holders)
@@ -182,26 +193,37 @@ func (r *recorder) stop() {
 	})
 }
 
-func (r *recorder) pick(rng *rand.Rand) int {
+// pick draws a SKU of partition p (of any partition if p < 0) by the
+// weights.
+func (r *recorder) pick(rng *rand.Rand, p int) int {
+	if p < 0 {
+		p = rng.IntN(len(r.skusOf))
+	}
+	ss := r.skusOf[p]
 	u := rng.Float64()
-	for i, w := range r.cfg.weights {
-		if u < w {
+	for _, i := range ss {
+		if w := r.cfg.weights[i]; u < w {
 			return i
 		}
-		u -= w
+		u -= r.cfg.weights[i]
 	}
-	return len(r.cfg.weights) - 1
+	return ss[len(ss)-1]
 }
 
-// client sends acquires of 1..MaxN units with ids, one at a time; an
-// attempt that is not final (unavailable, no responders, timeout) is retried
-// with the same id after a jittered backoff.
+// client sends acquires of 1..MaxN units with ids, one at a time, to the
+// SKUs of its partition (a patient client, i < patient, to those of every
+// partition); an attempt that is not final (unavailable, no responders,
+// timeout) is retried with the same id after a jittered backoff.
 func (r *recorder) client(i int, nc *nats.Conn, timeout time.Duration) {
 	rng := rand.New(rand.NewPCG(r.cfg.seed, uint64(i)+1))
 	var out []Acquire
 	defer func() { r.acq[i] = out }()
+	part := -1
+	if i >= r.cfg.patient {
+		part = (i - r.cfg.patient) % len(r.skusOf)
+	}
 	for seq := 0; seq < maxRequestsPerClient && !r.stopped(); seq++ {
-		si := r.pick(rng)
+		si := r.pick(rng, part)
 		n := int64(1 + rng.IntN(MaxN))
 		subj := subjAcquire + r.cfg.skus[si].Name
 		body := fmt.Appendf(nil, `{"n":%d,"id":"c%d-%d"}`, n, i, seq)
@@ -213,9 +235,10 @@ func (r *recorder) client(i int, nc *nats.Conn, timeout time.Duration) {
 			classifyAcquire(&a, msg, err)
 			out = append(out, a)
 			if a.Outcome == Granted {
+				last := &r.lastGrantSent[r.cfg.skus[si].Partition]
 				for {
-					v := r.lastGrantSent.Load()
-					if int64(a.Send) <= v || r.lastGrantSent.CompareAndSwap(v, int64(a.Send)) {
+					v := last.Load()
+					if int64(a.Send) <= v || last.CompareAndSwap(v, int64(a.Send)) {
 						break
 					}
 				}
@@ -227,8 +250,14 @@ func (r *recorder) client(i int, nc *nats.Conn, timeout time.Duration) {
 				break
 			}
 		}
-		r.sleep(r.cfg.think)
+		r.sleep(jitter(rng, r.cfg.think))
 	}
+}
+
+// jitter is d times a random factor in [0.5, 1.5), so that clients
+// answered together do not go on in step.
+func jitter(rng *rand.Rand, d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.5 + rng.Float64()))
 }
 
 // request sends one request and waits up to timeout for the reply, or

@@ -28,18 +28,36 @@ type Config struct {
 	// every write for one election, so it bounds that fault's gap. The
 	// default, 500 ms, is what docker-compose.yml runs.
 	EtcdElection time.Duration
-	Clients      int           // acquire clients
-	Holders      int           // hold clients, on a SKU of their own (holds.go)
-	Buyers       int           // buyer clients, on capped SKUs of their own (buyers.go)
-	Think        time.Duration // each client's pause between requests
-	Trace        bool          // log the election keys as they change; etcd logs at info
-	Logf         func(format string, args ...any)
+	// Partitions is the responders' -partitions: SKUs spread over that
+	// many partitions, each with its own leader. 1: none.
+	Partitions int
+	// Clients is the number of acquire clients: the first Size of them
+	// wait longer than a lease for each reply and send to every
+	// partition, each of the others sends to one partition (client i to
+	// partition (i-Size) mod Partitions), so that a client stuck on a
+	// partition whose leader is gone holds up no other partition. 0:
+	// DefaultClients.
+	Clients int
+	Holders int           // hold clients, on a SKU of their own (holds.go)
+	Buyers  int           // buyer clients, on capped SKUs of their own (buyers.go)
+	Think   time.Duration // each client's pause between requests (an acquire client's drawn from 0.5 to 1.5 times it)
+	Trace   bool          // log every change of the election queues (always watched); etcd logs at info
+	Logf    func(format string, args ...any)
 }
 
-// DefaultConfig returns a short run with the responder's default lease.
+// DefaultConfig returns a short run of 16 partitions with the responder's
+// default lease.
 func DefaultConfig() Config {
-	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Clients: 16, Holders: 4, Buyers: 6, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
+	return Config{LeaseTTL: 5 * time.Second, EtcdElection: 500 * time.Millisecond, Partitions: DefaultPartitions,
+		Holders: 4, Buyers: 6, Think: 10 * time.Millisecond, Logf: func(string, ...any) {}}
 }
+
+// DefaultPartitions is what docker-compose.yml runs.
+const DefaultPartitions = 16
+
+// DefaultClients is the number of acquire clients for n partitions: Size
+// patient ones, and 2 for each partition, at least 13 in all.
+func DefaultClients(n int) int { return Size + max(13, 2*max(n, 1)) }
 
 func (c *Config) validate() error {
 	switch {
@@ -51,8 +69,10 @@ func (c *Config) validate() error {
 		return errors.New("chaos: lease TTL must be whole seconds, at least 1s")
 	case c.EtcdElection != 0 && c.EtcdElection < 50*time.Millisecond:
 		return errors.New("chaos: etcd election timeout below 50ms")
-	case c.Clients < Size:
-		return fmt.Errorf("chaos: at least %d clients", Size)
+	case c.Partitions < 0 || c.Partitions > 1024:
+		return errors.New("chaos: partitions must be 1 to 1024 (0 means 1)")
+	case c.Clients != 0 && c.Clients < Size+max(c.Partitions, 1):
+		return fmt.Errorf("chaos: at least %d clients: %d patient ones and one for each partition", Size+max(c.Partitions, 1), Size)
 	case c.Holders < 0:
 		return errors.New("chaos: negative holders")
 	case c.Buyers < 0:
@@ -60,6 +80,10 @@ func (c *Config) validate() error {
 	}
 	if entries, err := os.ReadDir(c.Dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("chaos: directory %s is not empty (etcd would start from an old cluster's data)", c.Dir)
+	}
+	c.Partitions = max(c.Partitions, 1)
+	if c.Clients == 0 {
+		c.Clients = DefaultClients(c.Partitions)
 	}
 	if c.Kinds == nil {
 		c.Kinds = AllKinds
@@ -90,29 +114,68 @@ type run struct {
 
 func (r *run) now() time.Duration { return time.Since(r.start) }
 
-// waitGrantSentAfter waits up to d for a grant to a request sent after t.
-func (r *run) waitGrantSentAfter(ctx context.Context, t, d time.Duration) bool {
-	return poll(ctx, d, 10*time.Millisecond, func() error {
-		if time.Duration(r.load.lastGrantSent.Load()) > t {
-			return nil
+// waitGrantSentAfter waits up to d for a grant to a request sent after t
+// in each of parts (nil: every partition).
+func (r *run) waitGrantSentAfter(ctx context.Context, parts []int, t, d time.Duration) bool {
+	if parts == nil {
+		for p := range r.cfg.Partitions {
+			parts = append(parts, p)
 		}
-		return errors.New("no grant yet")
+	}
+	return poll(ctx, d, 10*time.Millisecond, func() error {
+		for _, p := range parts {
+			if time.Duration(r.load.lastGrantSent[p].Load()) <= t {
+				return fmt.Errorf("no grant yet in partition %d", p)
+			}
+		}
+		return nil
 	}) == nil
 }
 
-// skusFor returns the SKUs of a run expected to last about d: one that
-// never sells out and two that sell out about a third and two thirds of the
-// way through at the expected rate, so that windows near sell-out (at most
-// a quarter of what remains) are crossed by faults too.
-func skusFor(d time.Duration, cfg Config) ([]SKU, []float64) {
-	perSec := float64(cfg.Clients) / (cfg.Think.Seconds() + 0.002) * 2 // requests/s times the mean n
-	scarce := perSec * 0.15 * d.Seconds()
-	return []SKU{
-			{Name: "hot", Limit: 1_000_000_000_000},
-			{Name: "scarce-a", Limit: max(int64(scarce/3), 500)},
-			{Name: "scarce-b", Limit: max(int64(2*scarce/3), 1000)},
-		},
-		[]float64{0.7, 0.15, 0.15}
+// skusFor returns the SKUs of the acquire clients of a run expected to last
+// about d, three of them in each partition: one that never
+// sells out and two that sell out about a third and two thirds of the way
+// through at the partition's expected rate, so that windows near sell-out
+// (at most a quarter of what remains) are crossed by faults too; with
+// their weights within their partition. They are ordered by kind, then
+// partition, so that SKUs next to each other are of different partitions.
+// With one partition they are hot, scarce-a and scarce-b.
+func skusFor(d time.Duration, cfg Config) ([]SKU, []float64, error) {
+	n := cfg.Partitions
+	perClient := 1 / (cfg.Think.Seconds() + 0.002) * 2 // requests/s times the mean n
+	used := map[string]bool{}
+	var skus []SKU
+	var weights []float64
+	for _, k := range []struct {
+		base  string
+		share float64 // of the scarce stock of the partition's run
+		w     float64
+	}{{"hot", 0, 0.7}, {"scarce-a", 1.0 / 3, 0.15}, {"scarce-b", 2.0 / 3, 0.15}} {
+		names, err := namesIn(k.base, n, used)
+		if err != nil {
+			return nil, nil, err
+		}
+		for p, name := range names {
+			perSec := perClient * (float64(len(clientsOf(p, n, cfg.Clients))) + float64(Size)/float64(n))
+			s := SKU{Name: name, Limit: 1_000_000_000_000, Partition: p}
+			if k.share > 0 {
+				s.Limit = max(int64(perSec*0.15*d.Seconds()*k.share), int64(500*k.share*3))
+			}
+			skus = append(skus, s)
+			weights = append(weights, k.w)
+		}
+	}
+	return skus, weights, nil
+}
+
+// clientsOf are the acquire clients of partition p among n, besides the
+// patient ones, which send to every partition.
+func clientsOf(p, n, clients int) []int {
+	var out []int
+	for i := Size + p; i < clients; i += n {
+		out = append(out, i)
+	}
+	return out
 }
 
 // Run starts the cluster and the load, injects faults until the schedule
@@ -123,40 +186,53 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, start: time.Now()}
-	h := &History{Seed: cfg.Seed, LeaseTTL: cfg.LeaseTTL, Clients: cfg.Clients, Patient: Size}
+	h := &History{Seed: cfg.Seed, LeaseTTL: cfg.LeaseTTL, Partitions: cfg.Partitions, Clients: cfg.Clients, Patient: Size,
+		Timeout: client.DefaultConfig().Timeout}
 	expected := cfg.Duration
 	if expected == 0 {
 		expected = time.Duration(len(cfg.Kinds)) * (cfg.LeaseTTL + 2*time.Second)
 	}
 	var weights []float64
-	r.skus, weights = skusFor(expected, cfg)
+	var err error
+	if r.skus, weights, err = skusFor(expected, cfg); err != nil {
+		return nil, err
+	}
 	h.SKUs = r.skus
-	r.holdSKU = SKU{Name: "held", Limit: 1_000_000_000_000}
+	r.holdSKU = SKU{Name: "held", Limit: 1_000_000_000_000, Partition: partitionOf("held", cfg.Partitions)}
 	h.HoldSKU = r.holdSKU
 	if cfg.Buyers > 0 {
-		r.buyerSKUs = buyerSKUsFor(expected)
+		r.buyerSKUs = buyerSKUsFor(expected, cfg.Partitions)
 		h.BuyerSKUs = r.buyerSKUs
 	}
 
-	var err error
 	r.c, err = startCluster(ctx, clusterConfig{
-		bin: cfg.Bin, dir: cfg.Dir, leaseTTL: cfg.LeaseTTL, etcdElection: cfg.EtcdElection,
+		bin: cfg.Bin, dir: cfg.Dir, leaseTTL: cfg.LeaseTTL, etcdElection: cfg.EtcdElection, partitions: cfg.Partitions,
 		token: fmt.Sprintf("chaos-%d", cfg.Seed), logf: cfg.Logf, trace: cfg.Trace,
 	}, r.start)
 	if err != nil {
 		return nil, err
 	}
 	defer r.c.close()
-	if cfg.Trace {
-		tctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.c.traceElection(tctx)
-		}()
-		defer func() { cancel(); <-done }()
+	// The election keys are watched from before the first responder
+	// campaigns to after the last answer is in.
+	tr, err := startTrace(r.c.etcdEndpoints(), cfg.Partitions, r.start, cfg.Trace, cfg.Logf)
+	if err != nil {
+		return nil, err
 	}
-	cfg.Logf("cluster up after %v", r.now().Round(time.Millisecond))
+	traced := false
+	defer func() {
+		if !traced {
+			tr.stop()
+		}
+	}()
+	if err := r.c.startResponders(ctx); err != nil {
+		return nil, err
+	}
+	if _, counts, err := r.c.leading(ctx, 30*time.Second, true); err != nil {
+		return nil, fmt.Errorf("chaos: leadership of %d partitions not spread out: %w", cfg.Partitions, err)
+	} else {
+		cfg.Logf("cluster up after %v, partitions led %v", r.now().Round(time.Millisecond), counts)
+	}
 	for _, s := range append(slices.Clone(r.skus), r.holdSKU) {
 		if err := r.c.setLimit(ctx, s.Name, s.Limit); err != nil {
 			return nil, err
@@ -169,9 +245,10 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	}
 	lcfg := loadConfig{
 		clients: cfg.Clients, patient: Size, think: cfg.Think,
-		timeout: client.DefaultConfig().Timeout, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
+		timeout: h.Timeout, patientTimeout: 3*cfg.LeaseTTL + 5*time.Second, maxAttempts: 200,
 		queryEvery: 25 * time.Millisecond, queryTimeout: time.Second,
-		skus: r.skus, weights: weights, holders: cfg.Holders, holdSKU: r.holdSKU, buyers: cfg.Buyers, buyerSKUs: r.buyerSKUs,
+		skus: r.skus, weights: weights, partitions: cfg.Partitions,
+		holders: cfg.Holders, holdSKU: r.holdSKU, buyers: cfg.Buyers, buyerSKUs: r.buyerSKUs,
 		seed: cfg.Seed, start: r.start,
 	}
 	for i, n := range r.c.nats {
@@ -198,8 +275,8 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		wg.Wait()
 	}()
 	defer func() { stopScrape(); <-scraped }()
-	if !r.waitGrantSentAfter(ctx, r.now(), 30*time.Second) {
-		return nil, errors.New("chaos: no grant within 30s of starting the load")
+	if !r.waitGrantSentAfter(ctx, nil, r.now(), 30*time.Second) {
+		return nil, errors.New("chaos: not every partition granted within 30s of starting the load")
 	}
 	if err := sleepCtx(ctx, time.Second); err != nil {
 		return nil, err
@@ -241,10 +318,12 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	defer cancel()
 	for i, p := range r.c.resp {
 		if st := r.c.stats(sctx, i); st != nil {
-			h.Notes = append(h.Notes, fmt.Sprintf("%s (started %d times): leading=%v terms=%d units=%d refills=%d fenced=%d unknown=%d stalls=%d wait_timeouts=%d",
-				p.id, p.starts, st.Leading, st.Terms, st.Units, st.Refills, st.Fenced, st.Unknown, st.Stalls, st.WaitTimeouts))
+			h.Notes = append(h.Notes, fmt.Sprintf("%s (started %d times): leading=%v partitions=%v terms=%d units=%d refills=%d fenced=%d unknown=%d revoked=%d stalls=%d wait_timeouts=%d",
+				p.id, p.starts, st.Leading, st.LeadingParts, st.Terms, st.Units, st.Refills, st.Fenced, st.Unknown, st.Revoked, st.Stalls, st.WaitTimeouts))
 		}
 	}
+	h.Leaders = tr.stop()
+	traced = true
 	h.Events = r.c.takeEvents()
 	return h, runErr
 }
@@ -275,8 +354,8 @@ func (r *run) faults(ctx context.Context, h *History) error {
 			return fmt.Errorf("chaos: fault %s: %w", st.kind, err)
 		}
 		wait := 4*cfg.LeaseTTL + 5*time.Second
-		if !r.waitGrantSentAfter(ctx, max(f.Healed, f.At), wait) {
-			r.c.event("no grant within %v of healing %s of %s", wait, f.Kind, f.Target)
+		if !r.waitGrantSentAfter(ctx, nil, max(f.Healed, f.At), wait) {
+			r.c.event("not every partition granted within %v of healing %s of %s", wait, f.Kind, f.Target)
 		}
 		if err := sleepCtx(ctx, 500*time.Millisecond+frac(time.Second, st.u[3])); err != nil {
 			return err
@@ -285,8 +364,9 @@ func (r *run) faults(ctx context.Context, h *History) error {
 	return nil
 }
 
-// ensureUp restarts whatever exited without being asked to, and heals any
-// cut left behind, so that each fault starts from a whole cluster.
+// ensureUp restarts whatever exited without being asked to, heals any cut
+// left behind, and waits (a while) until the partitions' leadership is
+// spread out, so that each fault starts from a whole cluster.
 func (r *run) ensureUp(ctx context.Context) error {
 	c := r.c
 	for i, m := range c.etcd {
@@ -324,7 +404,20 @@ func (r *run) ensureUp(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	if _, _, err := c.leading(ctx, 0, true); err == nil {
+		return nil
+	}
+	// Leadership is being evened out: let it finish, and the partitions
+	// that moved serve again for a while, so that the next fault is not
+	// measured on top of handoffs.
+	if _, counts, err := c.leading(ctx, 10*time.Second, true); err != nil {
+		c.event("leadership not spread out within 10s (%v partitions each): %v", counts, err)
+		return nil
+	}
+	if !r.waitGrantSentAfter(ctx, nil, r.now(), 4*r.cfg.LeaseTTL) {
+		c.event("not every partition granted after leadership was spread out")
+	}
+	return sleepCtx(ctx, 500*time.Millisecond)
 }
 
 func splitComma(s string) []string {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -71,15 +72,46 @@ func emptyBins(bins []int, end time.Duration) [][2]int {
 	return out
 }
 
-// leaderSpan is a time during which queries named one leader.
-type leaderSpan struct {
-	leader   string
-	from, to time.Duration
+// partEmptyBins are, per partition, the runs of bins without a grant of
+// its SKUs while the load ran.
+func partEmptyBins(h *History, nbins int) [][][2]int {
+	n := max(h.Partitions, 1)
+	bins := make([][]int, n)
+	for p := range bins {
+		bins[p] = make([]int, nbins)
+	}
+	for _, a := range h.Acquires {
+		if a.Outcome == Granted && int(a.SKU) < len(h.SKUs) && int(a.Reply/TimelineBin) < nbins {
+			bins[h.SKUs[a.SKU].Partition][a.Reply/TimelineBin]++
+		}
+	}
+	out := make([][][2]int, n)
+	for p := range bins {
+		out[p] = emptyBins(bins[p], h.End)
+	}
+	return out
 }
 
-// leaderSpans are who answered queries, by reply time: each span runs from
-// an answer to the next answer of another node.
-func leaderSpans(h *History) []leaderSpan {
+// bandSpans are the leader bands: per partition, who led it when, from the
+// election keys; without them, one band of who answered queries, each span
+// from an answer to the next answer of another node.
+func bandSpans(h *History) [][]leaderSpan {
+	if len(h.Leaders) > 0 {
+		bands := make([][]leaderSpan, max(h.Partitions, 1))
+		for p, ss := range leaderSpans(h) {
+			if p < 0 || p >= len(bands) {
+				continue
+			}
+			for _, s := range ss {
+				if s.leader == "" {
+					continue
+				}
+				s.to = min(s.to, h.End)
+				bands[p] = append(bands[p], s)
+			}
+		}
+		return bands
+	}
 	qs := slices.Clone(h.Queries)
 	qs = slices.DeleteFunc(qs, func(q Query) bool { return q.Outcome != Granted || q.Leader == "" })
 	slices.SortStableFunc(qs, func(a, b Query) int { return cmp.Compare(a.Reply, b.Reply) })
@@ -93,12 +125,14 @@ func leaderSpans(h *History) []leaderSpan {
 		}
 		out = append(out, leaderSpan{leader: q.Leader, from: q.Reply, to: q.Reply})
 	}
-	return out
+	return [][]leaderSpan{out}
 }
 
 // WriteTimeline draws the run as an SVG picture: grants per 100 ms, the
-// gaps without a grant shaded, which responder answered as leader, and each
-// fault as a marker from its injection to its healing (hover for details).
+// gaps without any grant shaded, which responder led (one band per
+// partition, with the 100 ms without a grant of its SKUs darkened), and
+// each fault as a marker from its injection to its healing (hover for
+// details).
 func WriteTimeline(w io.Writer, h *History) error {
 	bins := grantBins(h)
 	span := time.Duration(len(bins)) * TimelineBin
@@ -106,12 +140,22 @@ func WriteTimeline(w io.Writer, h *History) error {
 	x := func(t time.Duration) float64 { return tlLeft + plotW*float64(t)/float64(span) }
 	binW := plotW / float64(len(bins))
 	peak := max(1, slices.Max(bins))
+	bands := bandSpans(h)
+	rowH := float64(tlBand)
+	if len(bands) > 1 {
+		rowH = max(4, math.Floor(10*16/float64(len(bands)))) // 160 px for 16 partitions
+	}
 	bandY := float64(tlTop + tlGrants + 8)
-	faultY := bandY + tlBand + 6
+	faultY := bandY + rowH*float64(len(bands)) + 6
 	height := int(faultY) + tlBand + tlLegend
 	d := svg.New(tlWidth, height)
 
-	d.Text(tlLeft, 18, fmt.Sprintf("seed %d: grants per %v, leader, faults (%d); shaded: %v with no grant", h.Seed, TimelineBin, len(h.Faults), TimelineBin), `font-size="14"`)
+	title := fmt.Sprintf("seed %d: grants per %v, leader, faults (%d); shaded: %v with no grant", h.Seed, TimelineBin, len(h.Faults), TimelineBin)
+	if len(bands) > 1 {
+		title = fmt.Sprintf("seed %d, %d partitions: grants per %v, leader of each partition (dark: %v without a grant of it), faults (%d)",
+			h.Seed, len(bands), TimelineBin, TimelineBin, len(h.Faults))
+	}
+	d.Text(tlLeft, 18, title, `font-size="14"`)
 	for _, g := range emptyBins(bins, h.End) {
 		d.Rect(x(time.Duration(g[0])*TimelineBin), tlTop, float64(g[1]-g[0])*binW, float64(tlGrants), gapColor, `class="gap"`)
 	}
@@ -128,18 +172,36 @@ func WriteTimeline(w io.Writer, h *History) error {
 
 	colors := map[string]string{}
 	var leaders []string
-	for _, s := range leaderSpans(h) {
-		c, ok := colors[s.leader]
-		if !ok {
-			c = leaderColors[len(colors)%len(leaderColors)]
-			colors[s.leader] = c
-			leaders = append(leaders, s.leader)
+	for p, ss := range bands {
+		y := bandY + rowH*float64(p)
+		for _, s := range ss {
+			c, ok := colors[s.leader]
+			if !ok {
+				c = leaderColors[len(colors)%len(leaderColors)]
+				colors[s.leader] = c
+				leaders = append(leaders, s.leader)
+			}
+			what := fmt.Sprintf("%s leads, %v to %v", s.leader, rd(s.from), rd(s.to))
+			if len(bands) > 1 {
+				what = fmt.Sprintf("%s leads partition %d, %v to %v", s.leader, p, rd(s.from), rd(s.to))
+			}
+			d.Group(what, `class="leader"`)
+			d.Rect(x(s.from), y, max(1, x(s.to)-x(s.from)), rowH-1, c)
+			d.End()
 		}
-		d.Group(fmt.Sprintf("%s leads, %v to %v", s.leader, rd(s.from), rd(s.to)), `class="leader"`)
-		d.Rect(x(s.from), bandY, max(1, x(s.to)-x(s.from)), tlBand, c)
-		d.End()
 	}
-	d.Text(4, bandY+15, "leader")
+	if len(bands) > 1 {
+		for p, gs := range partEmptyBins(h, len(bins)) {
+			y := bandY + rowH*float64(p)
+			for _, g := range gs {
+				d.Rect(x(time.Duration(g[0])*TimelineBin), y, max(1, float64(g[1]-g[0])*binW), rowH-1, "#000", `class="pgap"`, `opacity="0.55"`)
+			}
+		}
+		d.Text(4, bandY+15, "leaders")
+		d.Text(4, bandY+29, fmt.Sprintf("p0-%d", len(bands)-1), `font-size="10"`)
+	} else {
+		d.Text(4, bandY+15, "leader")
+	}
 	d.Text(4, faultY+15, "faults")
 	kinds := map[Kind]bool{}
 	for _, f := range h.Faults {

@@ -107,3 +107,39 @@ func TestTimeline(t *testing.T) {
 		t.Fatal("no grants line")
 	}
 }
+
+// TestTimelinePartitions draws two partitions: a band for each from the
+// election keys, with the 100 ms without a grant of partition 0 darkened
+// while partition 1 goes on.
+func TestTimelinePartitions(t *testing.T) {
+	h := &History{Seed: 7, End: 3 * time.Second, Partitions: 2,
+		SKUs: []SKU{{Name: "a", Partition: 0}, {Name: "b", Partition: 1}}}
+	for at := 5 * time.Millisecond; at < 3*time.Second; at += 10 * time.Millisecond {
+		h.Acquires = append(h.Acquires, Acquire{SKU: 1, Send: at - time.Millisecond, Reply: at, Outcome: Granted, Granted: 1, N: 1})
+		if at < time.Second || at >= 1500*time.Millisecond {
+			h.Acquires = append(h.Acquires, Acquire{SKU: 0, Send: at - time.Millisecond, Reply: at, Outcome: Granted, Granted: 1, N: 1})
+		}
+	}
+	h.Leaders = []LeaderChange{
+		{Partition: 0, Node: "r0", Lo: 0, Hi: time.Millisecond},
+		{Partition: 0, Node: "r1", Lo: 1400 * time.Millisecond, Hi: 1410 * time.Millisecond},
+		{Partition: 1, Node: "r1", Lo: 0, Hi: time.Millisecond},
+	}
+	h.Faults = []Fault{{Kind: KillLeader, Target: "r0", Partitions: []int{0}, At: time.Second, Healed: 2 * time.Second}}
+	var b bytes.Buffer
+	if err := WriteTimeline(&b, h); err != nil {
+		t.Fatal(err)
+	}
+	es := parseSVG(t, b.Bytes())
+	if g := count(es, "rect", "gap"); len(g) != 0 {
+		t.Errorf("%d gaps drawn: partition 1 granted throughout", len(g))
+	}
+	if g := count(es, "rect", "pgap"); len(g) != 1 {
+		t.Errorf("%d partition gaps drawn, want 1", len(g))
+	}
+	leaders := count(es, "g", "leader")
+	if len(leaders) != 3 || !strings.HasPrefix(leaders[0].title, "r0 leads partition 0") || !strings.HasPrefix(leaders[1].title, "r1 leads partition 0, 1.4s") ||
+		!strings.HasPrefix(leaders[2].title, "r1 leads partition 1") {
+		t.Errorf("leader spans %+v", leaders)
+	}
+}

@@ -52,6 +52,9 @@ type nodeStats struct {
 	Fenced       uint64
 	Unknown      uint64
 	Terms        uint64
+	Revoked      uint64
 	Leading      bool
+	Partitions   int
+	LeadingParts []int
 	WindowUnits  int64
 }
