@@ -25,6 +25,8 @@
 //	go run ./bench -runs 3 -d 5s      # quicker
 //	go run ./bench -scenarios hold,holdnaive,confirm,confirmnaive,beside,expiry,takeover
 //	go run ./bench -scenarios one,buyers,buyerstakeover
+//	go run ./bench -runs 3 -scenarios parttakeover   # partitions: takeovers at scale (parttakeover.go)
+//	go run ./bench -scenarios scaling,partkill   # partitions: grants/s under a CPU quota per responder (root, cgroup v1), kill -9 under load
 //	go run ./bench -stall-grants 10000000   # also count refill stalls over 10M grants at a constant rate
 package main
 
@@ -59,23 +61,29 @@ type options struct {
 	warmup      time.Duration
 	keep        bool
 	chart       string
+
+	scalingQuota float64 // scaling: CPUs of each responder's cgroup (scaling.go)
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "runs per scenario; the table shows medians")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each phase of each run")
-	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000,hold,holdnaive,confirm,confirmnaive,beside,buyers,expiry,takeover,buyerstakeover",
+	flag.StringVar(&o.scenarios, "scenarios", "one,zipf,naive,batch,batch1000,hold,holdnaive,confirm,confirmnaive,beside,buyers,expiry,takeover,buyerstakeover,parttakeover,partkill",
 		"comma-separated: one (1 SKU), zipf (10,000 SKUs), naive (every acquire an etcd transaction), batch and batch1000 (batches of 1024 over 1 and 1,000 SKUs), "+
 			"hold and holdnaive (holds, and holds one etcd transaction each), confirm and confirmnaive (the same for confirms), beside (acquires while holds run on another SKU), "+
 			"buyers (1 SKU capped at 1 unit per buyer, a distinct buyer per acquire), "+
 			"expiry (100,000 holds due in one second), takeover (a new leader taking over 100,000 live holds) "+
-			"and buyerstakeover (a new leader's first grants on a SKU with 1,000,000 buyer records)")
+			"and buyerstakeover (a new leader's first grants on a SKU with 1,000,000 buyer records); "+
+			"parttakeover (16 partitions: a takeover of one with 100,000 SKUs, a full restart over 1,000,000 SKUs); "+
+			"partkill (16 partitions, 3 responders: kill -9 of the one leading the most under load); "+
+			"not in the default list, as it needs root and cgroup v1: scaling (grants/s of 1, 2 and 4 responders over 16 partitions, each held to -scaling-quota of a CPU)")
 	flag.Int64Var(&o.stallGrants, "stall-grants", 0, "if > 0, also grant this many units at a constant rate and count refill stalls")
 	flag.IntVar(&o.stallRate, "stall-rate", 100000, "requests per second of the stall run")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measured phase (loadgen -warmup); the table also gives the real responder's p99 in it")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, data, logs)")
 	flag.StringVar(&o.chart, "chart", "docs/bench.svg", "write the ratios of the table as a bar chart (SVG) to this file, which BENCHMARKS.md shows; empty: none")
+	flag.Float64Var(&o.scalingQuota, "scaling-quota", 0.25, "scaling: the CPU quota of each responder, in CPUs (a cgroup v1 cpu.cfs_quota_us per 100 ms period)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -133,6 +141,9 @@ func everyBuyerOnce(s *loadgen.Summary) error {
 }
 
 func run(ctx context.Context, o options) error {
+	if err := checkScenarios(o); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "stock-bench-")
 	if err != nil {
 		return err
@@ -191,6 +202,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if err := p.buyerRows(ctx, o, bin, natsURL, &holds); err != nil {
+		return err
+	}
+	if err := p.partitionRows(ctx, o, bin, &holds); err != nil {
+		return err
+	}
+	if err := p.partTakeoverRows(ctx, o, bin, &holds); err != nil {
 		return err
 	}
 	printTable(os.Stdout, o, rows, stall)
