@@ -39,8 +39,9 @@ import (
 // seen show whether any unit was granted twice or beyond the limit.
 //
 // A request whose reply does not come within killAttempt (one in flight
-// to the killed responder) is sent again; one that meets no responders
-// (its partition has no leader yet) is sent again after a millisecond.
+// to the killed responder) is followed by the next; its reply, should it
+// still come, counts when it comes. One that meets no responders (its
+// partition has no leader yet) is sent again after a millisecond.
 
 const (
 	killResponders = 3
@@ -79,6 +80,7 @@ type killRun struct {
 
 	// Attempts that granted nothing.
 	timeouts, noResponders, unavailable int64
+	late                                int64 // grants whose reply came after killAttempt
 }
 
 // killSKUs are killSKUsPer SKU names in each of benchPartitions
@@ -109,10 +111,10 @@ func (p *procs) partkill(ctx context.Context, o options, bin func(string) string
 		}
 		fmt.Fprintf(os.Stderr, "partkill run %d: killed %s at %s, leader of %d; orphaned: first grant again after %v median (%v–%v), %d never, then gaps up to %v; "+
 			"others' longest gap %v median, %v at most; %d handoffs after the kill, survivors lead %v; "+
-			"%d grants seen, %d timeouts, %d no responders, %d unavailable; %d oversold, %d granted twice\n",
+			"%d grants seen (%d of them late), %d timeouts, %d no responders, %d unavailable; %d oversold, %d granted twice\n",
 			i+1, r.killed, r.killedAt.UTC().Format("15:04:05.000"), len(r.orphans), medianDur(r.orphans), slices.Min(r.orphans), slices.Max(r.orphans), r.never, maxDur(r.regaps),
 			medianDur(r.gaps), slices.Max(r.gaps), r.moves, r.after,
-			r.grants, r.timeouts, r.noResponders, r.unavailable, r.oversold, r.twice)
+			r.grants, r.late, r.timeouts, r.noResponders, r.unavailable, r.oversold, r.twice)
 		runs = append(runs, r)
 	}
 	return runs, nil
@@ -217,6 +219,7 @@ func (p *procs) killRun(ctx context.Context, bin func(string) string, natsURL st
 		res.timeouts += l.counts.timeouts
 		res.noResponders += l.counts.noResponders
 		res.unavailable += l.counts.unavailable
+		res.late += l.counts.late
 	}
 	for part, gs := range perPart {
 		if slices.Contains(orphaned, part) {
@@ -331,44 +334,84 @@ func killSetLimits(ctx context.Context, natsURL string, byPart [][]string) error
 }
 
 // loopCounts are the attempts of one loop that granted nothing.
-type loopCounts struct{ timeouts, noResponders, unavailable int64 }
+type loopCounts struct{ timeouts, noResponders, unavailable, late int64 }
 
 // acquireLoop acquires one unit of subject's SKU at a time until ctx ends,
-// and returns the grants it saw. An error reply other than unavailable
-// (the SKU unknown, sold out, a bad request) ends it with an error.
+// and returns the grants it saw. Each request has a reply subject of its
+// own on the loop's subscription, so a reply that comes after killAttempt,
+// when the next request is already out, still counts, at the time it came
+// and with the time its request was sent. An error reply other than
+// unavailable (the SKU unknown, sold out, a bad request) ends the loop with
+// an error.
 func acquireLoop(ctx context.Context, nc *nats.Conn, subject string, start time.Time, counts *loopCounts) ([]seenGrant, error) {
+	prefix := nats.NewInbox()
+	sub, err := nc.SubscribeSync(prefix + ".*")
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
 	var out []seenGrant
 	var v wire.ReplyView
-	for ctx.Err() == nil {
+	pending := map[string]time.Duration{} // reply subject → when its request was sent
+	for seq := 1; ctx.Err() == nil; seq++ {
+		reply := prefix + "." + strconv.Itoa(seq)
 		sent := time.Since(start)
-		actx, cancel := context.WithTimeout(ctx, killAttempt)
-		m, err := nc.RequestWithContext(actx, subject, nil)
-		cancel()
-		at := time.Since(start)
-		switch {
-		case ctx.Err() != nil:
-			return out, nil
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			counts.timeouts++
-			continue
-		case errors.Is(err, nats.ErrNoResponders):
-			counts.noResponders++
-			_ = sleepOrDone(ctx, killRetry)
-			continue
-		case err != nil:
+		pending[reply] = sent
+		if err := nc.PublishRequest(subject, reply, nil); err != nil {
+			if ctx.Err() != nil {
+				return out, nil
+			}
 			return out, fmt.Errorf("%s: %w", subject, err)
 		}
-		ok := wire.DecodeReplyView(m.Data, &v)
-		code := m.Header.Get(wire.HeaderErrorCode)
-		switch {
-		case string(v.Error) == wire.ErrUnavailable || code == strconv.Itoa(wire.Code(wire.ErrUnavailable)):
-			counts.unavailable++
-			_ = sleepOrDone(ctx, killRetry)
-			continue
-		case !ok || code != "" || len(v.Error) > 0 || v.Granted != 1:
-			return out, fmt.Errorf("%s: reply %q (error code %q)", subject, m.Data, code)
+		for answered := false; !answered && ctx.Err() == nil; {
+			wait := sent + killAttempt - time.Since(start)
+			if wait <= 0 {
+				counts.timeouts++
+				break
+			}
+			m, err := sub.NextMsg(wait)
+			at := time.Since(start)
+			switch {
+			case errors.Is(err, nats.ErrTimeout):
+				continue // counted above, on the next turn
+			case errors.Is(err, nats.ErrNoResponders):
+				// Only a request sent while nobody listens gets this, and
+				// at once: the one just sent.
+				delete(pending, reply)
+				counts.noResponders++
+				answered = true
+				_ = sleepOrDone(ctx, killRetry)
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return out, nil
+				}
+				return out, fmt.Errorf("%s: %w", subject, err)
+			}
+			sentAt, ok := pending[m.Subject]
+			if !ok {
+				continue
+			}
+			delete(pending, m.Subject)
+			current := m.Subject == reply
+			answered = current
+			ok = wire.DecodeReplyView(m.Data, &v)
+			code := m.Header.Get(wire.HeaderErrorCode)
+			switch {
+			case string(v.Error) == wire.ErrUnavailable || code == strconv.Itoa(wire.Code(wire.ErrUnavailable)):
+				counts.unavailable++
+				if current {
+					_ = sleepOrDone(ctx, killRetry)
+				}
+				continue
+			case !ok || code != "" || len(v.Error) > 0 || v.Granted != 1:
+				return out, fmt.Errorf("%s: reply %q (error code %q)", subject, m.Data, code)
+			}
+			if !current {
+				counts.late++
+			}
+			out = append(out, seenGrant{sent: sentAt, at: at, granted: v.Granted, remaining: v.Remaining})
 		}
-		out = append(out, seenGrant{sent: sent, at: at, granted: v.Granted, remaining: v.Remaining})
 	}
 	return out, nil
 }

@@ -2,9 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/internal/embedded"
 
 	"github.com/stockstate/stock/wire"
 )
@@ -115,5 +122,76 @@ func TestPrintPartkill(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// acquireLoop against a responder that is not there at first, then answers
+// every request but one late.
+func TestAcquireLoop(t *testing.T) {
+	srv, err := embedded.StartNATS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const subject, limit = "stock.acquire.x.3", 1_000_000
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var counts loopCounts
+	var gs []seenGrant
+	var loopErr error
+	done := make(chan struct{})
+	go func() { defer close(done); gs, loopErr = acquireLoop(ctx, nc, subject, start, &counts) }()
+
+	time.Sleep(50 * time.Millisecond) // no responders yet
+	remaining := int64(limit)
+	var mu sync.Mutex
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		mu.Lock()
+		remaining--
+		r := remaining
+		mu.Unlock()
+		body := fmt.Sprintf(`{"sku":"x","granted":1,"remaining":%d}`, r)
+		if r == limit-3 { // the third grant comes late
+			time.AfterFunc(killAttempt+50*time.Millisecond, func() { _ = m.Respond([]byte(body)) })
+			return
+		}
+		_ = m.Respond([]byte(body))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	time.Sleep(400 * time.Millisecond)
+	cancel()
+	<-done
+	if loopErr != nil {
+		t.Fatal(loopErr)
+	}
+	if counts.noResponders == 0 || counts.timeouts != 1 || counts.late != 1 {
+		t.Fatalf("counts %+v: want no responders at first, then 1 timeout and its late grant", counts)
+	}
+	late := 0
+	for _, g := range gs {
+		if g.at < g.sent || g.sent < 50*msec {
+			t.Fatalf("grant %+v: received before sent, or sent while nobody answered", g)
+		}
+		if g.at-g.sent > killAttempt {
+			late++
+			if g.remaining != limit-3 {
+				t.Fatalf("late grant %+v, want the third", g)
+			}
+		}
+	}
+	if late != 1 {
+		t.Fatalf("%d late grants among %d", late, len(gs))
+	}
+	if over, twice := unitsCheck(gs, limit); over != 0 || twice != 0 || int64(len(gs)) != limit-remaining {
+		t.Fatalf("%d grants of %d answered, oversold %d, twice %d", len(gs), limit-remaining, over, twice)
 	}
 }
