@@ -58,40 +58,10 @@ func writeBuyers(ctx context.Context, etcdAddr, sku string, count int) (rate flo
 	defer cancel()
 	value := buyerRecord(1)
 	start := time.Now()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range buyerWriters {
-		wg.Go(func() {
-			ops := make([]clientv3.Op, 0, buyerTxnPuts)
-			for from := range next {
-				ops = ops[:0]
-				for i := from; i < min(count, from+buyerTxnPuts); i++ {
-					ops = append(ops, clientv3.OpPut(buyerKey(sku, existingBuyer(i)), value))
-				}
-				if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-feed:
-	for from := 0; from < count; from += buyerTxnPuts {
-		select {
-		case next <- from:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	if first != nil {
-		return 0, fmt.Errorf("writing %d buyers: %w", count, first)
+	if err := putAll(ctx, cli, count, buyerTxnPuts, buyerWriters, func(i int) clientv3.Op {
+		return clientv3.OpPut(buyerKey(sku, existingBuyer(i)), value)
+	}); err != nil {
+		return 0, fmt.Errorf("writing %d buyers: %w", count, err)
 	}
 	return float64(count) / time.Since(start).Seconds(), nil
 }

@@ -97,16 +97,8 @@ func ptWrite(ctx context.Context, cli *clientv3.Client, by [][]string) (wrote in
 	ctx, cancel := context.WithTimeout(ctx, ptWriteLimit)
 	defer cancel()
 	n := len(by)
-	key := ptEtcdPrefix + "/partitions"
-	put, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, strconv.Itoa(n))).Else(clientv3.OpGet(key)).Commit()
-	if err != nil {
+	if _, err := capstore.Partitions(ctx, cli, ptEtcdPrefix, n); err != nil {
 		return 0, 0, err
-	}
-	if !put.Succeeded {
-		if kvs := put.Responses[0].GetResponseRange().Kvs; len(kvs) != 1 || string(kvs[0].Value) != strconv.Itoa(n) {
-			return 0, 0, fmt.Errorf("%s holds %v, want %d", key, kvs, n)
-		}
 	}
 	complete := true
 	for p, skus := range by {
@@ -132,40 +124,10 @@ func ptWrite(ctx context.Context, cli *clientv3.Client, by [][]string) (wrote in
 	}
 	value := ptRecord(ptLimit, 0)
 	start := time.Now()
-	next := make(chan []op)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range ptWriters {
-		wg.Go(func() {
-			ops := make([]clientv3.Op, 0, ptTxnPuts)
-			for chunk := range next {
-				ops = ops[:0]
-				for _, o := range chunk {
-					ops = append(ops, clientv3.OpPut(ptKey(o.p, n, o.sku), value))
-				}
-				if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-feed:
-	for chunk := range slices.Chunk(all, ptTxnPuts) {
-		select {
-		case next <- chunk:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	if first != nil {
-		return 0, 0, fmt.Errorf("writing %d SKU records: %w", len(all), first)
+	if err := putAll(ctx, cli, len(all), ptTxnPuts, ptWriters, func(i int) clientv3.Op {
+		return clientv3.OpPut(ptKey(all[i].p, n, all[i].sku), value)
+	}); err != nil {
+		return 0, 0, fmt.Errorf("writing %d SKU records: %w", len(all), err)
 	}
 	return len(all), float64(len(all)) / time.Since(start).Seconds(), nil
 }
