@@ -10,7 +10,8 @@ import (
 // the leader publishes {"sku","remaining","sold_out"} on
 // <prefix>.events.<sku> when remaining changes, at most once per
 // Config.EventInterval per SKU, and at once on sell-out and on a restock
-// from zero. Events are best effort: a change of leader may skip one, and a
+// from zero. A graceful handoff publishes the changes still queued before
+// it resigns. Events are best effort: a lost term may skip one, and a
 // subscriber that needs the exact figure asks query.
 
 // events is a term's queue of SKUs whose remaining changed since their last
@@ -89,17 +90,23 @@ func (ev *events) run() {
 			return
 		case <-tick.C:
 		}
-		ev.mu.Lock()
-		dirty := ev.dirty
-		ev.dirty = nil
-		ev.mu.Unlock()
-		for _, e := range dirty {
-			e.mu.Lock()
-			e.evQueued = false
-			if rem := e.item.Remaining(); rem != e.evSent && !e.gone {
-				ev.publishLocked(e, rem)
-			}
-			e.mu.Unlock()
+		ev.publishQueued()
+	}
+}
+
+// publishQueued publishes the queued changes at once. It is safe beside
+// run: each queued SKU is taken by one of them.
+func (ev *events) publishQueued() {
+	ev.mu.Lock()
+	dirty := ev.dirty
+	ev.dirty = nil
+	ev.mu.Unlock()
+	for _, e := range dirty {
+		e.mu.Lock()
+		e.evQueued = false
+		if rem := e.item.Remaining(); rem != e.evSent && !e.gone {
+			ev.publishLocked(e, rem)
 		}
+		e.mu.Unlock()
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/stockstate/stock/responder"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -72,5 +74,36 @@ func TestStockEvents(t *testing.T) {
 	request(t, c.NC, "stock.release.sku1", `{"n":5}`)
 	if ev := next(20 * time.Millisecond); ev != (wire.Event{SKU: "sku1", Remaining: 5}) {
 		t.Fatalf("restock from zero: %+v", ev)
+	}
+}
+
+// TestStockEventsBeforeHandoff: a leader that stops gracefully publishes
+// the changes it still had queued, so a page following the SKU sees the
+// last figure of the term even when no tick came before the handoff.
+func TestStockEventsBeforeHandoff(t *testing.T) {
+	c := newCluster(t)
+	a := c.Start("node-a", "", func(cfg *responder.Config) { cfg.EventInterval = time.Hour })
+	a.WaitLeading(t)
+	setLimit(t, c.NC, "sku1", 10)
+	sub, err := c.NC.SubscribeSync("stock.events.sku1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NC.Flush()
+	request(t, c.NC, "stock.acquire.sku1", `{"n":3}`)
+	if m, err := sub.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("event before the tick: %s", m.Data)
+	}
+	a.Stop(t)
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no event at the handoff: %v", err)
+	}
+	var ev wire.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev != (wire.Event{SKU: "sku1", Remaining: 7}) {
+		t.Fatalf("at the handoff: %+v, want remaining 7", ev)
 	}
 }

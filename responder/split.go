@@ -20,9 +20,10 @@ import (
 // items that cannot be read bad_request itself, sends the rest of each
 // partition as one sub-batch in the request's encoding to that partition's
 // batch subject, all partitions at once, and puts the sub-replies' items back
-// at their positions. A partition that does not answer (no responders, a
-// timeout) or answers an error gives unavailable to each of its items, which
-// the client may retry; the other items keep their answers.
+// at their positions. A partition without a leader is asked again until
+// the timeout (see request). One that does not answer in time or answers
+// an error gives unavailable to each of its items, which the client may
+// retry; the other items keep their answers.
 
 // answerSplits subscribes to the unpartitioned batch subjects and splits each batch by partition.
 //
@@ -240,7 +241,7 @@ func (b *splitBatch) forward(part []int, subjects []string, encode func(idx []in
 // ask sends one sub-batch and records its items' answers; the last
 // sub-batch to end sends the reply.
 func (b *splitBatch) ask(p int, req *nats.Msg, idx []int) {
-	m, err := b.s.nc.RequestMsg(req, b.s.timeout)
+	m, err := b.request(req)
 	switch {
 	case err != nil:
 		b.s.log.Debug("split: partition did not answer", "partition", p, "subject", req.Subject, "err", err)
@@ -255,6 +256,24 @@ func (b *splitBatch) ask(p int, req *nats.Msg, idx []int) {
 	}
 	if b.pending.Add(-1) == 0 {
 		b.send()
+	}
+}
+
+// request sends req and waits for its reply, within the splitter's
+// timeout. No responders means that no process took the message: its
+// partition is between two leaders, as in a handoff. It is then sent
+// again after a pause that grows from 5 to 50 ms, which is safe because
+// nothing was served.
+func (b *splitBatch) request(req *nats.Msg) (*nats.Msg, error) {
+	deadline := time.Now().Add(b.s.timeout)
+	pause := 5 * time.Millisecond
+	for {
+		m, err := b.s.nc.RequestMsg(req, time.Until(deadline))
+		if !errors.Is(err, nats.ErrNoResponders) || time.Until(deadline) <= pause {
+			return m, err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
 

@@ -52,30 +52,34 @@ func startFakeLeaders(t *testing.T, nc *nats.Conn, modes map[int]fakeMode) *fake
 	t.Helper()
 	f := &fakeLeaders{got: map[int][]splitItem{}}
 	for p := range splitParts {
-		mode := modes[p]
-		if mode == absent {
-			continue
+		if modes[p] != absent {
+			f.serve(t, nc, p, modes[p])
 		}
-		for _, verb := range []string{wire.SubjectAcquire, wire.SubjectHold} {
-			_, err := nc.Subscribe(wire.PartitionBatchSubject("stock", verb, p), func(m *nats.Msg) {
-				reply := f.answer(p, verb, m.Data)
-				switch mode {
-				case silent:
-				case refusing:
-					_ = nc.PublishMsg(unavailable("").msg(m.Reply))
-				default:
-					_ = nc.Publish(m.Reply, reply)
-				}
-			})
-			if err != nil {
-				t.Fatal(err)
+	}
+	return f
+}
+
+// serve subscribes partition p's leader, answering as mode says.
+func (f *fakeLeaders) serve(t *testing.T, nc *nats.Conn, p int, mode fakeMode) {
+	t.Helper()
+	for _, verb := range []string{wire.SubjectAcquire, wire.SubjectHold} {
+		_, err := nc.Subscribe(wire.PartitionBatchSubject("stock", verb, p), func(m *nats.Msg) {
+			reply := f.answer(p, verb, m.Data)
+			switch mode {
+			case silent:
+			case refusing:
+				_ = nc.PublishMsg(unavailable("").msg(m.Reply))
+			default:
+				_ = nc.Publish(m.Reply, reply)
 			}
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return f
 }
 
 // answer decodes a sub-batch of partition p as a leader would, records its
@@ -413,6 +417,45 @@ func TestSplitPartitionDown(t *testing.T) {
 			return r["held"] == float64(items[i].N) && r["id"] == holds[i].ID
 		})
 	})
+}
+
+// TestSplitWaitsOutAHandoff: a partition whose leader subscribes only
+// after the batch came, as after a handoff, still answers its items, each
+// exactly once, and the other partitions are not asked twice.
+func TestSplitWaitsOutAHandoff(t *testing.T) {
+	items := splitBatchItems(64, false)
+	late := wire.Partition(items[0].SKU, splitParts)
+	e := newSplitEnv(t, 2*time.Second, map[int]fakeMode{late: absent})
+	type result struct {
+		m   *nats.Msg
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := e.client.Request("stock."+wire.SubjectAcquire, wire.AppendBatchRequest(nil, items), 5*time.Second)
+		done <- result{m, err}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	e.leaders.serve(t, testenv.Connect(t, e.client.ConnectedUrl()), late, serving)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	m := r.m
+	got, err := wire.DecodeBatchReply(m.Data, nil)
+	if err != nil || len(got) != len(items) {
+		t.Fatalf("reply %x: %v", m.Data, err)
+	}
+	for i, it := range items {
+		if want := (wire.BatchResult{Granted: it.N, Remaining: int64(wire.Partition(it.SKU, splitParts))}); got[i] != want {
+			t.Errorf("item %d: %+v, want %+v", i, got[i], want)
+		}
+	}
+	want := make([]splitItem, len(items))
+	for i, it := range items {
+		want[i] = splitItem{SKU: it.SKU, N: it.N}
+	}
+	checkReceived(t, e.leaders, want)
 }
 
 // TestSplitMalformed: a message that is not a batch gets one bad_request

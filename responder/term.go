@@ -229,6 +229,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 		e.mu.Unlock()
 	}
 	t.failWaiters()
+	t.ev.publishQueued() // while still leader, so the heir's events come after
 	drained := time.Since(began)
 
 	ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.WriteTimeout)

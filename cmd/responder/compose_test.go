@@ -603,8 +603,9 @@ func TestDeployConfPartitions(t *testing.T) {
 	etcd := testenv.Endpoint(testenv.Etcd(t))
 	env := map[string]string{"STOCK_NATS_USER": "responder", "STOCK_NATS_PASSWORD": pw["responder"]}
 	args := []string{"-nats", srv.ClientURL(), "-etcd", etcd, "-partitions", strconv.Itoa(n)}
-	startMain(t, env, append([]string{"-id", "node-a"}, args...)...)
-	startMain(t, env, append([]string{"-id", "node-b"}, args...)...)
+	a, _ := startMain(t, env, append([]string{"-id", "node-a"}, args...)...)
+	b, _ := startMain(t, env, append([]string{"-id", "node-b"}, args...)...)
+	waitSpread(t, n, a, b)
 
 	errs := make(chan error, 16)
 	onErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })

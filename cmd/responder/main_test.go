@@ -38,6 +38,34 @@ func waitLeading(t *testing.T, m *Main) {
 	})
 }
 
+// waitSpread waits until the processes ms lead all partitions between
+// them, each its share within one, after which the balancer moves none.
+// A test that sends plain requests waits for it: a request sent while a
+// partition is handed over may find no responders, which a client retries
+// but a bare nats.Conn.Request reports.
+func waitSpread(t *testing.T, partitions int, ms ...*Main) {
+	t.Helper()
+	lo, hi := partitions/len(ms), (partitions+len(ms)-1)/len(ms)
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+		total := 0
+		for _, m := range ms {
+			r := m.resp.Load()
+			if r == nil {
+				return fmt.Errorf("%s has no responder yet", m.Options.ID)
+			}
+			n := len(r.LeadingPartitions())
+			if n < lo || n > hi {
+				return fmt.Errorf("%s leads %d partitions, want %d to %d", m.Options.ID, n, lo, hi)
+			}
+			total += n
+		}
+		if total != partitions {
+			return fmt.Errorf("%d of %d partitions led", total, partitions)
+		}
+		return nil
+	})
+}
+
 // startMain runs the program with args and the environment env (after
 // defaults for tests: a 2 s lease, HTTP on a free port) until the returned
 // stop is called or the test ends, and waits until it is Ready.

@@ -69,10 +69,12 @@ func TestDeployedPermissions(t *testing.T) {
 	srv, pw := deployNATS(t)
 	etcd := testenv.Endpoint(testenv.Etcd(t))
 	env := map[string]string{"STOCK_NATS_USER": "responder", "STOCK_NATS_PASSWORD": pw["responder"]}
-	parts := strconv.Itoa(composePartitions(t)) // the conf maps the subjects for these
+	n := composePartitions(t) // the conf maps the subjects for these
+	parts := strconv.Itoa(n)
 	m, _ := startMain(t, env, "-id", "node-a", "-nats", srv.ClientURL(), "-etcd", etcd, "-partitions", parts)
 	waitLeading(t, m)
 	standby, _ := startMain(t, env, "-id", "node-b", "-nats", srv.ClientURL(), "-etcd", etcd, "-partitions", parts)
+	waitSpread(t, n, m, standby)
 
 	// What a standby does to tell a dead leader from a paused one.
 	responderConn := testenv.Connect(t, srv.ClientURL(), nats.UserInfo("responder", pw["responder"]))
