@@ -2,6 +2,7 @@ package responder
 
 import (
 	"cmp"
+	"hash/fnv"
 	"math"
 	"slices"
 	"sync"
@@ -27,6 +28,13 @@ import (
 //   - requeue: a standby that stands in a queue ahead of a responder that
 //     would be a better heir while it is not goes to the back of that
 //     queue, so that the better heir becomes next.
+//
+// Once the counts are even, requeues also spread the succession: each
+// leader's partitions name their heirs from the other responders in turn
+// (heirs), and a standby ahead of its partition's heir goes to the back.
+// A leader that dies or stops then leaves each survivor an even part of
+// its partitions, so that none is taken over twice: once by a survivor
+// that took them all, and again to even the counts out.
 //
 // Only responders whose process answered its probe this round count as
 // heirs (and as responders, for the shares), so nothing is handed to a dead
@@ -147,5 +155,90 @@ func planBalance(self string, queues [][]election.Candidate, answered map[string
 			requeue = append(requeue, i)
 		}
 	}
-	return yield, requeue
+	if len(yield)+len(requeue) > 0 || !even(count, self, answered) {
+		return yield, requeue
+	}
+
+	// Even: put each partition's heir next in its queue.
+	heir := heirs(self, queues, answered)
+	for i, q := range queues {
+		if heir[i] == "" || heir[i] == self {
+			continue
+		}
+		at := slices.IndexFunc(q, func(c election.Candidate) bool { return liveness.InstanceOf(c.Value) == self })
+		if at < 1 {
+			continue
+		}
+		if slices.ContainsFunc(q[at+1:], func(c election.Candidate) bool { return liveness.InstanceOf(c.Value) == heir[i] }) {
+			requeue = append(requeue, i)
+		}
+	}
+	return nil, requeue
+}
+
+// even reports whether the responders (self and those that answered) lead
+// counts at most one apart.
+func even(count map[string]int, self string, answered map[string]bool) bool {
+	lo, hi := count[self], count[self]
+	for instance := range answered {
+		lo, hi = min(lo, count[instance]), max(hi, count[instance])
+	}
+	return hi-lo <= 1
+}
+
+// heirs names, per partition led by a responder (self, or one that
+// answered), the responder that should stand next in its queue: each
+// leader's partitions, in order, go to the other responders in turn, the
+// one named fewest times of this leader first, ties broken by a score of
+// the partition and the responder, so that the turns start elsewhere for
+// each leader. Every responder computes the same from the same view; ""
+// where there is no other responder.
+func heirs(self string, queues [][]election.Candidate, answered map[string]bool) []string {
+	members := []string{self}
+	for instance, ok := range answered {
+		if ok && instance != self {
+			members = append(members, instance)
+		}
+	}
+	slices.Sort(members)
+	named := map[string]map[string]int{} // per leader, how often each responder is named
+	heir := make([]string, len(queues))
+	for i, q := range queues {
+		if len(q) == 0 {
+			continue
+		}
+		leader := liveness.InstanceOf(q[0].Value)
+		if !slices.Contains(members, leader) {
+			continue
+		}
+		if named[leader] == nil {
+			named[leader] = map[string]int{}
+		}
+		best := ""
+		for _, m := range members {
+			if m == leader {
+				continue
+			}
+			if best == "" || named[leader][m] < named[leader][best] ||
+				named[leader][m] == named[leader][best] && heirScore(i, m) > heirScore(i, best) {
+				best = m
+			}
+		}
+		if best != "" {
+			named[leader][best]++
+		}
+		heir[i] = best
+	}
+	return heir
+}
+
+// heirScore is a hash of partition i and instance, the same in every
+// process: FNV-1a, then SplitMix64's finalizer to spread close inputs.
+func heirScore(i int, instance string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(instance))
+	x := h.Sum64() ^ uint64(i)*0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }

@@ -60,6 +60,18 @@ func TestPlanBalance(t *testing.T) {
 			answered: all, since: []int64{0, 0, 0, 8, 9}, requeu: []int{0, 2},
 		},
 		{
+			name: "even: a standby ahead of the partition's heir steps aside", self: "b",
+			// a leads 0 and 1, whose heirs are b and c in some order; b stands first in both.
+			queues:   queuesOf([]string{"a", "b", "c"}, []string{"a", "b", "c"}, []string{"b", "a", "c"}, []string{"c", "a", "b"}),
+			answered: all, since: []int64{0, 0, 5, 0},
+			requeu: func() []int {
+				if heirs("b", queuesOf([]string{"a", "b", "c"}, []string{"a", "b", "c"}), all)[0] == "c" {
+					return []int{0}
+				}
+				return []int{1}
+			}(),
+		},
+		{
 			name: "a fine heir stays", self: "b",
 			queues:   queuesOf([]string{"a", "b", "c"}, []string{"a", "b", "c"}, []string{"a", "b", "c"}, []string{"c", "a", "b"}),
 			answered: all, since: []int64{0, 0, 0, 0},
@@ -128,6 +140,32 @@ func TestPlanBalanceConverges(t *testing.T) {
 				}
 				if hi-lo > 1 {
 					t.Fatalf("counts %v", count)
+				}
+				// Each responder's partitions have heirs next that share
+				// them evenly: whichever dies, the survivors' parts of its
+				// partitions are at most one apart.
+				heir := heirs(insts[0], queuesOf(queues...), answered)
+				for p, q := range queues {
+					if q[1] != heir[p] {
+						t.Fatalf("partition %d: queue %v, heir %s", p, q, heir[p])
+					}
+				}
+				for _, dead := range insts {
+					took := map[string]int{}
+					for _, q := range queues {
+						if q[0] == dead {
+							took[q[1]]++
+						}
+					}
+					lo, hi := parts, 0
+					for _, inst := range insts {
+						if inst != dead {
+							lo, hi = min(lo, took[inst]), max(hi, took[inst])
+						}
+					}
+					if hi-lo > 1 {
+						t.Fatalf("the survivors of %s take %v of its partitions", dead, took)
+					}
 				}
 			})
 		}

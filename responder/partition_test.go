@@ -13,6 +13,7 @@ import (
 
 	"github.com/stockstate/stock/internal/stocktest"
 	"github.com/stockstate/stock/internal/testenv"
+	"github.com/stockstate/stock/responder/liveness"
 	"github.com/stockstate/stock/wire"
 )
 
@@ -195,16 +196,48 @@ func TestPartitionedFailover(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	dead := nodes[1]
-	dead.NC.Close()
 	survivors := []*stocktest.Node{nodes[0], nodes[2]}
+	// The balancer spreads the succession: the dead node's partitions have
+	// different heirs next in their queues.
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		heirs := map[string]bool{}
+		for p := range parts {
+			q, err := dead.Electors[p].Candidates(context.Background(), 2)
+			if err != nil || len(q) < 2 {
+				return fmt.Errorf("partition %d: queue %v: %v", p, q, err)
+			}
+			if liveness.IDOf(q[0].Value) == dead.ID {
+				heirs[liveness.IDOf(q[1].Value)] = true
+			}
+		}
+		if len(heirs) != len(survivors) {
+			return fmt.Errorf("heirs of %s's partitions: %v", dead.ID, heirs)
+		}
+		return nil
+	})
+	for _, n := range survivors {
+		for len(n.Leads) > 0 {
+			<-n.Leads
+		}
+	}
+	dead.NC.Close()
 	after := waitSpread(t, survivors, parts)
 	time.Sleep(300 * time.Millisecond)
 	stopped.Store(true)
 	wg.Wait()
+	orphans, won := 0, 0
 	for p := range parts {
-		if before[p] != dead.ID && after[p] != before[p] {
+		if before[p] == dead.ID {
+			orphans++
+		} else if after[p] != before[p] {
 			t.Errorf("partition %d moved from %s to %s though its leader lives", p, before[p], after[p])
 		}
+	}
+	for _, n := range survivors {
+		won += len(n.Leads)
+	}
+	if won != orphans {
+		t.Errorf("the survivors won %d leaderships for %d orphaned partitions: some moved twice", won, orphans)
 	}
 	for i, g := range gaps {
 		p := wire.Partition(fmt.Sprintf("sku%d", i), parts)
