@@ -321,8 +321,8 @@ func (c *ptCluster) dbSize(ctx context.Context) (size, inUse int64, err error) {
 // responder's text log.
 type ptLine struct {
 	at   time.Time
-	skus int           // serving: SKUs loaded
-	load time.Duration // serving: the term's read of its records
+	skus int           // serving: SKUs read before serving (those with holds)
+	load time.Duration // serving: the term's read of its holds and their SKUs
 	rest time.Duration // serving: resuming holds and subscribing
 }
 
@@ -354,7 +354,7 @@ func parsePTLog(r io.Reader, since time.Time) (leading, serving []ptLine, err er
 			leading[p].at = at // a term that is handed over before it serves is followed by another
 		case f["msg"] == "serving" && !leading[p].at.IsZero() && serving[p].at.IsZero():
 			l := ptLine{at: at}
-			l.skus, _ = strconv.Atoi(f["skus"])
+			l.skus, _ = strconv.Atoi(f["held_skus"])
 			l.load, _ = time.ParseDuration(f["load"])
 			resume, _ := time.ParseDuration(f["resume"])
 			sub, _ := time.ParseDuration(f["subscribe"])
@@ -379,9 +379,9 @@ func ptLogFields(line string) map[string]string {
 
 // ptOneResult is one run of the one-partition takeover.
 type ptOneResult struct {
-	skus        int           // SKUs the new leader of partition 0 loaded
+	skus        int           // SKUs the new leader of partition 0 read before serving
 	winToServe  time.Duration // its "leading" to its "serving" line of partition 0
-	load        time.Duration // its load of partition 0's records
+	load        time.Duration // its read of partition 0's holds
 	winToGrant  time.Duration // "leading" to the first grant the bench got
 	killToGrant time.Duration // kill -9 of the old leader to that grant
 }
@@ -432,8 +432,8 @@ func (c *ptCluster) oneRun(ctx context.Context, skus []string, i int) (res ptOne
 	}
 	res = ptOneResult{skus: served.skus, winToServe: served.at.Sub(won.at), load: served.load,
 		winToGrant: granted.Sub(won.at), killToGrant: granted.Sub(killed)}
-	if res.skus != len(skus) {
-		return res, fmt.Errorf("the new leader of partition 0 loaded %d SKUs, want %d", res.skus, len(skus))
+	if res.skus != 0 {
+		return res, fmt.Errorf("the new leader of partition 0 read %d SKUs before serving, want none: no SKU has holds", res.skus)
 	}
 	return res, nil
 }
@@ -444,10 +444,10 @@ type ptAllResult struct {
 	allServing  time.Duration   // last process started to a grant on every partition
 	median      time.Duration   // the same to the median partition's first grant
 	lastLeading time.Duration   // last process started to the last partition's first "leading"
-	slowLoad    time.Duration   // the slowest partition's load of its records
+	slowLoad    time.Duration   // the slowest partition's read of its holds
 	slowWin     time.Duration   // the longest "leading" to "serving" of a partition
 	slowRest    time.Duration   // the longest resume and subscribe of a partition
-	skus        int             // SKUs loaded by the first terms of every partition
+	skus        int             // SKUs the first terms of every partition read before serving
 }
 
 // restartRun kills every running responder of c with SIGKILL (starting
@@ -523,8 +523,8 @@ func (c *ptCluster) restartRun(ctx context.Context, by [][]string, i int) (res p
 		res.slowRest = max(res.slowRest, serving[p].rest)
 		res.skus += serving[p].skus
 	}
-	if res.skus != ptAllSKUs {
-		return res, fmt.Errorf("the first terms loaded %d SKUs, want %d", res.skus, ptAllSKUs)
+	if res.skus != 0 {
+		return res, fmt.Errorf("the first terms read %d SKUs before serving, want none: no SKU has holds", res.skus)
 	}
 	return res, nil
 }
@@ -561,7 +561,7 @@ func (p *procs) partTakeoverRows(ctx context.Context, o options, bin func(string
 		if err != nil {
 			return fmt.Errorf("parttakeover one-partition run %d: %w", i+1, err)
 		}
-		fmt.Fprintf(os.Stderr, "parttakeover one-partition run %d: %d SKUs; won→serving %v (load %v), won→first grant %v, kill→first grant %v\n",
+		fmt.Fprintf(os.Stderr, "parttakeover one-partition run %d: %d SKUs read before serving; won→serving %v (load %v), won→first grant %v, kill→first grant %v\n",
 			i+1, r.skus, r.winToServe, r.load, r.winToGrant, r.killToGrant)
 		serve, load = append(serve, ms(r.winToServe)), append(load, ms(r.load))
 		grant, kill = append(grant, ms(r.winToGrant)), append(kill, ms(r.killToGrant))
@@ -571,7 +571,7 @@ func (p *procs) partTakeoverRows(ctx context.Context, o options, bin func(string
 		return err
 	}
 	one.close()
-	fmt.Fprintf(w, "\nTakeover of a partition of %d SKUs (%d partitions, two responders, etcd apart, %.0f MB) after kill -9 of its leader: won→serving %.0f ms (load %.0f ms), won→first grant %.0f ms (runs %s), kill→first grant %.0f ms (medians of %d).\n",
+	fmt.Fprintf(w, "\nTakeover of a partition of %d SKUs (%d partitions, two responders, etcd apart, %.0f MB) after kill -9 of its leader: won→serving %.0f ms (read of holds %.0f ms), won→first grant %.0f ms (runs %s), kill→first grant %.0f ms (medians of %d).\n",
 		ptOneSKUs, ptPartitions, mb(oneSize), median(serve), median(load), median(grant), spread(grant), median(kill), o.runs)
 
 	all, err := p.startPTCluster(ctx, bin, "partall")
@@ -596,12 +596,12 @@ func (p *procs) partTakeoverRows(ctx context.Context, o options, bin func(string
 		if err != nil {
 			return fmt.Errorf("parttakeover restart run %d: %w", i+1, err)
 		}
-		fmt.Fprintf(os.Stderr, "parttakeover restart run %d: %d SKUs; every partition granting %v after the last start (median partition %v); last leading %v; slowest load %v, leading→serving %v, resume+subscribe %v; partitions granting at %v\n",
+		fmt.Fprintf(os.Stderr, "parttakeover restart run %d: %d SKUs read before serving; every partition granting %v after the last start (median partition %v); last leading %v; slowest load %v, leading→serving %v, resume+subscribe %v; partitions granting at %v\n",
 			i+1, r.skus, r.allServing, r.median, r.lastLeading, r.slowLoad, r.slowWin, r.slowRest, r.granted)
 		every, mid, lead = append(every, ms(r.allServing)), append(mid, ms(r.median)), append(lead, ms(r.lastLeading))
 		slow, win, rest = append(slow, ms(r.slowLoad)), append(win, ms(r.slowWin)), append(rest, ms(r.slowRest))
 	}
-	fmt.Fprintf(w, "\nFull restart of %d responders (kill -9 of all, then all started) over %d SKUs in %d partitions (etcd apart, db %.0f MB, %.0f MB in use): every partition granting %.0f ms after the last start (runs %s; median partition %.0f ms), the last partition won at %.0f ms, slowest load %.0f ms, slowest leading→serving %.0f ms, slowest resume+subscribe %.0f ms (medians of %d).\n",
+	fmt.Fprintf(w, "\nFull restart of %d responders (kill -9 of all, then all started) over %d SKUs in %d partitions (etcd apart, db %.0f MB, %.0f MB in use): every partition granting %.0f ms after the last start (runs %s; median partition %.0f ms), the last partition won at %.0f ms, slowest read of holds %.0f ms, slowest leading→serving %.0f ms, slowest resume+subscribe %.0f ms (medians of %d).\n",
 		ptResponders, ptAllSKUs, ptPartitions, mb(size), mb(inUse), median(every), spread(every), median(mid), median(lead), median(slow), median(win), median(rest), o.runs)
 	return nil
 }

@@ -148,9 +148,9 @@ func TestParsePTLog(t *testing.T) {
 	log := `time=2026-05-09T10:00:00.000Z level=INFO msg=leading partition=3 id=a key=/stock/p/3/leader/1 rev=5
 time=2026-05-09T10:00:01.000Z level=INFO msg="responder running" partitions=16
 time=2026-05-09T10:00:02.000Z level=INFO msg=leading partition=3 id=a key=/stock/p/3/leader/2 rev=9
-time=2026-05-09T10:00:02.250Z level=INFO msg=serving partition=3 skus=62500 corrupt=0 holds=0 load=212.5ms resume=1µs subscribe=1.5ms
+time=2026-05-09T10:00:02.250Z level=INFO msg=serving partition=3 held_skus=62500 corrupt=0 holds=0 load=212.5ms resume=1µs subscribe=1.5ms
 time=2026-05-09T10:00:03.000Z level=INFO msg=leading partition=3 id=a key=/stock/p/3/leader/3 rev=12
-time=2026-05-09T10:00:03.100Z level=INFO msg=serving partition=3 skus=1 corrupt=0 holds=0 load=1ms resume=0s subscribe=1ms
+time=2026-05-09T10:00:03.100Z level=INFO msg=serving partition=3 held_skus=1 corrupt=0 holds=0 load=1ms resume=0s subscribe=1ms
 time=2026-05-09T10:00:02.500Z level=INFO msg=leading partition=0 id=a key=/stock/p/0/leader/4 rev=13
 `
 	since := time.Date(2026, 5, 9, 10, 0, 1, 500_000_000, time.UTC)

@@ -43,6 +43,15 @@ func (s *Store) SKUNames(ctx context.Context, limit int) (names []string, more b
 	return names, resp.More, nil
 }
 
+// CountSKUs returns how many SKUs have a record: a count-only read.
+func (s *Store) CountSKUs(ctx context.Context) (int64, error) {
+	resp, err := s.cli.Get(ctx, s.skuPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("capstore: count SKUs: %w", err)
+	}
+	return resp.Count, nil
+}
+
 // LoadHolds reads every hold, as Load reads SKUs: holds[sku][id]. A key or
 // value that does not parse is reported in bad under its key, wrapping
 // ErrCorrupt. A new leader reads them after Load; as no other node writes

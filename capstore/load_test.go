@@ -71,6 +71,9 @@ func TestLoadCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, recs, bad)
+	if n, err := s.CountSKUs(ctx(t)); err != nil || n != int64(len(good)+len(corrupt)) {
+		t.Errorf("CountSKUs = %d, %v, want %d", n, err, len(good)+len(corrupt))
+	}
 
 	skus := []string{"nope"}
 	for sku := range good {

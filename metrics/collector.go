@@ -80,7 +80,7 @@ func newCollector(stats StatsFunc) *collector {
 				func(s *responder.Stats) float64 { return float64(len(s.LeadingParts)) }),
 			gauge("partitions", "Partitions of the cluster's SKUs.",
 				func(s *responder.Stats) float64 { return float64(s.Partitions) }),
-			gauge("skus", "SKUs of the current term (0 when standing by).",
+			gauge("skus", "SKUs the current terms have read or created (0 when standing by).",
 				func(s *responder.Stats) float64 { return float64(s.SKUs) }),
 			counter("holds_expired_total", "Holds whose units came back by expiry.",
 				func(s *responder.Stats) float64 { return float64(s.HoldsExpired) }),

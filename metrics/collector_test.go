@@ -99,7 +99,7 @@ stock_requests_total{endpoint="admin_delete"} 50
 stock_requests_total{endpoint="admin_set"} 40
 stock_requests_total{endpoint="query"} 30
 stock_requests_total{endpoint="release"} 20
-# HELP stock_skus SKUs of the current term (0 when standing by).
+# HELP stock_skus SKUs the current terms have read or created (0 when standing by).
 # TYPE stock_skus gauge
 stock_skus 4
 # HELP stock_terms_total Leadership terms served.

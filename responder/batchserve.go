@@ -31,8 +31,49 @@ func (t *term) onBatch(m *nats.Msg) {
 		return
 	}
 	b.t, b.rq = t, rq
+	t.resolve(b)
+	if unknown := t.unknownSKUs(b); len(unknown) > 0 {
+		t.skus.await(unknown, func(ok bool) {
+			if !ok {
+				b.release()
+				t.finish(rq, unavailable(""))
+				return
+			}
+			t.resolve(b)
+			b.pending.Store(int64(len(b.items)) + 1)
+			b.answered(t.serveBatch(b))
+		})
+		return
+	}
 	b.pending.Store(int64(len(b.items)) + 1)
 	b.answered(t.serveBatch(b))
+}
+
+// unknownSKUs returns the SKUs of b's items that the term has not read
+// yet, of items that are well formed and of this partition (the others are
+// refused without a read), once each however often they come. Only items
+// that resolve did not find are looked at.
+func (t *term) unknownSKUs(b *batchReq) []string {
+	var unknown []string
+	var seen map[string]bool // of the SKUs looked at, whether unknown
+	for i := range b.items {
+		it := &b.items[i]
+		if b.ents[i] != nil || !b.binary && b.msgs[i] != "" || wire.ItemError(b.data, it) != "" {
+			continue
+		}
+		sku := it.SKU(b.data)
+		if _, done := seen[string(sku)]; done || !owns(t.p, sku) {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		name := string(sku)
+		if seen[name] = !t.cat.known(name); seen[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	return unknown
 }
 
 // batchRun is the SKU whose lock the dispatch holds, and what it granted
@@ -81,10 +122,10 @@ func (t *term) resolve(b *batchReq) {
 	}
 }
 
-// serveBatch dispatches b's items and returns how many it answered itself
-// (the others are answered through b.set and b.granted).
+// serveBatch dispatches b's items, which resolve has looked up, and
+// returns how many it answered itself (the others are answered through
+// b.set and b.granted).
 func (t *term) serveBatch(b *batchReq) (answered int) {
-	t.resolve(b)
 	var run batchRun
 	var units uint64
 	for i := range b.items {

@@ -87,19 +87,32 @@ func (e *entry) removeWaiterLocked(w *waiter) bool {
 
 // catalog maps SKUs to entries for one term. Lookups on the request path
 // read an immutable map through an atomic pointer and take no lock, also
-// when the SKU is given as bytes. Only the writer adds and removes SKUs:
-// additions go to a copy under mu that readers consult on a miss, and that
-// replaces the read map once misses have paid for the copy (the read and
-// dirty maps of sync.Map before Go 1.24); a removal replaces it at once, so
-// no lookup finds a removed entry after remove returns.
+// when the SKU is given as bytes. The writer adds and removes SKUs, and
+// the reads of SKUs (skuLoads) add those they find: additions go to a copy
+// under mu that readers consult on a miss, and that replaces the read map
+// once misses have paid for the copy (the read and dirty maps of sync.Map
+// before Go 1.24); a removal replaces it at once, so no lookup finds a
+// removed entry after remove returns.
+//
+// A term starts with the SKUs that have holds and reads the others on
+// their first request: a SKU is known once it has an entry, a broken
+// record, or is known to be absent. Only known SKUs are served, and only
+// an unknown SKU is read, so a read never overwrites what the term did.
 type catalog struct {
 	read atomic.Pointer[skuMap]
 
 	mu     sync.Mutex
-	dirty  map[string]*entry // nil, or every SKU when read lacks some
-	misses int               // lookups that had to take mu since dirty was made
-	broken map[string]error  // stored values that did not parse
+	dirty  map[string]*entry   // nil, or every SKU when read lacks some
+	misses int                 // lookups that had to take mu since dirty was made
+	broken map[string]error    // stored values that did not parse
+	absent map[string]struct{} // SKUs read or deleted that have no record
 }
+
+// maxAbsent bounds the SKUs without a record that a term remembers from
+// reads; past it, a request of another unknown SKU reads it again. SKUs
+// this term deleted are always remembered: a read begun before the delete
+// could otherwise bring one back.
+const maxAbsent = 1 << 16
 
 // skuMap is a read map and its index by bytes.
 type skuMap struct {
@@ -107,19 +120,61 @@ type skuMap struct {
 	idx *skuIndex
 }
 
+// newCatalog makes a term's catalog, knowing the SKUs of recs and bad.
 func newCatalog(recs map[string]stock.Record, bad map[string]error) *catalog {
-	c := &catalog{broken: bad}
+	c := &catalog{broken: bad, absent: map[string]struct{}{}}
 	if c.broken == nil {
 		c.broken = map[string]error{}
 	}
 	m := make(map[string]*entry, len(recs))
 	for sku, r := range recs {
-		e := &entry{sku: sku, item: stock.Resume(r)}
-		e.evSent = e.item.Remaining()
-		m[sku] = e
+		m[sku] = resumed(sku, r)
 	}
 	c.read.Store(&skuMap{m: m, idx: newSKUIndex(m)})
 	return c
+}
+
+// resumed is the entry of a SKU whose stored record is r: an empty window
+// at its cap.
+func resumed(sku string, r stock.Record) *entry {
+	e := &entry{sku: sku, item: stock.Resume(r)}
+	e.evSent = e.item.Remaining()
+	return e
+}
+
+// known reports whether sku may be served without reading it: it has an
+// entry, a broken record, or no record.
+func (c *catalog) known(sku string) bool {
+	if c.read.Load().m[sku] != nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, isBroken := c.broken[sku]
+	_, isAbsent := c.absent[sku]
+	return isBroken || isAbsent || c.read.Load().m[sku] != nil || c.dirty[sku] != nil
+}
+
+// loaded adds what a read of skus found, for those still unknown: an entry
+// per record of recs, a broken record per error of bad, and absence for
+// the rest.
+func (c *catalog) loaded(skus []string, recs map[string]stock.Record, bad map[string]error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sku := range skus {
+		_, isBroken := c.broken[sku]
+		_, isAbsent := c.absent[sku]
+		if isBroken || isAbsent || c.read.Load().m[sku] != nil || c.dirty[sku] != nil {
+			continue
+		}
+		if r, ok := recs[sku]; ok {
+			c.dirtyLocked()[sku] = resumed(sku, r)
+		} else if err, ok := bad[sku]; ok {
+			c.broken[sku] = err
+		} else if len(c.absent) < maxAbsent {
+			c.absent[sku] = struct{}{}
+		}
+	}
 }
 
 // get returns the SKU's entry, or nil and the reason it cannot be served
@@ -191,6 +246,7 @@ func (c *catalog) dirtyLocked() map[string]*entry {
 func (c *catalog) put(e *entry) {
 	c.mu.Lock()
 	c.dirtyLocked()[e.sku] = e
+	delete(c.absent, e.sku)
 	c.mu.Unlock()
 }
 
@@ -199,10 +255,12 @@ func (c *catalog) remove(sku string) {
 	delete(c.dirtyLocked(), sku)
 	c.promoteLocked()
 	delete(c.broken, sku)
+	c.absent[sku] = struct{}{}
 	c.mu.Unlock()
 }
 
-// all returns every entry, for a graceful stop and for statistics.
+// all returns every entry, for a graceful stop and for statistics: the
+// SKUs this term has served or read.
 func (c *catalog) all() []*entry {
 	c.mu.Lock()
 	m := c.dirty

@@ -100,8 +100,9 @@ func decodeExtend(body []byte, maxBody int) (args, error) {
 // served, in this order: a message without a reply subject changes nothing;
 // the request is counted; a bad SKU or body is answered bad_request and a
 // term that stopped serving answers unavailable, neither changing state; a
-// repeat of an id is answered from the dedupe cache. It runs on the NATS
-// subscription goroutines, several at once, and never blocks.
+// repeat of an id is answered from the dedupe cache; a SKU the term has
+// not read yet is read first (skuLoads). It runs on the NATS subscription
+// goroutines, several at once, and never blocks.
 func (t *term) handle(i int, m *nats.Msg) {
 	if m.Reply == "" {
 		return
@@ -131,6 +132,16 @@ func (t *term) handle(i int, m *nats.Msg) {
 		if !t.begin(rq) {
 			return
 		}
+	}
+	if !t.cat.known(sku) {
+		t.skus.await([]string{sku}, func(ok bool) {
+			if !ok {
+				t.finish(rq, unavailable(sku))
+				return
+			}
+			ep.serve(t, sku, a, rq)
+		})
+		return
 	}
 	ep.serve(t, sku, a, rq)
 }

@@ -37,8 +37,33 @@ func (t *term) onHoldBatch(m *nats.Msg) {
 		return
 	}
 	b := &holdBatch{t: t, rq: rq, specs: specs, answers: make([]answer, len(specs))}
-	b.pending.Store(int64(len(specs)) + 1)
+	var unknown []string // SKUs of well-formed items of this partition that the term has not read
+	seen := map[string]bool{}
 	for i, s := range specs {
+		if msgs[i] == "" && !seen[s.SKU] && owns(t.p, s.SKU) && !t.cat.known(s.SKU) {
+			unknown = append(unknown, s.SKU)
+		}
+		seen[s.SKU] = true
+	}
+	if len(unknown) == 0 {
+		b.dispatch(msgs)
+		return
+	}
+	t.skus.await(unknown, func(ok bool) {
+		if !ok {
+			t.finish(rq, unavailable(""))
+			return
+		}
+		b.dispatch(msgs)
+	})
+}
+
+// dispatch starts every item on the path of a single hold; msgs are the
+// items' decode errors.
+func (b *holdBatch) dispatch(msgs []string) {
+	t := b.t
+	b.pending.Store(int64(len(b.specs)) + 1)
+	for i, s := range b.specs {
 		irq := request{ep: epHoldBatch, holds: b, item: i}
 		if msgs[i] != "" {
 			t.finish(irq, errorAnswer(s.SKU, 0, wire.ErrBadRequest, msgs[i]))

@@ -13,7 +13,9 @@ import (
 // (this node does not lead, or the fence moved); a non-nil error means the
 // outcome is unknown.
 type Store interface {
-	Load(ctx context.Context) (recs map[string]stock.Record, bad map[string]error, err error)
+	// Get reads the records of skus; a SKU without one is absent from recs,
+	// one that does not parse is in bad.
+	Get(ctx context.Context, skus []string) (recs map[string]stock.Record, bad map[string]error, err error)
 	Commit(ctx context.Context, leaderKey string, fenceRev int64, puts map[string]stock.Record, deletes []string) (committed bool, err error)
 	// CommitWrites is Commit with holds: a SKU's record and its holds
 	// change in one transaction. LoadHolds reads every hold.

@@ -36,7 +36,7 @@ type Stats struct {
 	Partitions   int    // of the cluster
 	LeadingParts []int  // the partitions whose terms this node serves
 	HoldsExpired uint64 // holds whose units came back by expiry
-	SKUs         int    // SKUs of the terms served now (0 when standing by)
+	SKUs         int    // SKUs the terms served now have read or created (0 when standing by)
 	WindowUnits  int64  // sum of the windows of those SKUs
 	HeldUnits    int64  // units in live holds of those SKUs
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,7 @@ type term struct {
 	ev    *events
 	exp   *expiry
 	loads *buyerLoads
+	skus  *skuLoads
 
 	holdIDs    holdIDs
 	buyerWaits atomic.Int64 // requests waiting for a buyer's record
@@ -57,12 +60,15 @@ func (t *term) start(cat *catalog) {
 	t.ev = startEvents(t)
 	t.exp = startExpiry(t)
 	t.loads = startBuyerLoads(t)
+	t.skus = startSKULoads(t)
 }
 
-// stopWriting stops the writer and the reads of buyer records, and answers
-// the ops still queued, and every later one, unavailable.
+// stopWriting stops the writer and the reads of SKU and buyer records, and
+// answers the ops still queued, and every later one, unavailable, as it
+// does the requests that wait for a SKU's record.
 func (t *term) stopWriting() {
 	t.w.Close()
+	t.skus.close()
 	t.loads.close()
 	t.q.close()
 }
@@ -76,27 +82,20 @@ func (t *term) observeWrite(took time.Duration, records int, committed bool, err
 }
 
 // run serves the term until ctx ends (graceful stop, then nil) or the term
-// is lost (then the reason). Every SKU resumes with an empty window at its
-// cap; its first request waits for a fenced raise.
+// is lost (then the reason). It reads every hold, and the SKUs that have
+// some, before it serves; every other SKU is read on its first request
+// (skuLoads). Every SKU resumes with an empty window at its cap; its first
+// request waits for a fenced raise.
 func (t *term) run(ctx context.Context) error {
 	began := time.Now()
 	loadCtx, stopYield := t.yieldable(ctx)
 	lctx, cancel := context.WithTimeout(loadCtx, 5*t.s.cfg.WriteTimeout)
-	recs, bad, err := t.p.store.Load(lctx)
-	cancel()
-	if loadCtx.Err() != nil && ctx.Err() == nil && stopYield() {
-		return t.resignUnserved(ctx)
-	}
-	if err != nil {
-		stopYield()
-		t.lead.End()
-		return fmt.Errorf("responder: load: %w", err)
-	}
-	for sku, err := range bad {
-		t.p.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
-	}
-	lctx, cancel = context.WithTimeout(loadCtx, 5*t.s.cfg.WriteTimeout)
 	holds, badHolds, err := t.p.store.LoadHolds(lctx)
+	var recs map[string]stock.Record
+	var bad map[string]error
+	if err == nil {
+		recs, bad, err = t.p.store.Get(lctx, slices.Collect(maps.Keys(holds)))
+	}
 	cancel()
 	if stopYield() {
 		return t.resignUnserved(ctx)
@@ -107,6 +106,9 @@ func (t *term) run(ctx context.Context) error {
 	}
 	for key, err := range badHolds {
 		t.p.log.Error("stored hold is corrupt; it is left out", "key", key, "err", err)
+	}
+	for sku, err := range bad {
+		t.p.log.Error("stored record is corrupt; the sku answers internal until deleted", "sku", sku, "err", err)
 	}
 	loaded := time.Now()
 	t.start(newCatalog(recs, bad))
@@ -121,7 +123,7 @@ func (t *term) run(ctx context.Context) error {
 	}
 	t.p.setLeading(true)
 	t.s.counters.terms.Add(1)
-	t.p.log.Info("serving", "skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
+	t.p.log.Info("serving", "held_skus", len(recs), "corrupt", len(bad), "holds", t.holdIDs.len(),
 		"load", loaded.Sub(began), "resume", resumed.Sub(loaded), "subscribe", time.Since(resumed))
 
 	select {
@@ -212,7 +214,7 @@ func (t *term) stopGracefully(subs []*nats.Subscription) {
 	if err := t.s.nc.FlushTimeout(t.s.cfg.DrainTimeout); err != nil {
 		t.p.log.Warn("unsubscribes not confirmed", "err", err)
 	}
-	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || t.buyerWaits.Load() > 0 || !t.q.idle()) {
+	for time.Now().Before(deadline) && (anyPending(subs) || t.cat.anyWaiters() || t.skus.waits.Load() > 0 || t.buyerWaits.Load() > 0 || !t.q.idle()) {
 		time.Sleep(time.Millisecond)
 	}
 	t.lost.Store(true)

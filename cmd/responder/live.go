@@ -33,7 +33,7 @@ type liveView struct {
 	Leader  string               `json:"leader"`
 	At      time.Time            `json:"at"`
 	SKUs    []responder.SKUState `json:"skus"`
-	Total   int                  `json:"total"` // SKUs there are; SKUs lists at most liveSKUs
+	Total   int                  `json:"total"` // SKUs there are (-1: more than liveSKUs); SKUs lists at most liveSKUs
 	Error   string               `json:"error,omitempty"`
 }
 
@@ -63,7 +63,12 @@ func (m *Main) live(ctx context.Context) liveView {
 	v.Leading = resp.Leading()
 	if v.Leading && len(*parts) == 1 {
 		v.Leader = m.Options.ID
-		v.SKUs, v.Total = resp.Snapshot(liveSKUs)
+		v.SKUs, _ = resp.Snapshot(liveSKUs) // the SKUs this term has served or read
+		n, err := (*parts)[0].store.CountSKUs(ctx)
+		if err != nil {
+			v.Error = err.Error()
+		}
+		v.Total = int(n)
 		return v
 	}
 	var leaders []string
