@@ -193,7 +193,7 @@ func buyerLimit(sku string, remaining int64, b *buyer, k, n int64) answer {
 
 // buyerQuery answers a query of one buyer of e, once its record is loaded.
 func (t *term) buyerQuery(sku, name string, rq request) {
-	e := t.lockedEntry(sku, rq)
+	e := t.lockedEntry(sku, nil, rq)
 	if e == nil {
 		return
 	}

@@ -46,6 +46,7 @@ type args struct {
 	limit    int64         // admin.set
 	perBuyer int64         // admin.set
 	ttl      time.Duration // hold, extend
+	ent      *entry        // the SKU's entry if handle found it, which acquire then need not look up
 }
 
 // endpoints is the protocol: one row per request subject.
@@ -133,17 +134,24 @@ func (t *term) handle(i int, m *nats.Msg) {
 			return
 		}
 	}
-	if !t.cat.known(sku) {
-		t.skus.await([]string{sku}, func(ok bool) {
-			if !ok {
-				t.finish(rq, unavailable(sku))
-				return
-			}
-			ep.serve(t, sku, a, rq)
-		})
+	if a.ent = t.cat.read.Load().m[sku]; a.ent == nil && !t.cat.known(sku) {
+		t.serveRead(ep, sku, a, rq)
 		return
 	}
 	ep.serve(t, sku, a, rq)
+}
+
+// serveRead serves the request once sku's record is read, or answers it
+// unavailable if the read fails. (Apart from handle, so that the
+// closure's captures do not move handle's variables to the heap.)
+func (t *term) serveRead(ep *endpoint, sku string, a args, rq request) {
+	t.skus.await([]string{sku}, func(ok bool) {
+		if !ok {
+			t.finish(rq, unavailable(sku))
+			return
+		}
+		ep.serve(t, sku, a, rq)
+	})
 }
 
 // dedupeKey names a request with an id. Single and batch acquires share

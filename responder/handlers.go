@@ -17,7 +17,7 @@ import (
 // a raised cap is durable. Single acquires and the batch items that cannot
 // join a run come here.
 func (t *term) acquire(sku string, a args, rq request) {
-	e := t.lockedEntry(sku, rq)
+	e := t.lockedEntry(sku, a.ent, rq)
 	if e == nil {
 		return
 	}
@@ -37,13 +37,17 @@ func (t *term) acquire(sku string, a args, rq request) {
 	t.answerAcquire(rq, sku, a.n, rem, o)
 }
 
-// lockedEntry returns sku's entry with its mu locked, or nil once rq is
-// answered unknown_sku (internal for a corrupt record).
-func (t *term) lockedEntry(sku string, rq request) *entry {
-	e, err := t.cat.get(sku)
+// lockedEntry returns sku's entry (found, unless nil: it is looked up)
+// with its mu locked, or nil once rq is answered unknown_sku (internal for
+// a corrupt record).
+func (t *term) lockedEntry(sku string, found *entry, rq request) *entry {
+	e := found
 	if e == nil {
-		t.finish(rq, missing(sku, err))
-		return nil
+		var err error
+		if e, err = t.cat.get(sku); e == nil {
+			t.finish(rq, missing(sku, err))
+			return nil
+		}
 	}
 	e.mu.Lock()
 	if e.gone {
