@@ -44,8 +44,9 @@ const (
 	ptWriters    = 16  // transactions in flight while writing
 	ptWriteLimit = 10 * time.Minute
 	ptWaitLimit  = 60 * time.Second // bounds every wait for leadership or a grant
-	ptEtcdPrefix = "/stock"         // the responder's default -etcd-prefix
-	ptNATSPrefix = "stock"          // the responder's default -prefix
+	ptWarmup     = 1500 * time.Millisecond // past a responder's warm-up (1 s) before a kill
+	ptEtcdPrefix = "/stock" // the responder's default -etcd-prefix
+	ptNATSPrefix = "stock"  // the responder's default -prefix
 )
 
 // ptSKU is the i-th SKU name of tag.
@@ -387,9 +388,10 @@ type ptOneResult struct {
 }
 
 // oneRun starts two responders on c, waits until they lead eight
-// partitions each, kills the leader of partition 0 with SIGKILL, and times
-// the other from winning partition 0 to the first grant of one of skus
-// (polled from the kill on). Both are stopped before it returns.
+// partitions each and are past their warm-up, kills the leader of
+// partition 0 with SIGKILL, and times the other from winning partition 0
+// to the first grant of one of skus (polled from the kill on). Both are
+// stopped before it returns.
 func (c *ptCluster) oneRun(ctx context.Context, skus []string, i int) (res ptOneResult, err error) {
 	defer func() {
 		for r := range c.http {
@@ -402,10 +404,14 @@ func (c *ptCluster) oneRun(ctx context.Context, skus []string, i int) (res ptOne
 			return res, err
 		}
 	}
+	started := time.Now()
 	leader, err := c.waitSpread(ctx)
 	if err != nil {
 		return res, err
 	}
+	// A responder revokes a dead one's leases only after its warm-up (1 s
+	// from its start): a kill before it would time the warm-up.
+	time.Sleep(time.Until(started.Add(ptWarmup)))
 	if _, err := c.grant(ctx, skus[0], fmt.Sprintf("before-%d", i), time.Now()); err != nil {
 		return res, fmt.Errorf("before the kill: %w", err)
 	}
