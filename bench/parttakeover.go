@@ -43,10 +43,10 @@ const (
 	ptTxnPuts    = 128 // etcd's default --max-txn-ops
 	ptWriters    = 16  // transactions in flight while writing
 	ptWriteLimit = 10 * time.Minute
-	ptWaitLimit  = 60 * time.Second // bounds every wait for leadership or a grant
+	ptWaitLimit  = 60 * time.Second        // bounds every wait for leadership or a grant
 	ptWarmup     = 1500 * time.Millisecond // past a responder's warm-up (1 s) before a kill
-	ptEtcdPrefix = "/stock" // the responder's default -etcd-prefix
-	ptNATSPrefix = "stock"  // the responder's default -prefix
+	ptEtcdPrefix = "/stock"                // the responder's default -etcd-prefix
+	ptNATSPrefix = "stock"                 // the responder's default -prefix
 )
 
 // ptSKU is the i-th SKU name of tag.
