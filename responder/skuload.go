@@ -2,7 +2,6 @@ package responder
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -55,9 +54,9 @@ func startSKULoads(t *term) *skuLoads {
 	return l
 }
 
-// await reads skus, which the catalog did not know when the caller looked,
-// and then calls then, on a reader's goroutine (at once, with !ok, after
-// close). It never blocks on I/O.
+// await reads skus (distinct SKUs that the catalog did not know when the
+// caller looked), and then calls then, on a reader's goroutine (at once,
+// with !ok, after close). It never blocks on I/O.
 func (l *skuLoads) await(skus []string, then func(ok bool)) {
 	w := &skuWait{ok: true, then: then}
 	l.mu.Lock()
@@ -68,9 +67,6 @@ func (l *skuLoads) await(skus []string, then func(ok bool)) {
 	}
 	for _, sku := range skus {
 		ws, reading := l.waiting[sku]
-		if slices.Contains(ws, w) {
-			continue // named twice
-		}
 		if !reading {
 			l.queued = append(l.queued, sku)
 		}
