@@ -182,11 +182,16 @@ func Check(h *History, b Bounds) *Result {
 	grants := make([][]grant, nsku)
 	senders := make([]map[int32]bool, nsku) // per SKU, the clients that sent to it
 	var all []grant
-	unknown := make([][]int64, nsku) // per SKU, per epoch+1
+	unknown := make([][]int64, nsku) // per SKU, per epoch+1, by the attempt's send
+	// inflight is, per SKU and epoch, the unknown units of attempts sent
+	// before the epoch's fault and ended after it: their units may be the
+	// holes of the epoch (a hole is filed under the reply of the grant after
+	// it), so the fault's checks allow them too.
+	inflight := make([][]int64, nsku)
 	nep := len(h.Faults) + 1
 	partial := make([]int64, nsku)
 	for i := range unknown {
-		unknown[i] = make([]int64, nep)
+		unknown[i], inflight[i] = make([]int64, nep), make([]int64, nep)
 	}
 	epoch := func(t time.Duration) int {
 		// index of the last fault with At <= t, plus one; 0 before any fault
@@ -203,6 +208,9 @@ func Check(h *History, b Bounds) *Result {
 		senders[a.SKU][a.Client] = true
 		if a.Outcome.Unknown() {
 			unknown[a.SKU][epoch(a.Send)] += a.N
+			for ep := epoch(a.Send) + 1; ep <= epoch(a.Reply); ep++ {
+				inflight[a.SKU][ep] += a.N
+			}
 		}
 		if a.Outcome != Granted {
 			continue
@@ -359,6 +367,7 @@ func Check(h *History, b Bounds) *Result {
 			l, u := lost[si][ep], unknown[si][ep]
 			fr.Lost += l
 			fr.Unknown += u
+			u += inflight[si][ep]
 			unk += u
 			rs, pm := byReply[si], maxEnd[si]
 			lo := sort.Search(len(rs), func(i int) bool { return rs[i].reply >= f.At-b.RateOver })

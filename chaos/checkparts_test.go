@@ -141,3 +141,22 @@ func TestQuietGaps(t *testing.T) {
 		t.Errorf("quiet gaps %v, want [10ms 60ms] (the seconds from 2.001s and 3.001s)", r.Quiet)
 	}
 }
+
+// A hole in a partition the fault did not hit is excused by a request of
+// unknown outcome that was in flight when the fault came (sent before it,
+// timed out after), as a reply lost with a killed NATS node is.
+func TestPartitionInflightUnknown(t *testing.T) {
+	b := newPHist()
+	b.leader(0, "r0", 0, 1).leader(1, "r1", 0, 1)
+	b.steady(0, 0, 600, 0)
+	t1 := b.steady(1, 0, 100, 0) // to 500ms
+	b.h.Acquires = append(b.h.Acquires, Acquire{Client: 1, SKU: 1, Attempt: 1, N: 2,
+		FirstSend: ms(t1 - 5), Send: ms(t1 - 5), Reply: ms(t1 + 295), Outcome: Timeout})
+	b.h.Faults = []Fault{{Kind: KillNATS, Target: "nats0", Leader: "r0", Leaders: []string{"r0", "r1"}, Partitions: []int{0}, At: ms(t1 - 2), Healed: ms(t1 + 500)}}
+	b.steady(1, 102, 400, t1+10) // units 100 and 101 went to the request that timed out
+	r := Check(b.end(3000), DefaultBounds())
+	match(t, "excess", r.Excess, nil)
+	if f := r.Faults[0]; f.Lost != 2 {
+		t.Errorf("lost %d, want 2", f.Lost)
+	}
+}
