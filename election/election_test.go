@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -603,4 +604,54 @@ func TestCampaignKeyDeletedWhileWaiting(t *testing.T) {
 		t.Error("the winner's fenced write failed")
 	}
 	r.l.End()
+}
+
+// TestCandidatesOf: the queues of 200 elections, read in transactions of
+// at most 128, are each what Candidates reads of it; electors of another
+// client are refused.
+func TestCandidatesOf(t *testing.T) {
+	ep := testenv.Endpoint(testenv.Etcd(t))
+	cliA, cliB := testenv.Client(t, ep), testenv.Client(t, ep)
+	const n = 200
+	as, bs := make([]*election.Elector, n), make([]*election.Elector, n)
+	for i := range n {
+		as[i] = election.New(cliA, fmt.Sprintf("/queues/%d", i), fmt.Sprintf("a%d", i), ttl, nil)
+		bs[i] = election.New(cliB, fmt.Sprintf("/queues/%d", i), fmt.Sprintf("b%d", i), ttl, nil)
+		t.Cleanup(func() { as[i].Close(); bs[i].Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, i := range []int{0, 127, 128, 199} {
+		lead(t, as[i])
+	}
+	for _, i := range []int{0, 128} {
+		campaign(ctx, bs[i])
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		for _, i := range []int{0, 128} {
+			if q, err := as[i].Candidates(ctx, 8); err != nil || len(q) != 2 {
+				return fmt.Errorf("queue %d: %v %v", i, q, err)
+			}
+		}
+		return nil
+	})
+	got, err := election.CandidatesOf(ctx, 8, as)
+	if err != nil || len(got) != n {
+		t.Fatalf("CandidatesOf: %d queues, %v", len(got), err)
+	}
+	for i := range n {
+		want, err := as[i].Candidates(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got[i], want) {
+			t.Errorf("queue %d: %v, want %v", i, got[i], want)
+		}
+	}
+	if len(got[0]) != 2 || got[0][0].Value != "a0" || got[0][1].Value != "b0" || len(got[199]) != 1 || len(got[1]) != 0 {
+		t.Errorf("queues 0, 199, 1: %v %v %v", got[0], got[199], got[1])
+	}
+	if _, err := election.CandidatesOf(ctx, 8, []*election.Elector{as[0], bs[1]}); err == nil {
+		t.Error("CandidatesOf of two clients' electors: no error")
+	}
 }

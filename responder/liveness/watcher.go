@@ -126,9 +126,21 @@ func (w *Watcher) revokeEarlier(ctx context.Context, queues [][]election.Candida
 	}
 }
 
-// read reads every queue, at once.
+// read reads every queue: when they are electors of one client, in
+// transactions of many queues (election.CandidatesOf), else each on its
+// own, at once.
 func (w *Watcher) read(ctx context.Context) [][]election.Candidate {
 	out := make([][]election.Candidate, len(w.Queues))
+	if es, ok := electors(w.Queues); ok {
+		lctx, cancel := context.WithTimeout(ctx, w.Interval)
+		defer cancel()
+		if qs, err := election.CandidatesOf(lctx, watchedCandidates, es); err == nil {
+			for i, q := range qs {
+				out[i] = append([]election.Candidate{}, q...) // not nil: read
+			}
+		}
+		return out
+	}
 	var wg sync.WaitGroup
 	for i, q := range w.Queues {
 		if q == nil {
@@ -144,6 +156,20 @@ func (w *Watcher) read(ctx context.Context) [][]election.Candidate {
 	}
 	wg.Wait()
 	return out
+}
+
+// electors returns queues as electors, if each is one and they share a
+// client.
+func electors(queues []Queue) ([]*election.Elector, bool) {
+	es := make([]*election.Elector, len(queues))
+	for i, q := range queues {
+		e, ok := q.(*election.Elector)
+		if !ok || e == nil || i > 0 && !e.SameClient(es[0]) {
+			return nil, false
+		}
+		es[i] = e
+	}
+	return es, len(es) > 1
 }
 
 // leadsAny reports whether instance holds the first key of any queue.
