@@ -35,6 +35,7 @@ func (e *Elector) queueRead(limit int64) []clientv3.OpOption {
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(limit)}
 }
 
+// candidates are the queue's keys as read.
 func candidates(kvs []*mvccpb.KeyValue) []Candidate {
 	out := make([]Candidate, len(kvs))
 	for i, kv := range kvs {
