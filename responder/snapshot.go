@@ -14,8 +14,10 @@ type SKUState struct {
 	Remaining int64  `json:"remaining"`
 }
 
-// Snapshot returns up to n SKUs of the terms served now, those sold most
-// first (then by name), and how many they have; none while standing by.
+// Snapshot returns up to n SKUs of the terms served now (those they have
+// read or created: a term reads a SKU on its first request), those sold
+// most first (then by name), and how many they have; none while standing
+// by.
 // Each SKU is read under its own lock, so the figures of different SKUs
 // may be of slightly different moments.
 func (s *Server) Snapshot(n int) (skus []SKUState, total int) {
