@@ -54,8 +54,9 @@ func (s *Store) CountSKUs(ctx context.Context) (int64, error) {
 
 // LoadHolds reads every hold, as Load reads SKUs: holds[sku][id]. A key or
 // value that does not parse is reported in bad under its key, wrapping
-// ErrCorrupt. A new leader reads them after Load; as no other node writes
-// once it leads, both reads see the same state.
+// ErrCorrupt. A new leader reads them, then the records of their SKUs
+// (Get); as no other node writes once it leads, both reads see the same
+// state.
 func (s *Store) LoadHolds(ctx context.Context) (holds map[string]map[string]HoldRecord, bad map[string]error, err error) {
 	holds, bad = map[string]map[string]HoldRecord{}, map[string]error{}
 	err = s.scan(ctx, s.holdPrefix(), nil, func(key, value []byte) {
